@@ -1,0 +1,81 @@
+//! Brownian paths: where the randomness of a solve comes from.
+//!
+//! A [`BrownianPath`] fills an [`Increment`] — the step `h`, the increment
+//! `ΔW ~ N(0, h I_m)` and, when a scheme needs it, the Lévy area `A_{jk}` — one step
+//! at a time. Two implementations:
+//!
+//! - [`IncrementStream`]: consecutive increments drawn on the fly, `O(1)` memory; the fast
+//!   path for ensembles.
+//! - [`BrownianGrid`]: a stored dyadic path; [`coarsen`](BrownianGrid::coarsen) is exact
+//!   (and carries Lévy areas by Chen's relation), [`refine`](BrownianGrid::refine) inserts
+//!   midpoints by Brownian bridge. One path solved at `h, 2h, 4h, …` is what strong-error
+//!   measurements need (THEORY §8).
+
+mod grid;
+pub mod levy;
+mod stream;
+
+pub use grid::{BrownianGrid, GridPath};
+pub use levy::{LevyArea, LevyMethod};
+pub use stream::IncrementStream;
+
+use crate::error::Result;
+use nalgebra::{DMatrix, DVector};
+
+/// One step of a Brownian path.
+///
+/// `area`, when present, is the antisymmetric matrix of Lévy areas
+/// `A_{jk} = ½(∫ (W_j − W_j(t)) dW_k − ∫ (W_k − W_k(t)) dW_j)` over the step, so that the
+/// Itô iterated integral is `I_{(j,k)} = ½ΔW_jΔW_k − ½hδ_{jk} + A_{jk}`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Increment {
+    /// Step size `h`; set by the driver before asking the path for the increment.
+    pub h: f64,
+    /// `ΔW ∈ R^m`.
+    pub dw: DVector<f64>,
+    /// Lévy areas (`m × m`, antisymmetric), when requested.
+    pub area: Option<DMatrix<f64>>,
+}
+
+impl Increment {
+    /// An increment of noise dimension `m` without Lévy areas.
+    pub fn new(noise_dim: usize) -> Self {
+        Increment {
+            h: 0.0,
+            dw: DVector::zeros(noise_dim),
+            area: None,
+        }
+    }
+
+    /// An increment of noise dimension `m` that also carries Lévy areas.
+    pub fn with_area(noise_dim: usize) -> Self {
+        Increment {
+            area: Some(DMatrix::zeros(noise_dim, noise_dim)),
+            ..Increment::new(noise_dim)
+        }
+    }
+
+    /// The Itô iterated integral `I_{(j,k)} = ∫∫ dW_j dW_k` over the step
+    /// (the area is taken as zero when absent).
+    pub fn iterated_integral(&self, j: usize, k: usize) -> f64 {
+        let sym = 0.5 * self.dw[j] * self.dw[k] - if j == k { 0.5 * self.h } else { 0.0 };
+        match &self.area {
+            Some(a) if j != k => sym + a[(j, k)],
+            _ => sym,
+        }
+    }
+}
+
+/// A source of Brownian increments, consumed one step at a time.
+pub trait BrownianPath {
+    /// Noise dimension `m`.
+    fn noise_dim(&self) -> usize;
+    /// Whether the path can fill [`Increment::area`].
+    fn provides_area(&self) -> bool;
+    /// Fills `inc.dw` (and `inc.area` if it is `Some`) for the next step of size `inc.h`.
+    ///
+    /// # Errors
+    /// [`crate::Error::Brownian`] if the path is exhausted, the step does not match a
+    /// stored grid, or areas are requested from a path that has none.
+    fn next(&mut self, inc: &mut Increment) -> Result<()>;
+}

@@ -1,0 +1,85 @@
+//! Consecutive Brownian increments drawn on the fly (the fast path).
+
+use super::{BrownianPath, Increment, LevyArea};
+use crate::error::{Error, Result};
+use crate::rng::{SeedTree, Stream, Xoshiro256PlusPlus};
+use rand::RngExt;
+use rand_distr::StandardNormal;
+
+/// Increments `ΔW = √h ξ`, `ξ ~ N(0, I_m)`, from the path's [`Stream::Brownian`]
+/// generator; Lévy areas, if enabled, come from its own [`Stream::Levy`] generator,
+/// so enabling them does not change the increments.
+///
+/// ```
+/// use noether_sde::brownian::{BrownianPath, Increment, IncrementStream};
+/// use noether_sde::rng::SeedTree;
+/// let mut path = IncrementStream::new(&SeedTree::new(1), 0, 2);
+/// let mut inc = Increment::new(2);
+/// inc.h = 0.01;
+/// path.next(&mut inc).unwrap();
+/// assert!(inc.dw.iter().all(|w| w.abs() < 1.0));
+/// ```
+#[derive(Debug, Clone)]
+pub struct IncrementStream {
+    noise_dim: usize,
+    rng: Xoshiro256PlusPlus,
+    levy: Option<(LevyArea, Xoshiro256PlusPlus)>,
+}
+
+impl IncrementStream {
+    /// The stream of path `path` under `seeds`, noise dimension `noise_dim`.
+    pub fn new(seeds: &SeedTree, path: u64, noise_dim: usize) -> Self {
+        IncrementStream {
+            noise_dim,
+            rng: seeds.rng(path, Stream::Brownian),
+            levy: None,
+        }
+    }
+
+    /// Also generate Lévy areas with `levy` (from the path's `Levy` stream).
+    ///
+    /// # Errors
+    /// [`Error::DimensionMismatch`] if `levy` has a different noise dimension.
+    pub fn with_levy_area(mut self, seeds: &SeedTree, path: u64, levy: LevyArea) -> Result<Self> {
+        if levy.noise_dim() != self.noise_dim {
+            return Err(Error::DimensionMismatch {
+                what: "Lévy-area noise dimension",
+                expected: self.noise_dim,
+                got: levy.noise_dim(),
+            });
+        }
+        self.levy = Some((levy, seeds.rng(path, Stream::Levy)));
+        Ok(self)
+    }
+}
+
+impl BrownianPath for IncrementStream {
+    fn noise_dim(&self) -> usize {
+        self.noise_dim
+    }
+
+    fn provides_area(&self) -> bool {
+        self.levy.is_some()
+    }
+
+    #[inline]
+    fn next(&mut self, inc: &mut Increment) -> Result<()> {
+        let sqrt_h = inc.h.sqrt();
+        for w in inc.dw.iter_mut() {
+            *w = sqrt_h * self.rng.sample::<f64, _>(StandardNormal);
+        }
+        if let Some(area) = inc.area.as_mut() {
+            match self.levy.as_mut() {
+                Some((levy, rng)) => levy.sample(inc.h, &inc.dw, area, rng),
+                None => {
+                    return Err(Error::Brownian {
+                        reason: "Lévy areas requested from a stream built without them \
+                                 (use IncrementStream::with_levy_area)"
+                            .into(),
+                    })
+                }
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,121 @@
+//! The crate's one error type.
+//!
+//! Invalid input is reported once, at the API boundary, with the offending name and
+//! value; a state that stops being finite during a solve is reported as
+//! [`Error::Divergence`] with the path, step and time where it happened.
+
+/// Result alias used throughout the crate.
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// Everything that can go wrong in `noether_sde`.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A parameter is outside its domain (e.g. `h <= 0`, `t1 < t0`, zero paths).
+    #[error("invalid parameter `{name}` = {value}: {reason}")]
+    InvalidParameter {
+        /// Name of the parameter.
+        name: &'static str,
+        /// The offending value, formatted.
+        value: String,
+        /// Why it is invalid.
+        reason: String,
+    },
+    /// A vector or matrix has the wrong size.
+    #[error("dimension mismatch for `{what}`: expected {expected}, got {got}")]
+    DimensionMismatch {
+        /// What was being checked.
+        what: &'static str,
+        /// Expected size.
+        expected: usize,
+        /// Size that was given.
+        got: usize,
+    },
+    /// An input contains NaN or an infinity.
+    #[error("non-finite value in `{what}` at index {index}: {value}")]
+    NonFinite {
+        /// What was being checked.
+        what: &'static str,
+        /// Index of the first non-finite entry.
+        index: usize,
+        /// The entry itself.
+        value: f64,
+    },
+    /// The state became non-finite during a solve.
+    #[error("divergence on path {path} at step {step} (t = {t}): the state is no longer finite")]
+    Divergence {
+        /// Index of the path in its ensemble (0 for a single solve).
+        path: u64,
+        /// Number of the step that produced the non-finite state (1-based).
+        step: usize,
+        /// Time at the end of that step.
+        t: f64,
+    },
+    /// A scheme was asked to solve an SDE whose declared structure it cannot handle.
+    #[error("scheme `{scheme}` cannot solve this SDE: {reason}")]
+    Incompatible {
+        /// Name of the scheme.
+        scheme: &'static str,
+        /// What does not match.
+        reason: String,
+    },
+    /// A Brownian path cannot deliver the requested increment.
+    #[error("Brownian path: {reason}")]
+    Brownian {
+        /// What went wrong.
+        reason: String,
+    },
+}
+
+impl Error {
+    /// Shorthand for [`Error::InvalidParameter`].
+    pub fn invalid(name: &'static str, value: impl std::fmt::Display, reason: impl Into<String>) -> Self {
+        Error::InvalidParameter {
+            name,
+            value: value.to_string(),
+            reason: reason.into(),
+        }
+    }
+}
+
+/// Checks that `v` has length `expected` and only finite entries.
+///
+/// # Errors
+/// [`Error::DimensionMismatch`] or [`Error::NonFinite`], naming `what`.
+pub fn check_vector(what: &'static str, v: &nalgebra::DVector<f64>, expected: usize) -> Result<()> {
+    if v.len() != expected {
+        return Err(Error::DimensionMismatch {
+            what,
+            expected,
+            got: v.len(),
+        });
+    }
+    check_finite(what, v.as_slice())
+}
+
+/// Checks that every entry of `values` is finite.
+///
+/// # Errors
+/// [`Error::NonFinite`] naming `what` and the first offending index.
+pub fn check_finite(what: &'static str, values: &[f64]) -> Result<()> {
+    match values.iter().position(|v| !v.is_finite()) {
+        None => Ok(()),
+        Some(index) => Err(Error::NonFinite {
+            what,
+            index,
+            value: values[index],
+        }),
+    }
+}
+
+/// Checks that a scalar parameter is finite and strictly positive.
+///
+/// # Errors
+/// [`Error::InvalidParameter`] naming `name`.
+pub fn check_positive(name: &'static str, value: f64) -> Result<()> {
+    if value.is_finite() && value > 0.0 {
+        Ok(())
+    } else {
+        Err(Error::invalid(name, value, "must be finite and > 0"))
+    }
+}

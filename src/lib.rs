@@ -1,0 +1,27 @@
+#![doc = include_str!("../README.md")]
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+#![deny(clippy::float_cmp)]
+
+pub mod analysis;
+pub mod brownian;
+pub mod error;
+pub mod observe;
+pub mod rng;
+pub mod scheme;
+pub mod sde;
+
+pub use error::{Error, Result};
+
+/// The names most programs need, in one import: `use noether_sde::prelude::*;`.
+pub mod prelude {
+    pub use crate::brownian::{BrownianGrid, BrownianPath, Increment, IncrementStream, LevyArea, LevyMethod};
+    pub use crate::error::{Error, Result};
+    pub use crate::observe::{Every, Flow, Observer, RecordFunctionals, SaveAt, TimeAverage, Welford};
+    pub use crate::rng::{SeedTree, Stream};
+    pub use crate::scheme::{
+        integrate, EulerMaruyama, Heun, Milstein, MilsteinLevy, RkMilstein, Scheme, TimeSpan,
+    };
+    pub use crate::sde::reference::{GeometricBrownianMotion, LinearSde, NonCommutative, OrnsteinUhlenbeck};
+    pub use crate::sde::{Calculus, Noise, Sde};
+}

@@ -1,0 +1,351 @@
+//! Fixed-step schemes and the driver [`integrate`] (THEORY §8).
+//!
+//! Each scheme lives in its own file, owns its scratch buffers (sized once in
+//! [`Scheme::prepare`]) and advances `x → out` over one [`Increment`] without
+//! allocating. [`integrate`] checks the scheme against the SDE's declared noise and
+//! calculus before the first step, so a Stratonovich scheme cannot silently solve an
+//! Itô equation and commutative Milstein cannot silently run on general noise.
+
+mod euler_maruyama;
+mod heun;
+mod milstein;
+mod milstein_levy;
+mod rk_milstein;
+
+pub use euler_maruyama::EulerMaruyama;
+pub use heun::Heun;
+pub use milstein::Milstein;
+pub use milstein_levy::MilsteinLevy;
+pub use rk_milstein::RkMilstein;
+
+use crate::brownian::{BrownianPath, Increment};
+use crate::error::{check_vector, Error, Result};
+use crate::observe::{first_non_finite, Flow, Observer};
+use crate::sde::{Calculus, DerivativeScratch, Noise, Sde};
+use nalgebra::DVector;
+
+/// What a scheme is and what it accepts.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SchemeInfo {
+    /// Stable identifier (`"euler_maruyama"`, `"milstein"`, …).
+    pub name: &'static str,
+    /// Strong order on the noise kinds it is designed for.
+    pub strong_order: f64,
+    /// Weak order.
+    pub weak_order: f64,
+    /// Calculus of the SDEs it solves.
+    pub calculus: Calculus,
+    /// Noise kinds it accepts.
+    pub noise: &'static [Noise],
+    /// Whether general (non-commutative) noise makes it read Lévy areas.
+    pub needs_levy_area: bool,
+}
+
+impl SchemeInfo {
+    /// Whether the scheme will read Lévy areas when solving an SDE with noise `noise`.
+    pub fn reads_area(&self, noise: Noise) -> bool {
+        self.needs_levy_area && noise == Noise::General
+    }
+}
+
+/// All noise kinds.
+pub(crate) const ANY_NOISE: &[Noise] = &[
+    Noise::Scalar,
+    Noise::Diagonal,
+    Noise::Additive,
+    Noise::Commutative,
+    Noise::General,
+];
+
+/// A one-step method for `dX = a dt + b dW`.
+pub trait Scheme: Clone + Send {
+    /// Name, orders and what the scheme accepts.
+    fn info(&self) -> SchemeInfo;
+    /// Sizes the scratch buffers for state dimension `dim` and noise dimension
+    /// `noise_dim`; called by [`integrate`] before the first step.
+    fn prepare(&mut self, dim: usize, noise_dim: usize);
+    /// Advances `x` at time `t` over `inc` into `out`. Allocates nothing.
+    ///
+    /// # Errors
+    /// Reserved for schemes that can fail within a step (none of the explicit ones do).
+    fn step<S: Sde + ?Sized>(
+        &mut self,
+        sde: &S,
+        t: f64,
+        inc: &Increment,
+        x: &DVector<f64>,
+        out: &mut DVector<f64>,
+    ) -> Result<()>;
+}
+
+/// Checks that `scheme` can solve `sde` (calculus and noise kind).
+///
+/// # Errors
+/// [`Error::Incompatible`] naming the scheme and the mismatch.
+pub fn check_compatible<S: Sde + ?Sized>(info: &SchemeInfo, sde: &S) -> Result<()> {
+    if info.calculus != sde.calculus() {
+        return Err(Error::Incompatible {
+            scheme: info.name,
+            reason: format!(
+                "it solves {:?} SDEs but this SDE is {:?}",
+                info.calculus,
+                sde.calculus()
+            ),
+        });
+    }
+    if !info.noise.contains(&sde.noise()) {
+        return Err(Error::Incompatible {
+            scheme: info.name,
+            reason: format!("it does not accept {} noise", sde.noise().name()),
+        });
+    }
+    Ok(())
+}
+
+/// A uniform time grid `t_k = t0 + k·h` on `[t0, t1]`; the last step is shortened if
+/// `t1 − t0` is not a multiple of `h`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TimeSpan {
+    t0: f64,
+    t1: f64,
+    h: f64,
+    steps: usize,
+}
+
+impl TimeSpan {
+    /// The grid from `t0` to `t1` with step `h`.
+    ///
+    /// # Errors
+    /// [`Error::InvalidParameter`] if `h <= 0`, `t1 < t0` or any value is not finite.
+    ///
+    /// ```
+    /// use noether_sde::scheme::TimeSpan;
+    /// assert_eq!(TimeSpan::new(0.0, 1.0, 0.25).unwrap().steps(), 4);
+    /// assert!(TimeSpan::new(0.0, 1.0, 0.0).is_err());
+    /// assert!(TimeSpan::new(1.0, 0.0, 0.1).is_err());
+    /// ```
+    pub fn new(t0: f64, t1: f64, h: f64) -> Result<Self> {
+        if !t0.is_finite() {
+            return Err(Error::invalid("t0", t0, "must be finite"));
+        }
+        if !t1.is_finite() {
+            return Err(Error::invalid("t1", t1, "must be finite"));
+        }
+        if !(h.is_finite() && h > 0.0) {
+            return Err(Error::invalid("dt", h, "the step must be finite and > 0"));
+        }
+        if t1 < t0 {
+            return Err(Error::invalid(
+                "t1",
+                t1,
+                format!("the end time must be >= t0 = {t0}"),
+            ));
+        }
+        let ratio = (t1 - t0) / h;
+        if ratio > 1e12 {
+            return Err(Error::invalid("dt", h, "more than 1e12 steps requested"));
+        }
+        let steps = (ratio - 1e-9).ceil().max(0.0) as usize;
+        Ok(TimeSpan { t0, t1, h, steps })
+    }
+
+    /// Start time.
+    pub fn t0(&self) -> f64 {
+        self.t0
+    }
+    /// End time.
+    pub fn t1(&self) -> f64 {
+        self.t1
+    }
+    /// Nominal step.
+    pub fn h(&self) -> f64 {
+        self.h
+    }
+    /// Number of steps.
+    pub fn steps(&self) -> usize {
+        self.steps
+    }
+    /// `t_k` (exactly `t1` for `k = steps`).
+    pub fn time(&self, k: usize) -> f64 {
+        if k >= self.steps {
+            self.t1
+        } else {
+            self.t0 + k as f64 * self.h
+        }
+    }
+    /// Size of step `k` (from `t_k` to `t_{k+1}`).
+    pub fn step_size(&self, k: usize) -> f64 {
+        if k + 1 == self.steps {
+            self.t1 - self.time(k)
+        } else {
+            self.h
+        }
+    }
+}
+
+/// Solves `sde` from `x0` over `span` with `scheme` on `path`, calling `observer` at the
+/// initial state and after every step; returns the final state.
+///
+/// `path_index` only labels errors (the ensemble's index of this path).
+///
+/// # Errors
+/// - [`Error::DimensionMismatch`] / [`Error::NonFinite`] for a bad `x0` or a path of the
+///   wrong noise dimension;
+/// - [`Error::Incompatible`] if the scheme does not accept the SDE's calculus or noise,
+///   or needs Lévy areas the path cannot provide;
+/// - [`Error::Divergence`] with path, step and time when the state stops being finite;
+/// - [`Error::Brownian`] if the path runs out or its grid does not match `span`.
+///
+/// ```
+/// use noether_sde::prelude::*;
+/// use nalgebra::DVector;
+/// let gbm = GeometricBrownianMotion::new(0.5, 0.2)?;
+/// let span = TimeSpan::new(0.0, 1.0, 0.01)?;
+/// let mut path = IncrementStream::new(&SeedTree::new(7), 0, 1);
+/// let x1 = integrate(&gbm, &mut Milstein::new(), &DVector::from_element(1, 1.0), &span, &mut path, 0, &mut ())?;
+/// assert!(x1[0] > 0.0);
+/// # Ok::<(), noether_sde::Error>(())
+/// ```
+pub fn integrate<S, K, P, O>(
+    sde: &S,
+    scheme: &mut K,
+    x0: &DVector<f64>,
+    span: &TimeSpan,
+    path: &mut P,
+    path_index: u64,
+    observer: &mut O,
+) -> Result<DVector<f64>>
+where
+    S: Sde + ?Sized,
+    K: Scheme,
+    P: BrownianPath + ?Sized,
+    O: Observer + ?Sized,
+{
+    let d = sde.dim();
+    let m = sde.noise_dim();
+    check_vector("x0", x0, d)?;
+    if path.noise_dim() != m {
+        return Err(Error::DimensionMismatch {
+            what: "Brownian path noise dimension",
+            expected: m,
+            got: path.noise_dim(),
+        });
+    }
+    let info = scheme.info();
+    check_compatible(&info, sde)?;
+    let reads_area = info.reads_area(sde.noise());
+    if reads_area && !path.provides_area() {
+        return Err(Error::Incompatible {
+            scheme: info.name,
+            reason: "general noise needs Lévy areas, and the Brownian path provides none".into(),
+        });
+    }
+    scheme.prepare(d, m);
+    let mut inc = if reads_area {
+        Increment::with_area(m)
+    } else {
+        Increment::new(m)
+    };
+    let mut x = x0.clone();
+    let mut next = DVector::zeros(d);
+    if observer.observe(0, span.t0(), &x) == Flow::Stop {
+        return Ok(x);
+    }
+    for k in 0..span.steps() {
+        let t = span.time(k);
+        inc.h = span.step_size(k);
+        path.next(&mut inc)?;
+        scheme.step(sde, t, &inc, &x, &mut next)?;
+        let t_next = span.time(k + 1);
+        if first_non_finite(&next).is_some() {
+            return Err(Error::Divergence {
+                path: path_index,
+                step: k + 1,
+                t: t_next,
+            });
+        }
+        std::mem::swap(&mut x, &mut next);
+        if observer.observe(k + 1, t_next, &x) == Flow::Stop {
+            break;
+        }
+    }
+    Ok(x)
+}
+
+/// Scratch shared by the Milstein-type schemes: the derivative-term sum
+/// `Σ_{j,k} (L^j b_k) I_{(j,k)}` evaluated column by column as `∂b[b_j]·c_j`,
+/// `c_{jk} = I_{(j,k)}` (THEORY §8).
+#[derive(Debug, Clone)]
+pub(crate) struct MilsteinWork {
+    pub(crate) unit: DVector<f64>,
+    pub(crate) c: DVector<f64>,
+    pub(crate) column: DVector<f64>,
+    pub(crate) term: DVector<f64>,
+    pub(crate) scratch: DerivativeScratch,
+}
+
+impl MilsteinWork {
+    pub(crate) fn new(dim: usize, noise_dim: usize) -> Self {
+        MilsteinWork {
+            unit: DVector::zeros(noise_dim),
+            c: DVector::zeros(noise_dim),
+            column: DVector::zeros(dim),
+            term: DVector::zeros(dim),
+            scratch: DerivativeScratch::new(dim),
+        }
+    }
+
+    /// Adds `Σ_{j,k} (L^j b_k) I_{(j,k)}` to `out`. `use_area = false` drops the Lévy
+    /// areas (exact for commutative noise). Structure-aware: scalar noise costs one
+    /// derivative, diagonal two, additive none, otherwise `m`.
+    pub(crate) fn add_correction<S: Sde + ?Sized>(
+        &mut self,
+        sde: &S,
+        t: f64,
+        x: &DVector<f64>,
+        inc: &Increment,
+        use_area: bool,
+        out: &mut DVector<f64>,
+    ) {
+        let h = inc.h;
+        match sde.noise() {
+            Noise::Additive => {}
+            Noise::Scalar => {
+                self.unit[0] = 1.0;
+                sde.diffusion_apply(t, x, &self.unit, &mut self.column);
+                sde.diffusion_derivative(t, x, &self.column, &self.unit, &mut self.term, &mut self.scratch);
+                out.axpy(0.5 * (inc.dw[0] * inc.dw[0] - h), &self.term, 1.0);
+            }
+            Noise::Diagonal => {
+                // ½[∂b[bΔW]·ΔW − h ∂b[b1]·1]: only the diagonal terms L^k b_k survive.
+                sde.diffusion_apply(t, x, &inc.dw, &mut self.column);
+                sde.diffusion_derivative(t, x, &self.column, &inc.dw, &mut self.term, &mut self.scratch);
+                out.axpy(0.5, &self.term, 1.0);
+                self.unit.fill(1.0);
+                sde.diffusion_apply(t, x, &self.unit, &mut self.column);
+                sde.diffusion_derivative(t, x, &self.column, &self.unit, &mut self.term, &mut self.scratch);
+                out.axpy(-0.5 * h, &self.term, 1.0);
+            }
+            Noise::Commutative | Noise::General => {
+                let m = inc.dw.len();
+                let area = if use_area { inc.area.as_ref() } else { None };
+                for j in 0..m {
+                    self.unit.fill(0.0);
+                    self.unit[j] = 1.0;
+                    sde.diffusion_apply(t, x, &self.unit, &mut self.column);
+                    for k in 0..m {
+                        let mut i_jk = 0.5 * inc.dw[j] * inc.dw[k];
+                        if j == k {
+                            i_jk -= 0.5 * h;
+                        } else if let Some(a) = area {
+                            i_jk += a[(j, k)];
+                        }
+                        self.c[k] = i_jk;
+                    }
+                    sde.diffusion_derivative(t, x, &self.column, &self.c, &mut self.term, &mut self.scratch);
+                    *out += &self.term;
+                }
+            }
+        }
+    }
+}

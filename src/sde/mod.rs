@@ -1,0 +1,275 @@
+//! Stochastic differential equations `dX = a(t, X) dt + b(t, X) dW` (THEORY §8).
+//!
+//! An [`Sde`] declares its structure — state dimension `d`, noise dimension `m`,
+//! [`Noise`] kind and [`Calculus`] — and provides the drift `a` and the diffusion as
+//! an *operator* `dw ↦ b(t, x) dw`, so a low-rank diffusion such as the SGD factor
+//! `(G − ḡ1ᵀ)/√N` is never materialised. Milstein-type schemes also need the
+//! derivative terms `L^j b_k = Σ_l b_{lj} ∂_l b_k`; they are obtained from one
+//! directional derivative of the diffusion operator,
+//!
+//! ```text
+//! ∂b[v]·c = d/dε [ b(t, x + ε v) c ] at ε = 0,    so    Σ_k (L^j b_k) c_k = ∂b[b_j]·c,
+//! ```
+//!
+//! which [`Sde::diffusion_derivative`] computes by a central finite difference unless
+//! the SDE overrides it analytically.
+
+pub mod reference;
+
+use nalgebra::DVector;
+
+/// The structure of the diffusion `b(t, x)` (declared by the SDE, never detected).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Noise {
+    /// One Brownian motion (`m = 1`).
+    Scalar,
+    /// `m = d`, and `b` is diagonal with `b_kk` depending on `x_k` only.
+    Diagonal,
+    /// `b` does not depend on the state.
+    Additive,
+    /// `L^j b_k = L^k b_j` for all `j, k`: Lévy areas cancel in Milstein.
+    Commutative,
+    /// No structure: Milstein needs Lévy areas.
+    General,
+}
+
+impl Noise {
+    /// Whether the commutativity condition `L^j b_k = L^k b_j` holds by declaration.
+    pub fn is_commutative(self) -> bool {
+        !matches!(self, Noise::General)
+    }
+
+    /// Short lower-case name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Noise::Scalar => "scalar",
+            Noise::Diagonal => "diagonal",
+            Noise::Additive => "additive",
+            Noise::Commutative => "commutative",
+            Noise::General => "general",
+        }
+    }
+}
+
+/// The stochastic calculus in which the SDE is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Calculus {
+    /// Itô (the SGD-SDE of THEORY §1 is Itô).
+    Ito,
+    /// Stratonovich.
+    Stratonovich,
+}
+
+/// Scratch space for the finite-difference default of [`Sde::diffusion_derivative`].
+///
+/// Owned by the caller (a scheme) so that stepping allocates nothing.
+#[derive(Debug, Clone)]
+pub struct DerivativeScratch {
+    state: DVector<f64>,
+    value: DVector<f64>,
+}
+
+impl DerivativeScratch {
+    /// Scratch for an SDE of state dimension `dim`.
+    pub fn new(dim: usize) -> Self {
+        DerivativeScratch {
+            state: DVector::zeros(dim),
+            value: DVector::zeros(dim),
+        }
+    }
+}
+
+/// Relative size of the finite-difference step: `∛ε_machine`, optimal for a
+/// central difference of a smooth function.
+const FD_RELATIVE_STEP: f64 = 6.055_454_452_393_343e-6;
+
+/// A stochastic differential equation `dX = a(t, X) dt + b(t, X) dW`, `X ∈ R^d`, `W ∈ R^m`.
+///
+/// Implementors provide [`drift`](Sde::drift) and
+/// [`diffusion_apply`](Sde::diffusion_apply); everything else has a default.
+/// All methods write into `out` and must not allocate.
+pub trait Sde {
+    /// State dimension `d`.
+    fn dim(&self) -> usize;
+    /// Noise dimension `m`.
+    fn noise_dim(&self) -> usize;
+    /// Declared structure of the diffusion.
+    fn noise(&self) -> Noise;
+    /// Calculus in which `a` and `b` are meant.
+    fn calculus(&self) -> Calculus {
+        Calculus::Ito
+    }
+    /// `out = a(t, x)`.
+    fn drift(&self, t: f64, x: &DVector<f64>, out: &mut DVector<f64>);
+    /// `out = b(t, x) dw` for `dw ∈ R^m`.
+    fn diffusion_apply(&self, t: f64, x: &DVector<f64>, dw: &DVector<f64>, out: &mut DVector<f64>);
+
+    /// Drift and diffusion together; override when both share work (the SGD-SDE).
+    fn drift_and_diffusion(
+        &self,
+        t: f64,
+        x: &DVector<f64>,
+        dw: &DVector<f64>,
+        drift: &mut DVector<f64>,
+        diffusion: &mut DVector<f64>,
+    ) {
+        self.drift(t, x, drift);
+        self.diffusion_apply(t, x, dw, diffusion);
+    }
+
+    /// Directional derivative of the diffusion operator:
+    /// `out = d/dε [b(t, x + ε v) c]` at `ε = 0`, for `v ∈ R^d`, `c ∈ R^m`.
+    ///
+    /// With `v = b_j` (column `j` of `b`) this is `Σ_k (L^j b_k) c_k`, the Milstein
+    /// derivative term. The default is a central difference with step
+    /// `∛ε_machine · max(1, ‖x‖_∞) / ‖v‖_∞` (error `O(step²)`, about `1e-10` relative);
+    /// override it analytically where the derivative is known.
+    fn diffusion_derivative(
+        &self,
+        t: f64,
+        x: &DVector<f64>,
+        v: &DVector<f64>,
+        c: &DVector<f64>,
+        out: &mut DVector<f64>,
+        scratch: &mut DerivativeScratch,
+    ) {
+        let v_norm = v.amax();
+        if v_norm == 0.0 || !v_norm.is_finite() {
+            out.fill(if v_norm == 0.0 { 0.0 } else { f64::NAN });
+            return;
+        }
+        let eps = FD_RELATIVE_STEP * x.amax().max(1.0) / v_norm;
+        scratch.state.copy_from(x);
+        scratch.state.axpy(eps, v, 1.0);
+        self.diffusion_apply(t, &scratch.state, c, out);
+        scratch.state.copy_from(x);
+        scratch.state.axpy(-eps, v, 1.0);
+        self.diffusion_apply(t, &scratch.state, c, &mut scratch.value);
+        out.axpy(-1.0, &scratch.value, 1.0);
+        out.scale_mut(0.5 / eps);
+    }
+}
+
+impl<S: Sde + ?Sized> Sde for &S {
+    fn dim(&self) -> usize {
+        (**self).dim()
+    }
+    fn noise_dim(&self) -> usize {
+        (**self).noise_dim()
+    }
+    fn noise(&self) -> Noise {
+        (**self).noise()
+    }
+    fn calculus(&self) -> Calculus {
+        (**self).calculus()
+    }
+    fn drift(&self, t: f64, x: &DVector<f64>, out: &mut DVector<f64>) {
+        (**self).drift(t, x, out)
+    }
+    fn diffusion_apply(&self, t: f64, x: &DVector<f64>, dw: &DVector<f64>, out: &mut DVector<f64>) {
+        (**self).diffusion_apply(t, x, dw, out)
+    }
+    fn drift_and_diffusion(
+        &self,
+        t: f64,
+        x: &DVector<f64>,
+        dw: &DVector<f64>,
+        drift: &mut DVector<f64>,
+        diffusion: &mut DVector<f64>,
+    ) {
+        (**self).drift_and_diffusion(t, x, dw, drift, diffusion)
+    }
+    fn diffusion_derivative(
+        &self,
+        t: f64,
+        x: &DVector<f64>,
+        v: &DVector<f64>,
+        c: &DVector<f64>,
+        out: &mut DVector<f64>,
+        scratch: &mut DerivativeScratch,
+    ) {
+        (**self).diffusion_derivative(t, x, v, c, out, scratch)
+    }
+}
+
+/// Counts drift and diffusion evaluations of the wrapped SDE (for work–precision
+/// diagrams). Counters are plain cells: one `Counted` per thread.
+#[derive(Debug)]
+pub struct Counted<S> {
+    inner: S,
+    drift: std::cell::Cell<u64>,
+    diffusion: std::cell::Cell<u64>,
+}
+
+impl<S: Sde> Counted<S> {
+    /// Wraps `inner` with zeroed counters.
+    pub fn new(inner: S) -> Self {
+        Counted {
+            inner,
+            drift: 0.into(),
+            diffusion: 0.into(),
+        }
+    }
+    /// Number of drift evaluations so far.
+    pub fn drift_evaluations(&self) -> u64 {
+        self.drift.get()
+    }
+    /// Number of diffusion-operator applications so far (each directional
+    /// derivative counts as the two applications of its finite difference).
+    pub fn diffusion_evaluations(&self) -> u64 {
+        self.diffusion.get()
+    }
+    /// Sets both counters to zero.
+    pub fn reset(&self) {
+        self.drift.set(0);
+        self.diffusion.set(0);
+    }
+}
+
+impl<S: Sde> Sde for Counted<S> {
+    fn dim(&self) -> usize {
+        self.inner.dim()
+    }
+    fn noise_dim(&self) -> usize {
+        self.inner.noise_dim()
+    }
+    fn noise(&self) -> Noise {
+        self.inner.noise()
+    }
+    fn calculus(&self) -> Calculus {
+        self.inner.calculus()
+    }
+    fn drift(&self, t: f64, x: &DVector<f64>, out: &mut DVector<f64>) {
+        self.drift.set(self.drift.get() + 1);
+        self.inner.drift(t, x, out)
+    }
+    fn diffusion_apply(&self, t: f64, x: &DVector<f64>, dw: &DVector<f64>, out: &mut DVector<f64>) {
+        self.diffusion.set(self.diffusion.get() + 1);
+        self.inner.diffusion_apply(t, x, dw, out)
+    }
+    fn drift_and_diffusion(
+        &self,
+        t: f64,
+        x: &DVector<f64>,
+        dw: &DVector<f64>,
+        drift: &mut DVector<f64>,
+        diffusion: &mut DVector<f64>,
+    ) {
+        self.drift.set(self.drift.get() + 1);
+        self.diffusion.set(self.diffusion.get() + 1);
+        self.inner.drift_and_diffusion(t, x, dw, drift, diffusion)
+    }
+    fn diffusion_derivative(
+        &self,
+        t: f64,
+        x: &DVector<f64>,
+        v: &DVector<f64>,
+        c: &DVector<f64>,
+        out: &mut DVector<f64>,
+        scratch: &mut DerivativeScratch,
+    ) {
+        self.diffusion.set(self.diffusion.get() + 2);
+        self.inner.diffusion_derivative(t, x, v, c, out, scratch)
+    }
+}

@@ -1,0 +1,308 @@
+//! Problems with exact answers, shared by tests, benches and examples (THEORY §8).
+//!
+//! - [`GeometricBrownianMotion`]: `dX = μX dt + sX dW`,
+//!   `X_T = X_0 exp((μ − s²/2)T + s W_T)`, `E X_T = X_0 e^{μT}`,
+//!   `Var X_T = X_0² e^{2μT}(e^{s²T} − 1)`.
+//! - [`OrnsteinUhlenbeck`]: `dX = θ(μ − X) dt + σ dW`, stationary law `N(μ, σ²/(2θ))`.
+//! - [`NonCommutative`]: `dX₁ = dW₁`, `dX₂ = sin(X₁) dW₂`; the noise does not commute
+//!   (`L¹b₂ = (0, cos X₁) ≠ L²b₁ = 0`), so Milstein needs the Lévy area, and
+//!   `X₂(T) = ∫ sin(W₁) dW₂` has no closed form: references are fine-grid solutions.
+//! - [`LinearSde`]: `dX = AX dt + Σ_j B_j X dW_j` with `E X_t = e^{At} X_0`; general
+//!   noise in any dimension (the `d = m = 10` benchmark problem).
+
+use super::{Calculus, DerivativeScratch, Noise, Sde};
+use crate::error::{check_finite, check_positive, Error, Result};
+use nalgebra::{DMatrix, DVector};
+
+/// Geometric Brownian motion `dX = μX dt + sX dW` (scalar noise, `d = m = 1`).
+///
+/// ```
+/// use noether_sde::sde::reference::GeometricBrownianMotion;
+/// let gbm = GeometricBrownianMotion::new(1.5, 0.5).unwrap();
+/// assert!((gbm.mean(1.0, 1.0) - 1.5f64.exp()).abs() < 1e-12);
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub struct GeometricBrownianMotion {
+    mu: f64,
+    sigma: f64,
+    calculus: Calculus,
+}
+
+impl GeometricBrownianMotion {
+    /// GBM with drift rate `mu` and volatility `sigma` (Itô form).
+    ///
+    /// # Errors
+    /// [`Error::InvalidParameter`] if either is not finite.
+    pub fn new(mu: f64, sigma: f64) -> Result<Self> {
+        check_finite("mu", &[mu])?;
+        check_finite("sigma", &[sigma])?;
+        Ok(GeometricBrownianMotion {
+            mu,
+            sigma,
+            calculus: Calculus::Ito,
+        })
+    }
+
+    /// The same process written as a Stratonovich SDE, `dX = (μ − s²/2)X dt + sX ∘ dW`,
+    /// for Stratonovich schemes (stochastic Heun). The exact solution is unchanged.
+    pub fn stratonovich_form(self) -> Self {
+        GeometricBrownianMotion {
+            calculus: Calculus::Stratonovich,
+            ..self
+        }
+    }
+
+    /// Drift rate μ (of the Itô form).
+    pub fn mu(&self) -> f64 {
+        self.mu
+    }
+
+    /// Volatility s.
+    pub fn sigma(&self) -> f64 {
+        self.sigma
+    }
+
+    /// `X_T = X_0 exp((μ − s²/2)T + s W_T)` on the path with `W_T = w`.
+    pub fn exact(&self, x0: f64, t: f64, w: f64) -> f64 {
+        x0 * ((self.mu - 0.5 * self.sigma * self.sigma) * t + self.sigma * w).exp()
+    }
+
+    /// `E X_t = X_0 e^{μt}`.
+    pub fn mean(&self, x0: f64, t: f64) -> f64 {
+        x0 * (self.mu * t).exp()
+    }
+
+    /// `Var X_t = X_0² e^{2μt}(e^{s²t} − 1)`.
+    pub fn variance(&self, x0: f64, t: f64) -> f64 {
+        x0 * x0 * (2.0 * self.mu * t).exp() * ((self.sigma * self.sigma * t).exp() - 1.0)
+    }
+}
+
+impl Sde for GeometricBrownianMotion {
+    fn dim(&self) -> usize {
+        1
+    }
+    fn noise_dim(&self) -> usize {
+        1
+    }
+    fn noise(&self) -> Noise {
+        Noise::Scalar
+    }
+    fn calculus(&self) -> Calculus {
+        self.calculus
+    }
+    fn drift(&self, _t: f64, x: &DVector<f64>, out: &mut DVector<f64>) {
+        let rate = match self.calculus {
+            Calculus::Ito => self.mu,
+            Calculus::Stratonovich => self.mu - 0.5 * self.sigma * self.sigma,
+        };
+        out[0] = rate * x[0];
+    }
+    fn diffusion_apply(&self, _t: f64, x: &DVector<f64>, dw: &DVector<f64>, out: &mut DVector<f64>) {
+        out[0] = self.sigma * x[0] * dw[0];
+    }
+    fn diffusion_derivative(
+        &self,
+        _t: f64,
+        _x: &DVector<f64>,
+        v: &DVector<f64>,
+        c: &DVector<f64>,
+        out: &mut DVector<f64>,
+        _scratch: &mut DerivativeScratch,
+    ) {
+        out[0] = self.sigma * v[0] * c[0];
+    }
+}
+
+/// Ornstein–Uhlenbeck process `dX = θ(μ − X) dt + σ dW` (additive scalar noise).
+#[derive(Debug, Clone, Copy)]
+pub struct OrnsteinUhlenbeck {
+    theta: f64,
+    mu: f64,
+    sigma: f64,
+}
+
+impl OrnsteinUhlenbeck {
+    /// OU with mean-reversion rate `theta > 0`, long-run mean `mu`, volatility `sigma`.
+    ///
+    /// # Errors
+    /// [`Error::InvalidParameter`] if `theta <= 0` or any value is not finite.
+    pub fn new(theta: f64, mu: f64, sigma: f64) -> Result<Self> {
+        check_positive("theta", theta)?;
+        check_finite("mu", &[mu])?;
+        check_finite("sigma", &[sigma])?;
+        Ok(OrnsteinUhlenbeck { theta, mu, sigma })
+    }
+
+    /// `E X_t = μ + (X_0 − μ) e^{−θt}`.
+    pub fn mean(&self, x0: f64, t: f64) -> f64 {
+        self.mu + (x0 - self.mu) * (-self.theta * t).exp()
+    }
+
+    /// `Var X_t = σ²(1 − e^{−2θt})/(2θ)`.
+    pub fn variance(&self, t: f64) -> f64 {
+        self.sigma * self.sigma * (1.0 - (-2.0 * self.theta * t).exp()) / (2.0 * self.theta)
+    }
+
+    /// Stationary variance `σ²/(2θ)`.
+    pub fn stationary_variance(&self) -> f64 {
+        self.sigma * self.sigma / (2.0 * self.theta)
+    }
+}
+
+impl Sde for OrnsteinUhlenbeck {
+    fn dim(&self) -> usize {
+        1
+    }
+    fn noise_dim(&self) -> usize {
+        1
+    }
+    fn noise(&self) -> Noise {
+        Noise::Additive
+    }
+    fn drift(&self, _t: f64, x: &DVector<f64>, out: &mut DVector<f64>) {
+        out[0] = self.theta * (self.mu - x[0]);
+    }
+    fn diffusion_apply(&self, _t: f64, _x: &DVector<f64>, dw: &DVector<f64>, out: &mut DVector<f64>) {
+        out[0] = self.sigma * dw[0];
+    }
+    fn diffusion_derivative(
+        &self,
+        _t: f64,
+        _x: &DVector<f64>,
+        _v: &DVector<f64>,
+        _c: &DVector<f64>,
+        out: &mut DVector<f64>,
+        _scratch: &mut DerivativeScratch,
+    ) {
+        out.fill(0.0);
+    }
+}
+
+/// The two-dimensional non-commutative problem `dX₁ = dW₁`, `dX₂ = sin(X₁) dW₂`.
+///
+/// `L¹b₂ = (0, cos X₁)` while `L²b₁ = 0`: the commutativity condition fails wherever
+/// `cos X₁ ≠ 0`, so Milstein without the Lévy area `A₁₂` has strong order 1/2 only.
+/// Uses the finite-difference default for its derivative on purpose (it exercises it).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NonCommutative;
+
+impl Sde for NonCommutative {
+    fn dim(&self) -> usize {
+        2
+    }
+    fn noise_dim(&self) -> usize {
+        2
+    }
+    fn noise(&self) -> Noise {
+        Noise::General
+    }
+    fn drift(&self, _t: f64, _x: &DVector<f64>, out: &mut DVector<f64>) {
+        out.fill(0.0);
+    }
+    fn diffusion_apply(&self, _t: f64, x: &DVector<f64>, dw: &DVector<f64>, out: &mut DVector<f64>) {
+        out[0] = dw[0];
+        out[1] = x[0].sin() * dw[1];
+    }
+}
+
+/// Linear SDE with multiplicative general noise `dX = AX dt + Σ_j B_j X dW_j`.
+///
+/// `E X_t = e^{At} X_0` for any `B_j` (Itô). The noise is general unless the `B_j`
+/// commute.
+#[derive(Debug, Clone)]
+pub struct LinearSde {
+    a: DMatrix<f64>,
+    b: Vec<DMatrix<f64>>,
+}
+
+impl LinearSde {
+    /// Builds the SDE from the `d × d` drift matrix `a` and `m` diffusion matrices `b`.
+    ///
+    /// # Errors
+    /// [`Error::DimensionMismatch`] if a matrix is not `d × d`, [`Error::NonFinite`]
+    /// for NaN or infinite entries, [`Error::InvalidParameter`] if `b` is empty.
+    pub fn new(a: DMatrix<f64>, b: Vec<DMatrix<f64>>) -> Result<Self> {
+        let d = a.nrows();
+        if a.ncols() != d {
+            return Err(Error::DimensionMismatch {
+                what: "drift matrix columns",
+                expected: d,
+                got: a.ncols(),
+            });
+        }
+        check_finite("drift matrix", a.as_slice())?;
+        if b.is_empty() {
+            return Err(Error::invalid(
+                "b",
+                "[]",
+                "at least one diffusion matrix is needed",
+            ));
+        }
+        for bj in &b {
+            if bj.nrows() != d || bj.ncols() != d {
+                return Err(Error::DimensionMismatch {
+                    what: "diffusion matrix size",
+                    expected: d,
+                    got: if bj.nrows() != d { bj.nrows() } else { bj.ncols() },
+                });
+            }
+            check_finite("diffusion matrix", bj.as_slice())?;
+        }
+        Ok(LinearSde { a, b })
+    }
+
+    /// A reproducible test instance: `A = −I/2`, `B_j` with independent `N(0, s²/d)`
+    /// entries drawn from `seed`.
+    pub fn random(dim: usize, noise_dim: usize, s: f64, seed: u64) -> Self {
+        use rand::RngExt;
+        use rand_distr::StandardNormal;
+        let mut rng = crate::rng::SeedTree::new(seed).rng(0, crate::rng::Stream::Init);
+        let scale = s / (dim as f64).sqrt();
+        let b = (0..noise_dim)
+            .map(|_| DMatrix::from_fn(dim, dim, |_, _| scale * rng.sample::<f64, _>(StandardNormal)))
+            .collect();
+        LinearSde {
+            a: DMatrix::identity(dim, dim) * -0.5,
+            b,
+        }
+    }
+
+    /// `E X_t = e^{At} X_0`.
+    pub fn mean(&self, x0: &DVector<f64>, t: f64) -> DVector<f64> {
+        (&self.a * t).exp() * x0
+    }
+}
+
+impl Sde for LinearSde {
+    fn dim(&self) -> usize {
+        self.a.nrows()
+    }
+    fn noise_dim(&self) -> usize {
+        self.b.len()
+    }
+    fn noise(&self) -> Noise {
+        Noise::General
+    }
+    fn drift(&self, _t: f64, x: &DVector<f64>, out: &mut DVector<f64>) {
+        self.a.mul_to(x, out);
+    }
+    fn diffusion_apply(&self, _t: f64, x: &DVector<f64>, dw: &DVector<f64>, out: &mut DVector<f64>) {
+        out.fill(0.0);
+        for (bj, &w) in self.b.iter().zip(dw.iter()) {
+            out.gemv(w, bj, x, 1.0);
+        }
+    }
+    fn diffusion_derivative(
+        &self,
+        t: f64,
+        _x: &DVector<f64>,
+        v: &DVector<f64>,
+        c: &DVector<f64>,
+        out: &mut DVector<f64>,
+        _scratch: &mut DerivativeScratch,
+    ) {
+        // b(x) c is linear in x, so its derivative along v is b(v) c.
+        self.diffusion_apply(t, v, c, out);
+    }
+}

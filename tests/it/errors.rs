@@ -1,0 +1,172 @@
+//! Invalid input is a typed error, never a panic; divergence names path, step and time.
+
+use nalgebra::DVector;
+use noether_sde::prelude::*;
+use noether_sde::sde::DerivativeScratch;
+
+#[test]
+fn time_span_validation() {
+    assert!(matches!(
+        TimeSpan::new(0.0, 1.0, 0.0),
+        Err(Error::InvalidParameter { name: "dt", .. })
+    ));
+    assert!(matches!(
+        TimeSpan::new(0.0, 1.0, -0.1),
+        Err(Error::InvalidParameter { name: "dt", .. })
+    ));
+    assert!(matches!(
+        TimeSpan::new(0.0, 1.0, f64::NAN),
+        Err(Error::InvalidParameter { name: "dt", .. })
+    ));
+    assert!(matches!(
+        TimeSpan::new(1.0, 0.5, 0.1),
+        Err(Error::InvalidParameter { name: "t1", .. })
+    ));
+    assert!(matches!(
+        TimeSpan::new(f64::INFINITY, 2.0, 0.1),
+        Err(Error::InvalidParameter { name: "t0", .. })
+    ));
+    // a non-multiple end time gets a shortened last step
+    let span = TimeSpan::new(0.0, 1.0, 0.3).unwrap();
+    assert_eq!(span.steps(), 4);
+    assert!((span.step_size(3) - 0.1).abs() < 1e-12);
+    assert_eq!(TimeSpan::new(2.0, 2.0, 0.1).unwrap().steps(), 0);
+}
+
+/// `dX = X² dt` from X₀ = 1 blows up at t = 1; EM with h = 0.01 overflows shortly after.
+struct BlowUp;
+
+impl Sde for BlowUp {
+    fn dim(&self) -> usize {
+        1
+    }
+    fn noise_dim(&self) -> usize {
+        1
+    }
+    fn noise(&self) -> Noise {
+        Noise::Additive
+    }
+    fn drift(&self, _t: f64, x: &DVector<f64>, out: &mut DVector<f64>) {
+        out[0] = x[0] * x[0];
+    }
+    fn diffusion_apply(&self, _t: f64, _x: &DVector<f64>, dw: &DVector<f64>, out: &mut DVector<f64>) {
+        out[0] = 1e-3 * dw[0];
+    }
+    fn diffusion_derivative(
+        &self,
+        _t: f64,
+        _x: &DVector<f64>,
+        _v: &DVector<f64>,
+        _c: &DVector<f64>,
+        out: &mut DVector<f64>,
+        _s: &mut DerivativeScratch,
+    ) {
+        out.fill(0.0);
+    }
+}
+
+#[test]
+fn divergence_is_reported_with_path_step_and_time() {
+    let span = TimeSpan::new(0.0, 5.0, 0.01).unwrap();
+    let mut path = IncrementStream::new(&SeedTree::new(1), 17, 1);
+    let err = integrate(
+        &BlowUp,
+        &mut EulerMaruyama::new(),
+        &DVector::from_element(1, 1.0),
+        &span,
+        &mut path,
+        17,
+        &mut (),
+    )
+    .unwrap_err();
+    match err {
+        Error::Divergence { path, step, t } => {
+            assert_eq!(path, 17);
+            assert!(step > 100 && step < 500, "step {step}");
+            assert!((t - span.time(step)).abs() < 1e-12);
+            let msg = Error::Divergence { path, step, t }.to_string();
+            assert!(msg.contains("path 17") && msg.contains(&format!("step {step}")));
+        }
+        other => panic!("expected divergence, got {other:?}"),
+    }
+}
+
+#[test]
+fn structure_mismatches_are_refused_before_stepping() {
+    let sde = NonCommutative;
+    let x0 = DVector::zeros(2);
+    let span = TimeSpan::new(0.0, 1.0, 0.1).unwrap();
+    let seeds = SeedTree::new(1);
+    // commutative Milstein on general noise
+    let r = integrate(
+        &sde,
+        &mut Milstein::new(),
+        &x0,
+        &span,
+        &mut IncrementStream::new(&seeds, 0, 2),
+        0,
+        &mut (),
+    );
+    assert!(matches!(
+        r,
+        Err(Error::Incompatible {
+            scheme: "milstein",
+            ..
+        })
+    ));
+    // general-noise Milstein on a path without Lévy areas
+    let r = integrate(
+        &sde,
+        &mut MilsteinLevy::new(),
+        &x0,
+        &span,
+        &mut IncrementStream::new(&seeds, 0, 2),
+        0,
+        &mut (),
+    );
+    assert!(matches!(
+        r,
+        Err(Error::Incompatible {
+            scheme: "milstein_levy",
+            ..
+        })
+    ));
+    // ... but dropping the areas on purpose is allowed
+    let r = integrate(
+        &sde,
+        &mut MilsteinLevy::without_areas(),
+        &x0,
+        &span,
+        &mut IncrementStream::new(&seeds, 0, 2),
+        0,
+        &mut (),
+    );
+    assert!(r.is_ok());
+    // a grid whose step does not match the span
+    let grid = BrownianGrid::sample(&seeds, 0, 2, 0.0, 1.0, 8, None).unwrap();
+    let r = integrate(
+        &sde,
+        &mut EulerMaruyama::new(),
+        &x0,
+        &span,
+        &mut grid.path(),
+        0,
+        &mut (),
+    );
+    assert!(matches!(r, Err(Error::Brownian { .. })));
+}
+
+#[test]
+fn constructors_validate() {
+    assert!(OrnsteinUhlenbeck::new(0.0, 0.0, 1.0).is_err());
+    assert!(GeometricBrownianMotion::new(f64::NAN, 1.0).is_err());
+    assert!(LinearSde::new(nalgebra::DMatrix::zeros(2, 3), vec![]).is_err());
+    assert!(LinearSde::new(nalgebra::DMatrix::zeros(2, 2), vec![]).is_err());
+    assert!(LinearSde::new(
+        nalgebra::DMatrix::zeros(2, 2),
+        vec![nalgebra::DMatrix::zeros(3, 3)]
+    )
+    .is_err());
+    assert!(BrownianGrid::sample(&SeedTree::new(1), 0, 1, 0.0, 1.0, 0, None).is_err());
+    assert!(BrownianGrid::sample(&SeedTree::new(1), 0, 1, 1.0, 1.0, 4, None).is_err());
+}

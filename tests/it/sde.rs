@@ -1,0 +1,114 @@
+//! The `Sde` trait's defaults and the Milstein derivative terms.
+
+use crate::common::{FINITE_DIFFERENCE, ROUNDING};
+use nalgebra::{DMatrix, DVector};
+use noether_sde::prelude::*;
+use noether_sde::sde::DerivativeScratch;
+
+/// A linear SDE that hides its analytic derivative, so the finite-difference default runs.
+struct NoDerivative(LinearSde);
+
+impl Sde for NoDerivative {
+    fn dim(&self) -> usize {
+        self.0.dim()
+    }
+    fn noise_dim(&self) -> usize {
+        self.0.noise_dim()
+    }
+    fn noise(&self) -> Noise {
+        self.0.noise()
+    }
+    fn drift(&self, t: f64, x: &DVector<f64>, out: &mut DVector<f64>) {
+        self.0.drift(t, x, out)
+    }
+    fn diffusion_apply(&self, t: f64, x: &DVector<f64>, dw: &DVector<f64>, out: &mut DVector<f64>) {
+        self.0.diffusion_apply(t, x, dw, out)
+    }
+}
+
+#[test]
+fn finite_difference_derivative_matches_the_analytic_one() {
+    let sde = LinearSde::random(4, 3, 1.0, 9);
+    let fd = NoDerivative(sde.clone());
+    let x = DVector::from_vec(vec![0.3, -1.2, 2.0, 0.7]);
+    let v = DVector::from_vec(vec![1.0, 0.5, -0.25, 2.0]);
+    let c = DVector::from_vec(vec![0.2, -0.1, 0.4]);
+    let (mut a, mut b) = (DVector::zeros(4), DVector::zeros(4));
+    let mut scratch = DerivativeScratch::new(4);
+    sde.diffusion_derivative(0.0, &x, &v, &c, &mut a, &mut scratch);
+    fd.diffusion_derivative(0.0, &x, &v, &c, &mut b, &mut scratch);
+    assert!((&a - &b).amax() < FINITE_DIFFERENCE * a.amax().max(1.0));
+}
+
+/// With commuting diffusion matrices the Lévy areas cancel: commutative Milstein and
+/// general Milstein with areas take the same step (up to rounding).
+#[test]
+fn areas_cancel_for_commutative_noise() {
+    struct Commuting(LinearSde);
+    impl Sde for Commuting {
+        fn dim(&self) -> usize {
+            2
+        }
+        fn noise_dim(&self) -> usize {
+            2
+        }
+        fn noise(&self) -> Noise {
+            Noise::Commutative
+        }
+        fn drift(&self, t: f64, x: &DVector<f64>, out: &mut DVector<f64>) {
+            self.0.drift(t, x, out)
+        }
+        fn diffusion_apply(&self, t: f64, x: &DVector<f64>, dw: &DVector<f64>, out: &mut DVector<f64>) {
+            self.0.diffusion_apply(t, x, dw, out)
+        }
+    }
+    let b1 = DMatrix::from_row_slice(2, 2, &[0.3, 0.0, 0.0, -0.2]);
+    let b2 = DMatrix::from_row_slice(2, 2, &[0.1, 0.0, 0.0, 0.5]);
+    let lin = LinearSde::new(DMatrix::identity(2, 2) * -0.5, vec![b1, b2]).unwrap();
+    let sde = Commuting(lin);
+    let x = DVector::from_vec(vec![1.0, 2.0]);
+    let mut inc = Increment::with_area(2);
+    inc.h = 0.01;
+    let seeds = SeedTree::new(1);
+    let mut path = IncrementStream::new(&seeds, 0, 2)
+        .with_levy_area(&seeds, 0, LevyArea::for_step(2, 0.01).unwrap())
+        .unwrap();
+    path.next(&mut inc).unwrap();
+    let (mut a, mut b) = (DVector::zeros(2), DVector::zeros(2));
+    let mut m = Milstein::new();
+    m.prepare(2, 2);
+    m.step(&sde, 0.0, &inc, &x, &mut a).unwrap();
+    let mut ml = MilsteinLevy::new();
+    ml.prepare(2, 2);
+    ml.step(&sde, 0.0, &inc, &x, &mut b).unwrap();
+    assert!((&a - &b).amax() < FINITE_DIFFERENCE);
+    // and the correction is really there: EM differs by O(h)
+    let mut e = DVector::zeros(2);
+    let mut em = EulerMaruyama::new();
+    em.prepare(2, 2);
+    em.step(&sde, 0.0, &inc, &x, &mut e).unwrap();
+    assert!((&a - &e).amax() > 1e3 * FINITE_DIFFERENCE);
+}
+
+/// On `dX₁ = dW₁, dX₂ = X₁ dW₂` one Milstein step with areas is exact:
+/// `X₂' = X₂ + X₁ΔW₂ + I₍₁,₂₎`. Checked against the definition of `I`.
+#[test]
+fn milstein_levy_step_is_exact_on_the_bilinear_problem() {
+    let b1 = DMatrix::from_row_slice(2, 2, &[0.0, 0.0, 0.0, 0.0]);
+    let b2 = DMatrix::from_row_slice(2, 2, &[0.0, 0.0, 1.0, 0.0]);
+    // dX = B1 X dW1 + B2 X dW2 with B2 X = (0, X1): add dX1 = dW1 by shifting X1 ≡ W1 + 1.
+    let sde = LinearSde::new(DMatrix::zeros(2, 2), vec![b1, b2]).unwrap();
+    let x = DVector::from_vec(vec![1.5, -0.5]);
+    let mut inc = Increment::with_area(2);
+    inc.h = 0.1;
+    inc.dw = DVector::from_vec(vec![0.2, -0.3]);
+    inc.area = Some(DMatrix::from_row_slice(2, 2, &[0.0, 0.05, -0.05, 0.0]));
+    let mut out = DVector::zeros(2);
+    let mut s = MilsteinLevy::new();
+    s.prepare(2, 2);
+    s.step(&sde, 0.0, &inc, &x, &mut out).unwrap();
+    // L¹b₂ = B₂B₁x = 0 here, L²b₂ = B₂B₂x = 0: only X₁ΔW₂ moves X₂.
+    assert!((out[1] - (x[1] + x[0] * inc.dw[1])).abs() < ROUNDING);
+    assert!((inc.iterated_integral(0, 1) - (0.5 * 0.2 * -0.3 + 0.05)).abs() < ROUNDING);
+    assert!((inc.iterated_integral(1, 1) - (0.5 * 0.09 - 0.05)).abs() < ROUNDING);
+}
