@@ -6,10 +6,12 @@
 pub mod analysis;
 pub mod brownian;
 pub mod error;
+pub mod models;
 pub mod observe;
 pub mod rng;
 pub mod scheme;
 pub mod sde;
+pub mod sgd;
 
 pub use error::{Error, Result};
 

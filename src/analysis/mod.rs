@@ -1,4 +1,7 @@
-//! Turning recordings into numbers with error bars: convergence orders (THEORY §8).
+//! Turning recordings into numbers with error bars: convergence orders (THEORY §8),
+//! SGD-vs-SDE weak orders (THEORY §1) and stationary covariances.
 
 pub mod convergence;
+pub mod modified_equation;
 pub mod regression;
+pub mod stationary;

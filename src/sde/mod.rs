@@ -134,21 +134,35 @@ pub trait Sde {
         out: &mut DVector<f64>,
         scratch: &mut DerivativeScratch,
     ) {
-        let v_norm = v.amax();
-        if v_norm == 0.0 || !v_norm.is_finite() {
-            out.fill(if v_norm == 0.0 { 0.0 } else { f64::NAN });
-            return;
-        }
-        let eps = FD_RELATIVE_STEP * x.amax().max(1.0) / v_norm;
-        scratch.state.copy_from(x);
-        scratch.state.axpy(eps, v, 1.0);
-        self.diffusion_apply(t, &scratch.state, c, out);
-        scratch.state.copy_from(x);
-        scratch.state.axpy(-eps, v, 1.0);
-        self.diffusion_apply(t, &scratch.state, c, &mut scratch.value);
-        out.axpy(-1.0, &scratch.value, 1.0);
-        out.scale_mut(0.5 / eps);
+        finite_difference_derivative(self, t, x, v, c, out, scratch)
     }
+}
+
+/// The central-difference directional derivative used by the default of
+/// [`Sde::diffusion_derivative`]; callable by overrides that fall back to it.
+pub fn finite_difference_derivative<S: Sde + ?Sized>(
+    sde: &S,
+    t: f64,
+    x: &DVector<f64>,
+    v: &DVector<f64>,
+    c: &DVector<f64>,
+    out: &mut DVector<f64>,
+    scratch: &mut DerivativeScratch,
+) {
+    let v_norm = v.amax();
+    if v_norm == 0.0 || !v_norm.is_finite() {
+        out.fill(if v_norm == 0.0 { 0.0 } else { f64::NAN });
+        return;
+    }
+    let eps = FD_RELATIVE_STEP * x.amax().max(1.0) / v_norm;
+    scratch.state.copy_from(x);
+    scratch.state.axpy(eps, v, 1.0);
+    sde.diffusion_apply(t, &scratch.state, c, out);
+    scratch.state.copy_from(x);
+    scratch.state.axpy(-eps, v, 1.0);
+    sde.diffusion_apply(t, &scratch.state, c, &mut scratch.value);
+    out.axpy(-1.0, &scratch.value, 1.0);
+    out.scale_mut(0.5 / eps);
 }
 
 impl<S: Sde + ?Sized> Sde for &S {

@@ -1,5 +1,8 @@
 //! The one integration-test binary (faster to link on 2 cores than one per file).
 
+// Index loops over matrix entries read like the formulas they check.
+#![allow(clippy::needless_range_loop)]
+
 #[macro_use]
 mod common;
 
@@ -10,3 +13,4 @@ mod errors;
 mod exact;
 mod observe;
 mod sde;
+mod sgd;

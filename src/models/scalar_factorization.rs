@@ -1,0 +1,172 @@
+//! Scalar factorisation `ℓ = (u w x − y)²`, `y = v x + ε`, `x ~ N(0, 1)`, `ε ~ N(0, σ²)`
+//! (THEORY §6). With `a = uw − v`:
+//!
+//! ```text
+//! L = a² + σ²,   ∇L = 2a (w, u),   Σ = 4(2a² + σ²) (w, u)(w, u)ᵀ   (rank one: scalar noise)
+//! ```
+//!
+//! The rescaling `(u, w) → (λu, w/λ)` is an exact symmetry with charge `C = u² − w²`.
+
+use crate::error::{check_finite, Error, Result};
+use crate::sde::Noise;
+use crate::sgd::{Model, Population, PopulationForms, Sample};
+use nalgebra::{DMatrix, DVector};
+use rand::{Rng, RngExt};
+use rand_distr::StandardNormal;
+
+/// The scalar factorisation model with teacher `v` and label-noise standard deviation `σ`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ScalarFactorization {
+    v: f64,
+    sigma: f64,
+}
+
+impl ScalarFactorization {
+    /// Teacher `v`, label noise `sigma ≥ 0`.
+    ///
+    /// # Errors
+    /// [`Error::InvalidParameter`] for non-finite values or `sigma < 0`.
+    pub fn new(v: f64, sigma: f64) -> Result<Self> {
+        check_finite("v", &[v])?;
+        if !(sigma.is_finite() && sigma >= 0.0) {
+            return Err(Error::invalid("sigma", sigma, "must be finite and >= 0"));
+        }
+        Ok(ScalarFactorization { v, sigma })
+    }
+
+    /// Teacher `v`.
+    pub fn v(&self) -> f64 {
+        self.v
+    }
+
+    /// Label-noise standard deviation `σ`.
+    pub fn sigma(&self) -> f64 {
+        self.sigma
+    }
+
+    /// `a = uw − v`.
+    pub fn residual(&self, theta: &DVector<f64>) -> f64 {
+        theta[0] * theta[1] - self.v
+    }
+
+    /// The charge `C = u² − w²`.
+    pub fn charge(theta: &DVector<f64>) -> f64 {
+        theta[0] * theta[0] - theta[1] * theta[1]
+    }
+
+    /// The point of the valley `uw = v` with charge `C`:
+    /// `u² = (C + √(C² + 4v²))/2`, `w² = (−C + √(C² + 4v²))/2`, sign(w) = sign(v), u > 0.
+    pub fn valley_point(&self, charge: f64) -> DVector<f64> {
+        let r = (charge * charge + 4.0 * self.v * self.v).sqrt();
+        let u = (0.5 * (charge + r)).max(0.0).sqrt();
+        let w = (0.5 * (r - charge)).max(0.0).sqrt() * if self.v < 0.0 { -1.0 } else { 1.0 };
+        DVector::from_vec(vec![u, w])
+    }
+
+    /// Sharpness (top Hessian eigenvalue of `L`) on the valley at charge `C`:
+    /// `2(u² + w²) = 2√(C² + 4v²)`.
+    pub fn valley_sharpness(&self, charge: f64) -> f64 {
+        2.0 * (charge * charge + 4.0 * self.v * self.v).sqrt()
+    }
+
+    fn noise_amplitude(&self, theta: &DVector<f64>) -> f64 {
+        let a = self.residual(theta);
+        (2.0 * a * a + self.sigma * self.sigma).sqrt()
+    }
+}
+
+impl Model for ScalarFactorization {
+    fn dim(&self) -> usize {
+        2
+    }
+    fn input_dim(&self) -> usize {
+        1
+    }
+    fn target_dim(&self) -> usize {
+        1
+    }
+    fn loss(&self, theta: &DVector<f64>, s: Sample<'_>) -> f64 {
+        let r = theta[0] * theta[1] * s.x[0] - s.y[0];
+        r * r
+    }
+    fn grad(&self, theta: &DVector<f64>, s: Sample<'_>, out: &mut DVector<f64>) {
+        let x = s.x[0];
+        let r = theta[0] * theta[1] * x - s.y[0];
+        out[0] = 2.0 * r * x * theta[1];
+        out[1] = 2.0 * r * x * theta[0];
+    }
+    fn hvp(&self, theta: &DVector<f64>, s: Sample<'_>, v: &DVector<f64>, out: &mut DVector<f64>) {
+        let (u, w, x) = (theta[0], theta[1], s.x[0]);
+        let r = u * w * x - s.y[0];
+        let off = 2.0 * x * x * u * w + 2.0 * r * x;
+        out[0] = 2.0 * x * x * w * w * v[0] + off * v[1];
+        out[1] = off * v[0] + 2.0 * x * x * u * u * v[1];
+    }
+}
+
+impl Population for ScalarFactorization {
+    fn input_dim(&self) -> usize {
+        1
+    }
+    fn target_dim(&self) -> usize {
+        1
+    }
+    fn draw(&self, rng: &mut dyn Rng, x: &mut [f64], y: &mut [f64]) {
+        let xi: f64 = rng.sample(StandardNormal);
+        let eps: f64 = rng.sample(StandardNormal);
+        x[0] = xi;
+        y[0] = self.v * xi + self.sigma * eps;
+    }
+}
+
+impl PopulationForms for ScalarFactorization {
+    fn risk(&self, theta: &DVector<f64>) -> f64 {
+        let a = self.residual(theta);
+        a * a + self.sigma * self.sigma
+    }
+    fn risk_gradient(&self, theta: &DVector<f64>, out: &mut DVector<f64>) {
+        let a = self.residual(theta);
+        out[0] = 2.0 * a * theta[1];
+        out[1] = 2.0 * a * theta[0];
+    }
+    fn risk_hvp(&self, theta: &DVector<f64>, v: &DVector<f64>, out: &mut DVector<f64>) {
+        let (u, w) = (theta[0], theta[1]);
+        let off = 2.0 * (2.0 * u * w - self.v);
+        out[0] = 2.0 * w * w * v[0] + off * v[1];
+        out[1] = off * v[0] + 2.0 * u * u * v[1];
+    }
+    fn noise_covariance(&self, theta: &DVector<f64>) -> DMatrix<f64> {
+        let a = self.residual(theta);
+        let g = DVector::from_vec(vec![theta[1], theta[0]]);
+        &g * g.transpose() * (4.0 * (2.0 * a * a + self.sigma * self.sigma))
+    }
+    fn noise_dim(&self) -> usize {
+        1
+    }
+    fn noise_kind(&self) -> Noise {
+        Noise::Scalar
+    }
+    fn noise_factor_apply(&self, theta: &DVector<f64>, dw: &DVector<f64>, out: &mut DVector<f64>) {
+        let s = 2.0 * self.noise_amplitude(theta) * dw[0];
+        out[0] = s * theta[1];
+        out[1] = s * theta[0];
+    }
+    fn noise_factor_derivative(
+        &self,
+        theta: &DVector<f64>,
+        v: &DVector<f64>,
+        c: &DVector<f64>,
+        out: &mut DVector<f64>,
+    ) -> bool {
+        let s = self.noise_amplitude(theta);
+        if s <= 0.0 {
+            return false;
+        }
+        let a = self.residual(theta);
+        let da = v[0] * theta[1] + theta[0] * v[1];
+        let ds = 2.0 * a * da / s;
+        out[0] = 2.0 * c[0] * (ds * theta[1] + s * v[1]);
+        out[1] = 2.0 * c[0] * (ds * theta[0] + s * v[0]);
+        true
+    }
+}

@@ -1,0 +1,20 @@
+//! SGD and its SDE on the same model and data (THEORY §1).
+//!
+//! A [`Model`] gives per-sample losses and gradients; data come from a finite
+//! [`Dataset`] or a [`Population`] sampler. [`SgdSde`] turns them into the Itô SDE
+//! `dθ = −∇L_γ(θ) dt + sqrt(η/B) D(θ) dW` (an [`crate::sde::Sde`], so every scheme and
+//! observer works on it), and [`DiscreteSgd`] runs the SGD/GD iteration it approximates
+//! on the same model and data, reporting time as `t = Σ_k η_k` so the curves line up.
+
+mod config;
+mod data;
+mod discrete;
+mod model;
+mod scratch;
+mod sde;
+
+pub use config::{ModifiedEquation, Sampling, Schedule, SgdConfig};
+pub use data::{Dataset, Population, Sample};
+pub use discrete::{Batching, DiscreteSgd};
+pub use model::{Model, PopulationForms};
+pub use sde::SgdSde;

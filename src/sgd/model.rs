@@ -1,0 +1,73 @@
+//! Models: per-sample loss `ℓ(θ, x)`, its gradient and Hessian-vector products
+//! (THEORY §1), and the closed forms a population model may provide.
+
+use super::data::Sample;
+use crate::sde::Noise;
+use nalgebra::{DMatrix, DVector};
+
+/// Relative step of the central difference used by the default [`Model::hvp`].
+const HVP_STEP: f64 = 6.055_454_452_393_343e-6;
+
+/// A per-sample loss `ℓ(θ, x)` with its gradient.
+pub trait Model: Sync {
+    /// Parameter dimension `d`.
+    fn dim(&self) -> usize;
+    /// Input dimension the model expects.
+    fn input_dim(&self) -> usize;
+    /// Target dimension the model expects.
+    fn target_dim(&self) -> usize;
+    /// `ℓ(θ, x)`.
+    fn loss(&self, theta: &DVector<f64>, sample: Sample<'_>) -> f64;
+    /// `out = ∇_θ ℓ(θ, x)` (overwrites `out`; must not allocate).
+    fn grad(&self, theta: &DVector<f64>, sample: Sample<'_>, out: &mut DVector<f64>);
+    /// `out = ∇²_θ ℓ(θ, x) v`.
+    ///
+    /// The default is a central difference of [`Model::grad`] along `v` with step
+    /// `∛ε · max(1, ‖θ‖_∞)/‖v‖_∞`; it allocates two temporaries, so models used in hot
+    /// loops (the second-order modified equation) override it analytically.
+    fn hvp(&self, theta: &DVector<f64>, sample: Sample<'_>, v: &DVector<f64>, out: &mut DVector<f64>) {
+        let vn = v.amax();
+        if vn == 0.0 {
+            out.fill(0.0);
+            return;
+        }
+        let eps = HVP_STEP * theta.amax().max(1.0) / vn;
+        let plus = theta + v * eps;
+        let minus = theta - v * eps;
+        let mut g = DVector::zeros(theta.len());
+        self.grad(&plus, sample, out);
+        self.grad(&minus, sample, &mut g);
+        *out -= &g;
+        out.scale_mut(0.5 / eps);
+    }
+}
+
+/// Closed forms of a model under its data distribution: risk, gradient, Hessian and
+/// the gradient-noise covariance `Σ(θ) = Cov_x[∇ℓ(θ, x)]` with a factor `D Dᵀ = Σ`.
+pub trait PopulationForms: Model {
+    /// Population risk `L(θ)`.
+    fn risk(&self, theta: &DVector<f64>) -> f64;
+    /// `out = ∇L(θ)`.
+    fn risk_gradient(&self, theta: &DVector<f64>, out: &mut DVector<f64>);
+    /// `out = ∇²L(θ) v`.
+    fn risk_hvp(&self, theta: &DVector<f64>, v: &DVector<f64>, out: &mut DVector<f64>);
+    /// `Σ(θ)` as a matrix (for tests and reports; not used while stepping).
+    fn noise_covariance(&self, theta: &DVector<f64>) -> DMatrix<f64>;
+    /// Number of columns `m` of the factor `D(θ)`.
+    fn noise_dim(&self) -> usize;
+    /// Structure of the factor (e.g. [`Noise::Scalar`] for a rank-one `Σ`).
+    fn noise_kind(&self) -> Noise;
+    /// `out = D(θ) dw`, with `D(θ) D(θ)ᵀ = Σ(θ)`.
+    fn noise_factor_apply(&self, theta: &DVector<f64>, dw: &DVector<f64>, out: &mut DVector<f64>);
+    /// `out = d/dε [D(θ + εv) c]` at `ε = 0`, if known analytically (for Milstein);
+    /// `false` means "use finite differences".
+    fn noise_factor_derivative(
+        &self,
+        _theta: &DVector<f64>,
+        _v: &DVector<f64>,
+        _c: &DVector<f64>,
+        _out: &mut DVector<f64>,
+    ) -> bool {
+        false
+    }
+}

@@ -1,0 +1,30 @@
+//! Per-thread scratch vectors for the SGD-SDE's coefficient evaluations.
+//!
+//! [`crate::sde::Sde`] methods take `&self` (the SDE is shared by all threads of an
+//! ensemble), so the per-sample gradient buffers live in a thread-local pool: sized on
+//! first use, then reused without allocation.
+
+use nalgebra::DVector;
+use std::cell::RefCell;
+
+thread_local! {
+    static POOL: RefCell<Vec<DVector<f64>>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Runs `f` with `count` zeroed-length-`dim` scratch vectors (contents unspecified).
+///
+/// Not re-entrant: `f` must not call `with_scratch` again.
+pub(crate) fn with_scratch<R>(dim: usize, count: usize, f: impl FnOnce(&mut [DVector<f64>]) -> R) -> R {
+    POOL.with(|pool| {
+        let mut pool = pool.borrow_mut();
+        if pool.len() < count {
+            pool.resize_with(count, || DVector::zeros(dim));
+        }
+        for v in pool.iter_mut().take(count) {
+            if v.len() != dim {
+                *v = DVector::zeros(dim);
+            }
+        }
+        f(&mut pool[..count])
+    })
+}
