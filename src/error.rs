@@ -59,6 +59,20 @@ pub enum Error {
         /// What does not match.
         reason: String,
     },
+    /// A matrix that must be symmetric (a symmetry generator) is not.
+    #[error("`{what}` is not symmetric: max |A − Aᵀ| = {max_asymmetry:e}")]
+    NotSymmetric {
+        /// What was being checked.
+        what: &'static str,
+        /// Largest entry of `|A − Aᵀ|`.
+        max_asymmetry: f64,
+    },
+    /// The Noether flow has no fixed point along the orbit (THEORY §4).
+    #[error("no fixed point of the Noether flow: {reason}")]
+    NoFixedPoint {
+        /// Why (e.g. gradient noise in only one eigenspace of A and no weight decay).
+        reason: String,
+    },
     /// A Brownian path cannot deliver the requested increment.
     #[error("Brownian path: {reason}")]
     Brownian {

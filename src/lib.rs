@@ -12,6 +12,7 @@ pub mod rng;
 pub mod scheme;
 pub mod sde;
 pub mod sgd;
+pub mod symmetry;
 
 pub use error::{Error, Result};
 

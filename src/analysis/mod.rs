@@ -2,6 +2,8 @@
 //! SGD-vs-SDE weak orders (THEORY §1) and stationary covariances.
 
 pub mod convergence;
+pub mod fixed_points;
 pub mod modified_equation;
 pub mod regression;
 pub mod stationary;
+pub mod stats;

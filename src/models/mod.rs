@@ -1,7 +1,13 @@
-//! Models with closed forms (THEORY §6), one file each.
+//! Models with closed forms (THEORY §6, §7), one file each.
 
 mod linear_regression;
+mod matrix_factorization;
+mod normalized_linear;
 mod scalar_factorization;
+mod two_layer;
 
 pub use linear_regression::{finite_sde_moments, finite_sgd_moments, LinearRegression, Moments};
+pub use matrix_factorization::MatrixFactorization;
+pub use normalized_linear::NormalizedLinear;
 pub use scalar_factorization::ScalarFactorization;
+pub use two_layer::{Activation, TwoLayerNet};

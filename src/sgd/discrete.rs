@@ -25,7 +25,7 @@ pub enum Batching {
 #[derive(Clone, Copy)]
 enum Source<'a> {
     Finite(&'a Dataset),
-    Population(&'a dyn Population, &'a dyn PopulationForms),
+    Population(&'a dyn Population, Option<&'a dyn PopulationForms>),
 }
 
 /// Buffers of one discrete run (allocated once per path) and the last mini-batch gradient.
@@ -93,7 +93,25 @@ impl<'a, M: Model> DiscreteSgd<'a, M> {
         config.validate(None)?;
         Ok(DiscreteSgd {
             model,
-            source: Source::Population(model, model),
+            source: Source::Population(model, Some(model)),
+            config,
+            batching: Batching::MiniBatch,
+        })
+    }
+
+    /// Online SGD on a model that can draw samples but has no closed forms; its
+    /// gradient-descent variant is unavailable ([`DiscreteSgd::run`] reports it).
+    ///
+    /// # Errors
+    /// [`Error::InvalidParameter`] for invalid hyper-parameters.
+    pub fn online(model: &'a M, config: SgdConfig) -> Result<Self>
+    where
+        M: Population,
+    {
+        config.validate(None)?;
+        Ok(DiscreteSgd {
+            model,
+            source: Source::Population(model, None),
             config,
             batching: Batching::MiniBatch,
         })
@@ -143,7 +161,10 @@ impl<'a, M: Model> DiscreteSgd<'a, M> {
                 }
                 ws.gradient /= data.len() as f64;
             }
-            (Source::Population(_, forms), Batching::Full) => forms.risk_gradient(theta, &mut ws.gradient),
+            (Source::Population(_, Some(forms)), Batching::Full) => {
+                forms.risk_gradient(theta, &mut ws.gradient)
+            }
+            (Source::Population(_, None), Batching::Full) => ws.gradient.fill(f64::NAN),
             (Source::Finite(data), Batching::MiniBatch) => {
                 let n = data.len();
                 for k in 0..b {
@@ -211,6 +232,13 @@ impl<'a, M: Model> DiscreteSgd<'a, M> {
         observer: &mut O,
     ) -> Result<DVector<f64>> {
         check_vector("theta0", theta0, self.model.dim())?;
+        if let (Source::Population(_, None), Batching::Full) = (self.source, self.batching) {
+            return Err(Error::invalid(
+                "batching",
+                "full",
+                "gradient descent on a population needs the model's closed-form risk gradient",
+            ));
+        }
         if !(t_end.is_finite() && t_end >= 0.0) {
             return Err(Error::invalid("t_end", t_end, "must be finite and >= 0"));
         }

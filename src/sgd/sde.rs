@@ -91,6 +91,57 @@ impl<'a, M: Model> SgdSde<'a, M> {
         self.model
     }
 
+    /// The batch covariance factor `c_B` (`1/B`, or `(N − B)/(B(N − 1))` without
+    /// replacement): `Cov(ĝ) = c_B Σ`.
+    pub fn covariance_factor(&self) -> f64 {
+        self.covariance_factor
+    }
+
+    /// The finite data set, if the SDE was built from one.
+    pub fn dataset(&self) -> Option<&'a Dataset> {
+        match self.source {
+            Source::Finite(data) => Some(data),
+            Source::Closed(_) => None,
+        }
+    }
+
+    /// `Tr[A Σ(θ)]` for a symmetric `a` (`d × d`), without forming `Σ`:
+    /// `(1/N) Σ_i (g_i − ḡ)ᵀ A (g_i − ḡ)` on a finite data set (two passes), or
+    /// `Σ_j (D e_j)ᵀ A (D e_j)` over the columns of a closed-form factor.
+    ///
+    /// `Σ` is the per-sample covariance (not scaled by `η c_B`).
+    pub fn trace_noise(&self, a: &nalgebra::DMatrix<f64>, theta: &DVector<f64>) -> f64 {
+        let d = theta.len();
+        let mut mean = DVector::zeros(d);
+        self.risk_gradient(theta, &mut mean);
+        let mut g = DVector::zeros(d);
+        let mut ag = DVector::zeros(d);
+        let mut total = 0.0;
+        match self.source {
+            Source::Finite(data) => {
+                for i in 0..data.len() {
+                    self.model.grad(theta, data.sample(i), &mut g);
+                    g -= &mean;
+                    a.mul_to(&g, &mut ag);
+                    total += g.dot(&ag);
+                }
+                total / data.len() as f64
+            }
+            Source::Closed(forms) => {
+                let k = forms.noise_dim();
+                let mut e = DVector::zeros(k);
+                for j in 0..k {
+                    e.fill(0.0);
+                    e[j] = 1.0;
+                    forms.noise_factor_apply(theta, &e, &mut g);
+                    a.mul_to(&g, &mut ag);
+                    total += g.dot(&ag);
+                }
+                total
+            }
+        }
+    }
+
     /// The noise amplitude `sqrt(η(t) c_B)` multiplying `D(θ)`.
     pub fn noise_scale(&self, t: f64) -> f64 {
         (self.config.schedule.eta(t) * self.covariance_factor).sqrt()

@@ -14,3 +14,4 @@ mod exact;
 mod observe;
 mod sde;
 mod sgd;
+mod symmetry;

@@ -1,0 +1,330 @@
+//! Matrix factorisation (a deep linear network) `f(x) = U W x`, `y = V x + ε`, with
+//! independent zero-mean Gaussian `x ~ N(0, Σ_x)`, `ε ~ N(0, Σ_ε)` (diagonal covariances),
+//! loss `ℓ = ‖UWx − y‖²` (THEORY §6).
+//!
+//! Parameters `θ = [vec U; vec W]` (column-major; `U` is `d_out × h`, `W` is `h × d_in`),
+//! the layout of [`crate::symmetry::ExponentialSymmetry::matrix_factorization`].
+//!
+//! Closed forms, with `E = UW − V`:
+//!
+//! ```text
+//! L = Tr(EΣ_xEᵀ) + TrΣ_ε,   ∇_U L = 2EΣ_xWᵀ,   ∇_W L = 2UᵀEΣ_x,
+//! ```
+//!
+//! and `Σ(θ)` exactly by Isserlis' theorem: every gradient component is
+//! `g_j = 2(α_jᵀz)(β_jᵀz)` for `z = (x, ε)` with `Cov z = C = diag(Σ_x, Σ_ε)`, so
+//! `Σ_jl = 4[(α_jᵀCα_l)(β_jᵀCβ_l) + (α_jᵀCβ_l)(β_jᵀCα_l)]`. The factor `D` is its
+//! symmetric square root (eigen-decomposition per call: allocates, fine at these sizes).
+//!
+//! The noise equilibrium at a global minimum is balanced and aligned,
+//! `Tr(Σ_ε) WΣ_xWᵀ = Tr(Σ_x) UᵀΣ_εU`, solved by the SVD formula of THEORY §6
+//! ([`MatrixFactorization::equilibrium`]).
+
+use crate::error::{check_finite, check_vector, Error, Result};
+use crate::rng::{SeedTree, Stream};
+use crate::sde::Noise;
+use crate::sgd::{Dataset, Model, Population, PopulationForms, Sample};
+use nalgebra::{DMatrix, DVector, SymmetricEigen};
+use rand::{Rng, RngExt};
+use rand_distr::StandardNormal;
+
+/// Matrix factorisation with anisotropic input and label noise.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MatrixFactorization {
+    d_in: usize,
+    hidden: usize,
+    d_out: usize,
+    v: DMatrix<f64>,
+    sigma_x: DVector<f64>,
+    sigma_eps: DVector<f64>,
+}
+
+impl MatrixFactorization {
+    /// Teacher `V` (`d_out × d_in`), hidden width `h`, variances `diag Σ_x` (`d_in`) and
+    /// `diag Σ_ε` (`d_out`).
+    ///
+    /// # Errors
+    /// [`Error::InvalidParameter`] for `hidden = 0` or non-positive variances,
+    /// [`Error::DimensionMismatch`] for wrong lengths, [`Error::NonFinite`].
+    pub fn new(
+        v: DMatrix<f64>,
+        hidden: usize,
+        sigma_x: DVector<f64>,
+        sigma_eps: DVector<f64>,
+    ) -> Result<Self> {
+        let (d_out, d_in) = v.shape();
+        if hidden == 0 || d_in == 0 || d_out == 0 {
+            return Err(Error::invalid(
+                "hidden",
+                hidden,
+                "all dimensions must be at least 1",
+            ));
+        }
+        check_finite("V", v.as_slice())?;
+        check_vector("sigma_x", &sigma_x, d_in)?;
+        check_vector("sigma_eps", &sigma_eps, d_out)?;
+        if sigma_x.iter().chain(sigma_eps.iter()).any(|&s| s <= 0.0) {
+            return Err(Error::invalid(
+                "sigma_x/sigma_eps",
+                "≤ 0",
+                "variances must be positive",
+            ));
+        }
+        Ok(MatrixFactorization {
+            d_in,
+            hidden,
+            d_out,
+            v,
+            sigma_x,
+            sigma_eps,
+        })
+    }
+
+    /// `(d_in, hidden, d_out)`.
+    pub fn shape(&self) -> (usize, usize, usize) {
+        (self.d_in, self.hidden, self.d_out)
+    }
+
+    /// Packs `U` and `W` into `θ`.
+    pub fn pack(u: &DMatrix<f64>, w: &DMatrix<f64>) -> DVector<f64> {
+        DVector::from_iterator(u.len() + w.len(), u.iter().chain(w.iter()).copied())
+    }
+
+    /// Splits `θ` into `(U, W)`.
+    pub fn unpack(&self, theta: &DVector<f64>) -> (DMatrix<f64>, DMatrix<f64>) {
+        let nu = self.d_out * self.hidden;
+        (
+            DMatrix::from_column_slice(self.d_out, self.hidden, &theta.as_slice()[..nu]),
+            DMatrix::from_column_slice(self.hidden, self.d_in, &theta.as_slice()[nu..]),
+        )
+    }
+
+    /// The matrix charge `UᵀU − WWᵀ` (`h × h`).
+    pub fn charge_matrix(&self, theta: &DVector<f64>) -> DMatrix<f64> {
+        let (u, w) = self.unpack(theta);
+        u.transpose() * &u - &w * w.transpose()
+    }
+
+    /// Relative residual of the balance equation,
+    /// `‖Tr(Σ_ε)WΣ_xWᵀ − Tr(Σ_x)UᵀΣ_εU‖_F / ‖Tr(Σ_ε)WΣ_xWᵀ‖_F` (0 at the equilibrium).
+    pub fn balance_residual(&self, theta: &DVector<f64>) -> f64 {
+        let (lhs, rhs) = self.balance_sides(theta);
+        (&lhs - rhs).norm() / lhs.norm()
+    }
+
+    /// The two sides of the balance equation, `(Tr(Σ_ε)WΣ_xWᵀ, Tr(Σ_x)UᵀΣ_εU)`.
+    pub fn balance_sides(&self, theta: &DVector<f64>) -> (DMatrix<f64>, DMatrix<f64>) {
+        let (u, w) = self.unpack(theta);
+        let sx = DMatrix::from_diagonal(&self.sigma_x);
+        let se = DMatrix::from_diagonal(&self.sigma_eps);
+        let lhs = &w * sx * w.transpose() * self.sigma_eps.sum();
+        let rhs = u.transpose() * se * &u * self.sigma_x.sum();
+        (lhs, rhs)
+    }
+
+    /// The balanced-and-aligned global minimum of THEORY §6: with `κ = TrΣ_x/TrΣ_ε` and
+    /// `Σ_ε^{1/2} V Σ_x^{1/2} = R S Tᵀ`,
+    /// `U = Σ_ε^{−1/2} κ^{−1/4} R S^{1/2} O`, `W = κ^{1/4} Oᵀ S^{1/2} Tᵀ Σ_x^{−1/2}`
+    /// with `O = [I_r 0]` (`r = rank`, unused hidden units set to zero).
+    ///
+    /// # Errors
+    /// [`Error::InvalidParameter`] if `hidden < min(d_in, d_out)` (no exact factorisation).
+    pub fn equilibrium(&self) -> Result<DVector<f64>> {
+        let r = self.d_in.min(self.d_out);
+        if self.hidden < r {
+            return Err(Error::invalid(
+                "hidden",
+                self.hidden,
+                format!("must be at least min(d_in, d_out) = {r}"),
+            ));
+        }
+        let kappa = self.sigma_x.sum() / self.sigma_eps.sum();
+        let se_half = DMatrix::from_diagonal(&self.sigma_eps.map(f64::sqrt));
+        let sx_half = DMatrix::from_diagonal(&self.sigma_x.map(f64::sqrt));
+        let m = &se_half * &self.v * &sx_half;
+        let svd = m.svd(true, true);
+        let (rr, s, tt) = (
+            svd.u.expect("requested"),
+            svd.singular_values,
+            svd.v_t.expect("requested"),
+        );
+        let s_half = DMatrix::from_diagonal(&s.map(f64::sqrt));
+        let mut o = DMatrix::zeros(r, self.hidden);
+        for i in 0..r {
+            o[(i, i)] = 1.0;
+        }
+        let se_inv_half = DMatrix::from_diagonal(&self.sigma_eps.map(|v| 1.0 / v.sqrt()));
+        let sx_inv_half = DMatrix::from_diagonal(&self.sigma_x.map(|v| 1.0 / v.sqrt()));
+        let u = se_inv_half * rr * &s_half * &o * kappa.powf(-0.25);
+        let w = o.transpose() * &s_half * tt * sx_inv_half * kappa.powf(0.25);
+        Ok(Self::pack(&u, &w))
+    }
+
+    /// A data set of `n` samples (path 0, stream `Init` of `seed`).
+    ///
+    /// # Errors
+    /// [`Error::InvalidParameter`] if `n = 0`.
+    pub fn dataset(&self, n: usize, seed: u64) -> Result<Dataset> {
+        Dataset::from_population(self, n, &mut SeedTree::new(seed).rng(0, Stream::Init))
+    }
+
+    /// `(α_j, β_j)` of every gradient component, as columns (see the module docs).
+    fn alpha_beta(&self, theta: &DVector<f64>) -> (DMatrix<f64>, DMatrix<f64>) {
+        let (u, w) = self.unpack(theta);
+        let e = &u * &w - &self.v;
+        let ute = u.transpose() * &e;
+        let (h, di, dout) = (self.hidden, self.d_in, self.d_out);
+        let nz = di + dout;
+        let d = self.dim();
+        let mut alpha = DMatrix::zeros(nz, d);
+        let mut beta = DMatrix::zeros(nz, d);
+        for k in 0..h {
+            for a in 0..dout {
+                let j = k * dout + a;
+                for c in 0..di {
+                    alpha[(c, j)] = e[(a, c)];
+                    beta[(c, j)] = w[(k, c)];
+                }
+                alpha[(di + a, j)] = -1.0;
+            }
+        }
+        let nu = dout * h;
+        for c in 0..di {
+            for k in 0..h {
+                let j = nu + c * h + k;
+                for cc in 0..di {
+                    alpha[(cc, j)] = ute[(k, cc)];
+                }
+                for a in 0..dout {
+                    alpha[(di + a, j)] = -u[(a, k)];
+                }
+                beta[(c, j)] = 1.0;
+            }
+        }
+        (alpha, beta)
+    }
+
+    fn z_covariance(&self) -> DVector<f64> {
+        DVector::from_iterator(
+            self.d_in + self.d_out,
+            self.sigma_x.iter().chain(self.sigma_eps.iter()).copied(),
+        )
+    }
+}
+
+impl Model for MatrixFactorization {
+    fn dim(&self) -> usize {
+        self.hidden * (self.d_in + self.d_out)
+    }
+    fn input_dim(&self) -> usize {
+        self.d_in
+    }
+    fn target_dim(&self) -> usize {
+        self.d_out
+    }
+    fn loss(&self, theta: &DVector<f64>, s: Sample<'_>) -> f64 {
+        let (u, w) = self.unpack(theta);
+        let x = DVector::from_column_slice(s.x);
+        let y = DVector::from_column_slice(s.y);
+        (u * (w * x) - y).norm_squared()
+    }
+    fn grad(&self, theta: &DVector<f64>, s: Sample<'_>, out: &mut DVector<f64>) {
+        let (h, di, dout) = (self.hidden, self.d_in, self.d_out);
+        let nu = dout * h;
+        let th = theta.as_slice();
+        const STACK: usize = 16;
+        let (mut wx_s, mut r_s) = ([0.0; STACK], [0.0; STACK]);
+        let (mut wx_h, mut r_h);
+        let (wx, r): (&mut [f64], &mut [f64]) = if h <= STACK && dout <= STACK {
+            (&mut wx_s[..h], &mut r_s[..dout])
+        } else {
+            wx_h = vec![0.0; h];
+            r_h = vec![0.0; dout];
+            (&mut wx_h, &mut r_h)
+        };
+        for k in 0..h {
+            wx[k] = (0..di).map(|c| th[nu + c * h + k] * s.x[c]).sum();
+        }
+        for a in 0..dout {
+            r[a] = (0..h).map(|k| th[k * dout + a] * wx[k]).sum::<f64>() - s.y[a];
+        }
+        for k in 0..h {
+            let mut utr = 0.0;
+            for a in 0..dout {
+                out[k * dout + a] = 2.0 * r[a] * wx[k];
+                utr += th[k * dout + a] * r[a];
+            }
+            for c in 0..di {
+                out[nu + c * h + k] = 2.0 * utr * s.x[c];
+            }
+        }
+    }
+}
+
+impl Population for MatrixFactorization {
+    fn input_dim(&self) -> usize {
+        self.d_in
+    }
+    fn target_dim(&self) -> usize {
+        self.d_out
+    }
+    fn draw(&self, rng: &mut dyn Rng, x: &mut [f64], y: &mut [f64]) {
+        for (c, xc) in x.iter_mut().enumerate() {
+            *xc = self.sigma_x[c].sqrt() * rng.sample::<f64, _>(StandardNormal);
+        }
+        for (a, ya) in y.iter_mut().enumerate() {
+            let t: f64 = (0..self.d_in).map(|c| self.v[(a, c)] * x[c]).sum();
+            *ya = t + self.sigma_eps[a].sqrt() * rng.sample::<f64, _>(StandardNormal);
+        }
+    }
+}
+
+impl PopulationForms for MatrixFactorization {
+    fn risk(&self, theta: &DVector<f64>) -> f64 {
+        let (u, w) = self.unpack(theta);
+        let e = &u * &w - &self.v;
+        let sx = DMatrix::from_diagonal(&self.sigma_x);
+        (&e * sx * e.transpose()).trace() + self.sigma_eps.sum()
+    }
+    fn risk_gradient(&self, theta: &DVector<f64>, out: &mut DVector<f64>) {
+        let (u, w) = self.unpack(theta);
+        let sx = DMatrix::from_diagonal(&self.sigma_x);
+        let e = &u * &w - &self.v;
+        let gu = &e * &sx * w.transpose() * 2.0;
+        let gw = u.transpose() * &e * &sx * 2.0;
+        out.copy_from(&Self::pack(&gu, &gw));
+    }
+    fn risk_hvp(&self, theta: &DVector<f64>, v: &DVector<f64>, out: &mut DVector<f64>) {
+        // ∇L is polynomial: a central difference with step 1e-5 is accurate to ~1e-10.
+        let eps = 1e-5 * theta.amax().max(1.0) / v.amax().max(f64::MIN_POSITIVE);
+        let mut minus = DVector::zeros(theta.len());
+        self.risk_gradient(&(theta + v * eps), out);
+        self.risk_gradient(&(theta - v * eps), &mut minus);
+        *out -= minus;
+        *out /= 2.0 * eps;
+    }
+    fn noise_covariance(&self, theta: &DVector<f64>) -> DMatrix<f64> {
+        let (alpha, beta) = self.alpha_beta(theta);
+        let c = DMatrix::from_diagonal(&self.z_covariance());
+        let aca = alpha.transpose() * &c * &alpha;
+        let bcb = beta.transpose() * &c * &beta;
+        let acb = alpha.transpose() * &c * &beta;
+        let d = self.dim();
+        DMatrix::from_fn(d, d, |j, l| {
+            4.0 * (aca[(j, l)] * bcb[(j, l)] + acb[(j, l)] * acb[(l, j)])
+        })
+    }
+    fn noise_dim(&self) -> usize {
+        self.dim()
+    }
+    fn noise_kind(&self) -> Noise {
+        Noise::General
+    }
+    fn noise_factor_apply(&self, theta: &DVector<f64>, dw: &DVector<f64>, out: &mut DVector<f64>) {
+        let eig = SymmetricEigen::new(self.noise_covariance(theta));
+        let scaled = DVector::from_fn(dw.len(), |i, _| {
+            eig.eigenvalues[i].max(0.0).sqrt() * (eig.eigenvectors.column(i).dot(dw))
+        });
+        eig.eigenvectors.mul_to(&scaled, out);
+    }
+}
