@@ -5,6 +5,7 @@
 
 pub mod analysis;
 pub mod brownian;
+pub mod ensemble;
 pub mod error;
 pub mod models;
 pub mod observe;
@@ -19,6 +20,7 @@ pub use error::{Error, Result};
 /// The names most programs need, in one import: `use noether_sde::prelude::*;`.
 pub mod prelude {
     pub use crate::brownian::{BrownianGrid, BrownianPath, Increment, IncrementStream, LevyArea, LevyMethod};
+    pub use crate::ensemble::{Ensemble, EnsembleStatistics, Functionals, SdeProblem};
     pub use crate::error::{Error, Result};
     pub use crate::observe::{Every, Flow, Observer, RecordFunctionals, SaveAt, TimeAverage, Welford};
     pub use crate::rng::{SeedTree, Stream};

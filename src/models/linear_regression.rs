@@ -15,7 +15,9 @@
 use crate::error::{check_finite, check_vector, Error, Result};
 use crate::rng::{SeedTree, Stream};
 use crate::sde::Noise;
-use crate::sgd::{Dataset, Model, ModifiedEquation, Population, PopulationForms, Sample, SgdConfig};
+use crate::sgd::{
+    Dataset, GeneralizedLinearModel, Model, ModifiedEquation, Population, PopulationForms, Sample, SgdConfig,
+};
 use nalgebra::{Cholesky, DMatrix, DVector};
 use rand::{Rng, RngExt};
 use rand_distr::StandardNormal;
@@ -114,6 +116,15 @@ impl Model for LinearRegression {
         for (o, &x) in out.as_mut_slice().iter_mut().zip(s.x) {
             *o = xv2 * x;
         }
+    }
+}
+
+/// `∇ℓ = 2(θᵀx − y) x`: the batched SGD-SDE step applies (the same formula as
+/// [`Model::grad`]).
+impl GeneralizedLinearModel for LinearRegression {
+    #[inline]
+    fn loss_derivative(&self, z: f64, y: f64) -> f64 {
+        2.0 * (z - y)
     }
 }
 

@@ -248,28 +248,180 @@ where
     };
     let mut x = x0.clone();
     let mut next = DVector::zeros(d);
-    if observer.observe(0, span.t0(), &x) == Flow::Stop {
-        return Ok(x);
+    step_through(
+        sde, scheme, span, path, path_index, observer, &mut x, &mut next, &mut inc,
+    )?;
+    Ok(x)
+}
+
+/// A scheme prepared for one SDE together with the buffers of a solve (state, next
+/// state, increment): built once, reused for any number of paths by [`integrate_with`],
+/// which then allocates nothing.
+///
+/// ```
+/// use noether_sde::prelude::*;
+/// use noether_sde::scheme::{integrate_with, Workspace};
+/// use nalgebra::DVector;
+/// let gbm = GeometricBrownianMotion::new(0.5, 0.2)?;
+/// let span = TimeSpan::new(0.0, 1.0, 0.01)?;
+/// let seeds = SeedTree::new(7);
+/// let x0 = DVector::from_element(1, 1.0);
+/// let mut ws = Workspace::new(&gbm, Milstein::new())?;
+/// for path in 0..4 {
+///     let mut brownian = IncrementStream::new(&seeds, path, 1);
+///     let x1 = integrate_with(&gbm, &mut ws, &x0, &span, &mut brownian, path, &mut ())?;
+///     assert!(x1[0] > 0.0);
+/// }
+/// # Ok::<(), noether_sde::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct Workspace<K> {
+    scheme: K,
+    name: &'static str,
+    dim: usize,
+    noise_dim: usize,
+    x: DVector<f64>,
+    next: DVector<f64>,
+    inc: Increment,
+}
+
+impl<K: Scheme> Workspace<K> {
+    /// Checks that `scheme` can solve `sde`, prepares it and sizes the buffers.
+    ///
+    /// # Errors
+    /// [`Error::Incompatible`] as for [`integrate`].
+    pub fn new<S: Sde + ?Sized>(sde: &S, mut scheme: K) -> Result<Self> {
+        let info = scheme.info();
+        check_compatible(&info, sde)?;
+        let (d, m) = (sde.dim(), sde.noise_dim());
+        scheme.prepare(d, m);
+        let inc = if info.reads_area(sde.noise()) {
+            Increment::with_area(m)
+        } else {
+            Increment::new(m)
+        };
+        Ok(Workspace {
+            scheme,
+            name: info.name,
+            dim: d,
+            noise_dim: m,
+            x: DVector::zeros(d),
+            next: DVector::zeros(d),
+            inc,
+        })
+    }
+
+    /// Whether the scheme reads Lévy areas on this SDE (the Brownian path must provide them).
+    pub fn reads_area(&self) -> bool {
+        self.inc.area.is_some()
+    }
+
+    /// The prepared scheme.
+    pub fn scheme(&self) -> &K {
+        &self.scheme
+    }
+
+    /// The state after the last solve.
+    pub fn state(&self) -> &DVector<f64> {
+        &self.x
+    }
+}
+
+/// [`integrate`] on a [`Workspace`]: the same steps and the same numbers, without
+/// allocating. Returns the final state (held by the workspace).
+///
+/// # Errors
+/// As [`integrate`]; also [`Error::DimensionMismatch`] if `sde` is not the SDE (of the
+/// same dimensions) the workspace was built for.
+#[allow(clippy::too_many_arguments)]
+pub fn integrate_with<'w, S, K, P, O>(
+    sde: &S,
+    ws: &'w mut Workspace<K>,
+    x0: &DVector<f64>,
+    span: &TimeSpan,
+    path: &mut P,
+    path_index: u64,
+    observer: &mut O,
+) -> Result<&'w DVector<f64>>
+where
+    S: Sde + ?Sized,
+    K: Scheme,
+    P: BrownianPath + ?Sized,
+    O: Observer + ?Sized,
+{
+    let (d, m) = (sde.dim(), sde.noise_dim());
+    if (d, m) != (ws.dim, ws.noise_dim) {
+        return Err(Error::DimensionMismatch {
+            what: "SDE dimension (workspace built for another SDE)",
+            expected: if d != ws.dim { ws.dim } else { ws.noise_dim },
+            got: if d != ws.dim { d } else { m },
+        });
+    }
+    check_vector("x0", x0, d)?;
+    if path.noise_dim() != m {
+        return Err(Error::DimensionMismatch {
+            what: "Brownian path noise dimension",
+            expected: m,
+            got: path.noise_dim(),
+        });
+    }
+    if ws.reads_area() && !path.provides_area() {
+        return Err(Error::Incompatible {
+            scheme: ws.name,
+            reason: "general noise needs Lévy areas, and the Brownian path provides none".into(),
+        });
+    }
+    let Workspace {
+        scheme, x, next, inc, ..
+    } = ws;
+    x.copy_from(x0);
+    step_through(sde, scheme, span, path, path_index, observer, x, next, inc)?;
+    Ok(&ws.x)
+}
+
+/// The stepping loop shared by [`integrate`] and [`integrate_with`]: `x` holds the
+/// initial state on entry and the final one on exit.
+#[allow(clippy::too_many_arguments)]
+#[inline]
+fn step_through<S, K, P, O>(
+    sde: &S,
+    scheme: &mut K,
+    span: &TimeSpan,
+    path: &mut P,
+    path_index: u64,
+    observer: &mut O,
+    x: &mut DVector<f64>,
+    next: &mut DVector<f64>,
+    inc: &mut Increment,
+) -> Result<()>
+where
+    S: Sde + ?Sized,
+    K: Scheme,
+    P: BrownianPath + ?Sized,
+    O: Observer + ?Sized,
+{
+    if observer.observe(0, span.t0(), x) == Flow::Stop {
+        return Ok(());
     }
     for k in 0..span.steps() {
         let t = span.time(k);
         inc.h = span.step_size(k);
-        path.next(&mut inc)?;
-        scheme.step(sde, t, &inc, &x, &mut next)?;
+        path.next(inc)?;
+        scheme.step(sde, t, inc, x, next)?;
         let t_next = span.time(k + 1);
-        if first_non_finite(&next).is_some() {
+        if first_non_finite(next).is_some() {
             return Err(Error::Divergence {
                 path: path_index,
                 step: k + 1,
                 t: t_next,
             });
         }
-        std::mem::swap(&mut x, &mut next);
-        if observer.observe(k + 1, t_next, &x) == Flow::Stop {
+        std::mem::swap(x, next);
+        if observer.observe(k + 1, t_next, x) == Flow::Stop {
             break;
         }
     }
-    Ok(x)
+    Ok(())
 }
 
 /// Scratch shared by the Milstein-type schemes: the derivative-term sum

@@ -6,6 +6,7 @@
 //! observer works on it), and [`DiscreteSgd`] runs the SGD/GD iteration it approximates
 //! on the same model and data, reporting time as `t = Σ_k η_k` so the curves line up.
 
+mod batched;
 mod config;
 mod data;
 mod discrete;
@@ -13,6 +14,7 @@ mod model;
 mod scratch;
 mod sde;
 
+pub use batched::{BatchedSgdSde, GeneralizedLinearModel, SgdSdeBlock};
 pub use config::{ModifiedEquation, Sampling, Schedule, SgdConfig};
 pub use data::{Dataset, Population, Sample};
 pub use discrete::{Batching, DiscreteSgd};

@@ -9,6 +9,7 @@ mod common;
 mod brownian;
 mod conformance;
 mod convergence;
+mod ensemble;
 mod errors;
 mod exact;
 mod observe;

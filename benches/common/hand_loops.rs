@@ -1,0 +1,125 @@
+//! Hand-written loops: the physical limit of each benchmarked algorithm, with the same
+//! generator (`SeedTree::rng(path, Brownian)`), the same `StandardNormal` sampler and the
+//! same arithmetic as the library, but no traits, no `DVector`, no observers.
+//! Shared by `benches/ensemble.rs` and `examples/ensemble_throughput.rs`.
+
+#![allow(dead_code)]
+
+use noether_sde::rng::{SeedTree, Stream};
+use noether_sde::sgd::Dataset;
+use rand::RngExt;
+use rand_distr::StandardNormal;
+use std::ops::Range;
+
+/// Mean of `x_T` over GBM paths `dX = μX dt + sX dW`, `X_0 = 1`, Euler–Maruyama
+/// (`milstein = false`) or Milstein.
+pub fn gbm(seed: u64, paths: Range<u64>, steps: usize, h: f64, mu: f64, s: f64, milstein: bool) -> f64 {
+    let seeds = SeedTree::new(seed);
+    let sqrt_h = h.sqrt();
+    let n = (paths.end - paths.start) as f64;
+    let mut sum = 0.0;
+    for path in paths {
+        let mut rng = seeds.rng(path, Stream::Brownian);
+        let mut x = 1.0f64;
+        for _ in 0..steps {
+            let dw = sqrt_h * rng.sample::<f64, _>(StandardNormal);
+            let mut next = x + h * (mu * x) + s * x * dw;
+            if milstein {
+                next += 0.5 * (dw * dw - h) * (s * (s * x));
+            }
+            x = next;
+        }
+        sum += x;
+    }
+    sum / n
+}
+
+/// Mean charge `u² − w²` at the end of the scalar-factorisation SGD-SDE (population,
+/// rank-one noise; THEORY §6) by Euler–Maruyama: `a = uw − v`,
+/// `θ' = θ − 2ah(w, u) + sqrt(η/B) · 2 sqrt(2a² + σ²) ΔW (w, u)`.
+#[allow(clippy::too_many_arguments)]
+pub fn scalar_factorization(
+    seed: u64,
+    paths: Range<u64>,
+    steps: usize,
+    h: f64,
+    v: f64,
+    sigma: f64,
+    noise_scale: f64,
+    theta0: [f64; 2],
+) -> f64 {
+    let seeds = SeedTree::new(seed);
+    let sqrt_h = h.sqrt();
+    let n = (paths.end - paths.start) as f64;
+    let mut sum = 0.0;
+    for path in paths {
+        let mut rng = seeds.rng(path, Stream::Brownian);
+        let [mut u, mut w] = theta0;
+        for _ in 0..steps {
+            let dw = sqrt_h * rng.sample::<f64, _>(StandardNormal);
+            let a = u * w - v;
+            let amp = 2.0 * (2.0 * a * a + sigma * sigma).sqrt() * dw * noise_scale;
+            let (du, dv) = (-2.0 * a * w, -2.0 * a * u);
+            let (nu, nw) = (u + h * du + amp * w, w + h * dv + amp * u);
+            u = nu;
+            w = nw;
+        }
+        sum += u * u - w * w;
+    }
+    sum / n
+}
+
+/// Mean `‖θ_T‖²` of the finite-data linear-regression SGD-SDE by Euler–Maruyama, one
+/// path at a time: per step `N` normals, then one fused pass over the data,
+/// `ḡ = (1/N) Σ g_i`, `D ξ = (Σ ξ_i g_i − (Σ ξ_i) ḡ)/√N`, `g_i = 2(θᵀx_i − y_i) x_i`.
+pub fn linear_regression(
+    seed: u64,
+    paths: Range<u64>,
+    steps: usize,
+    h: f64,
+    data: &Dataset,
+    noise_scale: f64,
+    theta0: &[f64],
+) -> f64 {
+    let seeds = SeedTree::new(seed);
+    let sqrt_h = h.sqrt();
+    let (n_data, d) = (data.len(), theta0.len());
+    let inv_n = 1.0 / n_data as f64;
+    let inv_sqrt_n = inv_n.sqrt();
+    let n = (paths.end - paths.start) as f64;
+    let mut xi = vec![0.0; n_data];
+    let mut grad = vec![0.0; d];
+    let mut diff = vec![0.0; d];
+    let mut theta = vec![0.0; d];
+    let mut sum = 0.0;
+    for path in paths {
+        let mut rng = seeds.rng(path, Stream::Brownian);
+        theta.copy_from_slice(theta0);
+        for _ in 0..steps {
+            let mut xi_sum = 0.0;
+            for w in xi.iter_mut() {
+                *w = sqrt_h * rng.sample::<f64, _>(StandardNormal);
+                xi_sum += *w;
+            }
+            grad.fill(0.0);
+            diff.fill(0.0);
+            for (i, &w) in xi.iter().enumerate() {
+                let s = data.sample(i);
+                let z: f64 = theta.iter().zip(s.x).map(|(a, b)| a * b).sum();
+                let r2 = 2.0 * (z - s.y[0]);
+                for ((g, dd), &x) in grad.iter_mut().zip(diff.iter_mut()).zip(s.x) {
+                    let gk = r2 * x;
+                    *g += gk;
+                    *dd += w * gk;
+                }
+            }
+            for k in 0..d {
+                let mean = grad[k] * inv_n;
+                let diffusion = (diff[k] - xi_sum * mean) * inv_sqrt_n * noise_scale;
+                theta[k] = theta[k] + h * -mean + diffusion;
+            }
+        }
+        sum += theta.iter().map(|t| t * t).sum::<f64>();
+    }
+    sum / n
+}

@@ -1,0 +1,145 @@
+//! Zero allocations per step and per path after set-up, counted by a global allocator.
+//!
+//! A separate test binary because a `#[global_allocator]` applies to the whole binary.
+//! The counter is per thread, so tests running in parallel do not disturb each other.
+
+use nalgebra::{DMatrix, DVector};
+use noether_sde::ensemble::{Ensemble, Functionals, SdeProblem};
+use noether_sde::models::LinearRegression;
+use noether_sde::prelude::*;
+use noether_sde::scheme::{integrate_with, Workspace};
+use noether_sde::sgd::{SgdConfig, SgdSde};
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+
+struct Counting;
+
+thread_local! {
+    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
+}
+
+// SAFETY: forwards every call to the system allocator unchanged; only counts.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.with(|c| c.set(c.get() + 1));
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.with(|c| c.set(c.get() + 1));
+        unsafe { System.alloc_zeroed(layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        ALLOCATIONS.with(|c| c.set(c.get() + 1));
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+/// Allocations made by `f` on this thread.
+fn allocations(f: impl FnOnce()) -> u64 {
+    let before = ALLOCATIONS.with(Cell::get);
+    f();
+    ALLOCATIONS.with(Cell::get) - before
+}
+
+/// Solves paths `paths` with one workspace; returns the sum of final states.
+fn solve_paths<S: Sde, K: Scheme>(
+    sde: &S,
+    ws: &mut Workspace<K>,
+    x0: &DVector<f64>,
+    span: &TimeSpan,
+    paths: std::ops::Range<u64>,
+) -> f64 {
+    let seeds = SeedTree::new(3);
+    let mut total = 0.0;
+    for path in paths {
+        let mut brownian = IncrementStream::new(&seeds, path, sde.noise_dim());
+        let x = integrate_with(sde, ws, x0, span, &mut brownian, path, &mut ()).unwrap();
+        total += x[0];
+    }
+    total
+}
+
+fn assert_no_allocation_after_setup<S: Sde, K: Scheme>(sde: &S, scheme: K, x0: DVector<f64>, span: TimeSpan) {
+    let mut ws = Workspace::new(sde, scheme).unwrap();
+    solve_paths(sde, &mut ws, &x0, &span, 0..1); // warm-up (thread-local scratch, if any)
+    let mut total = 0.0;
+    let count = allocations(|| total = solve_paths(sde, &mut ws, &x0, &span, 1..21));
+    assert!(total.is_finite());
+    assert_eq!(count, 0, "allocations over 20 paths × {} steps", span.steps());
+}
+
+#[test]
+fn euler_maruyama_and_milstein_on_gbm_allocate_nothing() {
+    let gbm = GeometricBrownianMotion::new(0.5, 0.3).unwrap();
+    let span = TimeSpan::new(0.0, 1.0, 1e-3).unwrap();
+    let x0 = DVector::from_element(1, 1.0);
+    assert_no_allocation_after_setup(&gbm, EulerMaruyama::new(), x0.clone(), span);
+    assert_no_allocation_after_setup(&gbm, Milstein::new(), x0, span);
+}
+
+#[test]
+fn the_sgd_sde_euler_maruyama_step_allocates_nothing() {
+    let d = 6;
+    let model = LinearRegression::new(DVector::from_element(d, 1.0), DMatrix::identity(d, d), 0.3).unwrap();
+    let data = model.dataset(40, 1).unwrap();
+    let sde = SgdSde::finite(&model, &data, SgdConfig::new(0.05, 4).with_weight_decay(0.01)).unwrap();
+    let span = TimeSpan::new(0.0, 2.0, 0.05).unwrap();
+    assert_no_allocation_after_setup(&sde, EulerMaruyama::new(), DVector::zeros(d), span);
+}
+
+#[test]
+fn the_allocation_counter_counts() {
+    // the test above would pass vacuously if the allocator were not in use
+    assert!(allocations(|| drop(std::hint::black_box(vec![1.0f64; 8]))) >= 1);
+    let gbm = GeometricBrownianMotion::new(0.5, 0.3).unwrap();
+    let span = TimeSpan::new(0.0, 1.0, 0.1).unwrap();
+    let x0 = DVector::from_element(1, 1.0);
+    let count = allocations(|| {
+        let mut brownian = IncrementStream::new(&SeedTree::new(1), 0, 1);
+        integrate(
+            &gbm,
+            &mut EulerMaruyama::new(),
+            &x0,
+            &span,
+            &mut brownian,
+            0,
+            &mut (),
+        )
+        .unwrap();
+    });
+    assert!(count >= 2, "integrate allocates its buffers: {count}");
+}
+
+/// A sequential ensemble allocates per worker and per reduction-tree level, not per path:
+/// 16× more paths cost at most a few allocations more (two per extra tree level).
+#[test]
+fn sequential_ensemble_statistics_do_not_allocate_per_path() {
+    let gbm = GeometricBrownianMotion::new(0.5, 0.3).unwrap();
+    let span = TimeSpan::new(0.0, 1.0, 0.05).unwrap();
+    let problem = SdeProblem::new(&gbm, Milstein::new(), DVector::from_element(1, 1.0), span).unwrap();
+    let record = Functionals::new(vec![0.5, 1.0], 1, |_t: f64, x: &DVector<f64>, out: &mut [f64]| {
+        out[0] = x[0]
+    })
+    .unwrap();
+    let run = |n: u64| {
+        allocations(|| {
+            let stats = Ensemble::new(2, 0..n)
+                .sequential()
+                .statistics(&problem, &record)
+                .unwrap();
+            assert_eq!(stats.finished(), n);
+        })
+    };
+    run(64); // warm-up
+    let (small, large) = (run(256), run(4096));
+    assert!(
+        large <= small + 2 * 2 * 4 + 4,
+        "256 paths: {small} allocations, 4096 paths: {large}"
+    );
+}
