@@ -9,6 +9,7 @@ pub mod ensemble;
 pub mod error;
 pub mod models;
 pub mod observe;
+pub mod report;
 pub mod rng;
 pub mod scheme;
 pub mod sde;

@@ -5,5 +5,8 @@ pub mod convergence;
 pub mod fixed_points;
 pub mod modified_equation;
 pub mod regression;
+pub mod sharpness;
 pub mod stationary;
 pub mod stats;
+pub mod timescales;
+pub mod warmup;

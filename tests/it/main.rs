@@ -15,4 +15,8 @@ mod exact;
 mod observe;
 mod sde;
 mod sgd;
+mod sharpness;
+mod stats;
 mod symmetry;
+mod timescales;
+mod warmup;
