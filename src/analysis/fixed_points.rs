@@ -464,6 +464,39 @@ pub fn default_network(residual: bool, activation: Activation, input_scale: f64)
 /// One row of the input-scale sweep: model name, input scale, comparison.
 pub type SweepRow = (String, f64, FixedPointComparison);
 
+/// The input-scale sweep of one approximate symmetry (THEORY §7): the tanh network
+/// (`residual = false`) or the residual block at `s ∈ {1, 1/2, 1/4}` with `η = 0.05/s²`
+/// (the symmetric part's dynamics then take the same number of steps) and 8000 steps;
+/// the SDE (`sde_paths` paths) runs at the smallest scale only.
+///
+/// # Errors
+/// As [`approximate_symmetry`].
+pub fn input_scale_sweep(
+    residual: bool,
+    name: &'static str,
+    paths: u64,
+    sde_paths: u64,
+) -> Result<Vec<(f64, FixedPointComparison)>> {
+    let mut out = Vec::new();
+    for s in [1.0, 0.5, 0.25] {
+        let net = default_network(residual, Activation::Tanh, s)?;
+        let eta = 0.05 / (s * s);
+        let cfg = EnsembleConfig {
+            eta,
+            batch: 4,
+            t_end: 8000.0 * eta,
+            paths,
+            seed: 3,
+        };
+        let sde = if s < 0.3 { sde_paths } else { 0 };
+        out.push((
+            s,
+            approximate_symmetry(&net, name, &default_network_start(residual), &cfg, sde, 256)?,
+        ));
+    }
+    Ok(out)
+}
+
 /// Sizes of the fixed-point suite.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct SuiteSize {
@@ -516,24 +549,11 @@ pub fn suite(size: &SuiteSize) -> Result<(Vec<FixedPointComparison>, Vec<SweepRo
     )?);
     let mut sweep = Vec::new();
     for (residual, name) in [(false, "tanh_net"), (true, "residual")] {
-        for s in [1.0, 0.5, 0.25] {
-            let net = default_network(residual, Activation::Tanh, s)?;
-            let eta = 0.05 / (s * s);
-            let cfg = EnsembleConfig {
-                eta,
-                batch: 4,
-                t_end: 8000.0 * eta,
-                paths: size.paths / 4,
-                seed: 3,
-            };
-            let sde_paths = if s < 0.3 { size.sde_paths / 4 } else { 0 };
-            let row =
-                approximate_symmetry(&net, name, &default_network_start(residual), &cfg, sde_paths, 256)?;
-            if s < 0.3 {
-                rows.push(row.clone());
-            }
-            sweep.push((name.to_string(), s, row));
+        let runs = input_scale_sweep(residual, name, size.paths / 4, size.sde_paths / 4)?;
+        if let Some((_, last)) = runs.last() {
+            rows.push(last.clone());
         }
+        sweep.extend(runs.into_iter().map(|(s, r)| (name.to_string(), s, r)));
     }
     Ok((rows, sweep))
 }

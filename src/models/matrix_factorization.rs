@@ -85,18 +85,19 @@ impl MatrixFactorization {
         (self.d_in, self.hidden, self.d_out)
     }
 
+    /// The teacher `V` (`d_out × d_in`).
+    pub fn teacher(&self) -> &DMatrix<f64> {
+        &self.v
+    }
+
     /// Packs `U` and `W` into `θ`.
     pub fn pack(u: &DMatrix<f64>, w: &DMatrix<f64>) -> DVector<f64> {
-        DVector::from_iterator(u.len() + w.len(), u.iter().chain(w.iter()).copied())
+        super::layout::pack(u, w)
     }
 
     /// Splits `θ` into `(U, W)`.
     pub fn unpack(&self, theta: &DVector<f64>) -> (DMatrix<f64>, DMatrix<f64>) {
-        let nu = self.d_out * self.hidden;
-        (
-            DMatrix::from_column_slice(self.d_out, self.hidden, &theta.as_slice()[..nu]),
-            DMatrix::from_column_slice(self.hidden, self.d_in, &theta.as_slice()[nu..]),
-        )
+        super::layout::unpack(theta, (self.d_in, self.hidden, self.d_out))
     }
 
     /// The matrix charge `UᵀU − WWᵀ` (`h × h`).

@@ -170,16 +170,12 @@ impl TwoLayerNet {
 
     /// Packs `U` (`d_out × h`) and `W` (`h × d_in`) into `θ`.
     pub fn pack(u: &DMatrix<f64>, w: &DMatrix<f64>) -> DVector<f64> {
-        DVector::from_iterator(u.len() + w.len(), u.iter().chain(w.iter()).copied())
+        super::layout::pack(u, w)
     }
 
     /// Splits `θ` into `(U, W)`.
     pub fn unpack(&self, theta: &DVector<f64>) -> (DMatrix<f64>, DMatrix<f64>) {
-        let nu = self.d_out * self.hidden;
-        (
-            DMatrix::from_column_slice(self.d_out, self.hidden, &theta.as_slice()[..nu]),
-            DMatrix::from_column_slice(self.hidden, self.d_in, &theta.as_slice()[nu..]),
-        )
+        super::layout::unpack(theta, (self.d_in, self.hidden, self.d_out))
     }
 
     /// Residual `r = f(x) − y` into `r` (length `d_out`), hidden pre-activations into `z`.

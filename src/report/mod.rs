@@ -15,16 +15,16 @@ pub use figures::{chart, Axes, Series, Style};
 
 use crate::analysis::convergence::suite::{self as orders, SuiteConfig};
 use crate::analysis::fixed_points::{
-    approximate_symmetry, default_matrix_factorization, default_network, default_network_start,
-    matrix_factorization_balance, normalized_linear_norm, refined_valley_charge, scalar_factorization_valley,
-    unbalanced_start, EnsembleConfig, ValleyConfig,
+    default_matrix_factorization, input_scale_sweep, matrix_factorization_balance, normalized_linear_norm,
+    refined_valley_charge, scalar_factorization_valley, unbalanced_start, EnsembleConfig,
+    FixedPointComparison, ValleyConfig,
 };
 use crate::analysis::stats::MeanInterval;
 use crate::analysis::timescales::{timescale_scaling, Process, TimescaleConfig};
 use crate::analysis::warmup::{matrix_factorization_sharpening, scalar_factorization_warmup, WarmupConfig};
 use crate::brownian::IncrementStream;
 use crate::error::{Error, Result};
-use crate::models::{Activation, ScalarFactorization};
+use crate::models::ScalarFactorization;
 use crate::observe::{RecordFunctionals, Welford};
 use crate::rng::SeedTree;
 use crate::scheme::{integrate, EulerMaruyama, Milstein, TimeSpan};
@@ -489,12 +489,13 @@ pub fn run(opts: &ReportOptions) -> Result<ReportSummary> {
     files.push(fig("timescale_ratio.svg"));
     // loss and charge on a log-time axis
     let off = ScalarFactorization::new(2.0, 1.0)?.valley_point(2.0); // uw = 2: off the valley
-    let log_times: Vec<f64> = (0..=40).map(|k| 0.01 * 10f64.powf(k as f64 / 10.0)).collect();
+    let log_times: Vec<f64> = (0..=36).map(|k| 0.05 * 10f64.powf(k as f64 / 10.0)).collect();
     let cfg = SgdConfig::new(0.05, 4);
     let risk = |m: &ScalarFactorization, x: &DVector<f64>| m.residual(x).powi(2);
     let loss = mean_curve(&model, cfg, &off, (&log_times, size.paths / 2, 14), None, risk)?;
     let ch = mean_curve(&model, cfg, &off, (&log_times, size.paths / 2, 14), None, charge)?;
     let c0 = ScalarFactorization::charge(&off);
+    let a0_sq = model.residual(&off).powi(2);
     chart(
         &fig("two_timescales.svg"),
         &Axes {
@@ -507,7 +508,7 @@ pub fn run(opts: &ReportOptions) -> Result<ReportSummary> {
         &[
             Series::new(
                 "excess risk a²/a(0)²",
-                loss.iter().map(|&(t, v)| (t, v)).collect(),
+                loss.iter().map(|&(t, v)| (t, v / a0_sq)).collect(),
                 Style::Line,
             ),
             Series::new(
@@ -626,20 +627,11 @@ pub fn run(opts: &ReportOptions) -> Result<ReportSummary> {
     stages.start("approximate symmetries");
     let mut sweep = Vec::new();
     for (residual, name) in [(false, "tanh_net"), (true, "residual")] {
-        let mut errs = Vec::new();
-        for s in [1.0, 0.5, 0.25] {
-            let net = default_network(residual, Activation::Tanh, s)?;
-            let eta = 0.05 / (s * s);
-            let cfg = EnsembleConfig {
-                eta,
-                batch: 4,
-                t_end: 8000.0 * eta,
-                paths: size.paths / 4,
-                seed: 3,
-            };
-            let r = approximate_symmetry(&net, name, &default_network_start(residual), &cfg, 0, 256)?;
-            errs.push(((r.sgd.mean - r.predicted).abs(), r.notes[0].1, r));
-        }
+        let errs: Vec<(f64, f64, FixedPointComparison)> =
+            input_scale_sweep(residual, name, size.paths / 4, 0)?
+                .into_iter()
+                .map(|(_, r)| ((r.sgd.mean - r.predicted).abs(), r.notes[0].1, r))
+                .collect();
         let decreasing = errs.windows(2).all(|w| w[1].0 < w[0].0);
         let last = &errs[2].2;
         claims.push(Claim::new(
