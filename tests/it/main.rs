@@ -7,6 +7,7 @@
 mod common;
 
 mod brownian;
+mod cli;
 mod conformance;
 mod convergence;
 mod ensemble;

@@ -1,0 +1,130 @@
+//! `predict`: the theory's numbers at a model's start (THEORY §4): the fixed point of the
+//! Noether flow on the start's orbit, the slow rate κ there, the fast rate (the top
+//! eigenvalue of the Hessian of `L_γ` at that fixed point) and their ratio.
+
+use super::models::{with_setup, AnySetup, Built, Charge, CliModel, Setup};
+use super::{require_non_negative, require_positive, CliError, CliResult};
+use noether_sde::sgd::SgdConfig;
+use noether_sde::symmetry::noether::fixed_point;
+use serde_json::{json, Value};
+
+/// Runs `predict` and returns its JSON object.
+///
+/// # Errors
+/// Bad input (exit 2); no fixed point on the orbit (exit 1).
+pub fn predict(
+    built: &Built,
+    eta: Option<f64>,
+    batch: Option<usize>,
+    weight_decay: Option<f64>,
+) -> CliResult<Value> {
+    let spec = built.spec;
+    let eta = eta.unwrap_or(spec.eta);
+    require_positive("--eta", eta)?;
+    let batch = batch.unwrap_or(spec.batch);
+    if batch == 0 {
+        return Err(CliError::input("--batch 0: the batch size must be at least 1"));
+    }
+    let weight_decay = weight_decay.unwrap_or(spec.weight_decay);
+    require_non_negative("--weight-decay", weight_decay)?;
+    let cfg = SgdConfig::new(eta, batch).with_weight_decay(weight_decay);
+    let mut out = with_setup!(&built.setup, s => predict_with(s, spec.name, cfg))?;
+    if let AnySetup::Matrix(s) = &built.setup {
+        let equilibrium = s.model.equilibrium()?;
+        let m = s.model.charge_matrix(&equilibrium);
+        let rows: Vec<Vec<f64>> = m.row_iter().map(|r| r.iter().copied().collect()).collect();
+        out.insert("equilibrium".into(), json!(rows));
+        out.insert(
+            "equilibrium_definition".into(),
+            json!("UᵀU − WWᵀ at the balanced-and-aligned global minimum (MatrixFactorization::equilibrium)"),
+        );
+    }
+    let mut head = json!({
+        "model": spec.name,
+        "params": built.params,
+        "eta": eta,
+        "batch": batch,
+        "weight_decay": weight_decay,
+        "charge_definition": spec.charge,
+    });
+    if let Some(h) = head.as_object_mut() {
+        h.append(&mut out);
+    }
+    Ok(head)
+}
+
+fn predict_with<M: CliModel>(
+    setup: &Setup<M>,
+    name: &str,
+    cfg: SgdConfig,
+) -> CliResult<serde_json::Map<String, Value>> {
+    let Charge::Symmetry(sym) = &setup.charge else {
+        return Err(CliError::input(format!(
+            "--model {name}: has no exponential symmetry, so there is no Noether charge to predict"
+        )));
+    };
+    let data = setup.data.as_ref();
+    if let Some(d) = data {
+        if cfg.batch > d.len() {
+            return Err(CliError::input(format!(
+                "--batch {}: exceeds the data set size {} (--param n)",
+                cfg.batch,
+                d.len()
+            )));
+        }
+    }
+    let sde = setup.model.sde(data, cfg)?;
+    let fp = fixed_point(sym, &sde, &setup.theta0, 0.0).map_err(|e| CliError::library("predict", e))?;
+    let fast = setup
+        .model
+        .sharpness(data, &fp.theta)
+        .map_err(|e| CliError::library("predict: sharpness", e))?
+        + 2.0 * cfg.weight_decay;
+    let mut out = serde_json::Map::new();
+    out.insert("start_charge".into(), json!(setup.charge.at(&setup.theta0)));
+    out.insert("fixed_point_charge".into(), json!(fp.charge));
+    out.insert("fixed_point_lambda".into(), json!(fp.lambda));
+    out.insert("fixed_point".into(), json!(fp.theta.as_slice()));
+    out.insert("slow_rate".into(), json!(fp.slow_rate));
+    out.insert("fast_rate".into(), json!(fast));
+    out.insert("fast_rate_at".into(), json!("fixed_point"));
+    out.insert(
+        "fast_rate_definition".into(),
+        json!("λ_max(∇²L_γ(θ*)) = λ_max(∇²L(θ*)) + 2γ at the fixed point θ*"),
+    );
+    out.insert("ratio".into(), json!(fast / fp.slow_rate));
+    out.insert("ratio_definition".into(), json!("fast_rate / slow_rate"));
+    Ok(out)
+}
+
+/// Readable text for a predict result.
+pub fn text(out: &Value) -> String {
+    use std::fmt::Write;
+    let mut s = String::new();
+    let get = |k: &str| super::show(out.get(k));
+    let _ = writeln!(
+        s,
+        "{}: eta {}, batch {}, weight decay {}",
+        get("model"),
+        get("eta"),
+        get("batch"),
+        get("weight_decay")
+    );
+    let _ = writeln!(s, "charge C = {}", get("charge_definition"));
+    for (label, key) in [
+        ("charge at the start", "start_charge"),
+        ("fixed-point charge C*", "fixed_point_charge"),
+        ("slow rate κ", "slow_rate"),
+        ("fast rate λ_max(∇²L_γ(θ*))", "fast_rate"),
+        ("ratio fast/slow", "ratio"),
+    ] {
+        let _ = writeln!(s, "{label:<30} {}", get(key));
+    }
+    if let Some(rows) = out.get("equilibrium").and_then(Value::as_array) {
+        let _ = writeln!(s, "equilibrium UᵀU − WWᵀ:");
+        for r in rows {
+            let _ = writeln!(s, "  {r}");
+        }
+    }
+    s
+}

@@ -1,0 +1,588 @@
+//! `simulate` (an ensemble of SGD, GD or SGD-SDE paths, optionally one shard of it) and
+//! `merge` (shards back into the unsharded result, exactly).
+//!
+//! The output carries, besides the readable statistics, a `mergeable` block: the run's
+//! settings and the ensemble's [`EnsembleStatistics`] with every float written as the
+//! hexadecimal bits of its `f64` (decimal JSON floats need not read back bit for bit).
+//! `merge` decodes them, merges the statistics with the library's exact merge and renders
+//! the output with the same code as `simulate`: the merged JSON equals the unsharded
+//! run's. (Statistics holding a non-finite number, which JSON cannot carry, are written
+//! with `"mergeable": null` and cannot be merged.)
+
+use super::models::{with_setup, Built, CliModel, Setup};
+use super::{require_non_negative, require_positive, CliError, CliResult, Shard};
+use nalgebra::DVector;
+use noether_sde::ensemble::{Ensemble, EnsembleStatistics, Functionals, SdeProblem, SgdProblem};
+use noether_sde::scheme::{
+    check_compatible, EulerMaruyama, Heun, Milstein, MilsteinLevy, RkMilstein, Scheme, TimeSpan,
+};
+use noether_sde::sde::Sde;
+use noether_sde::sgd::SgdConfig;
+use serde_json::{json, Map, Value};
+use statrs::distribution::{ContinuousCDF, StudentsT};
+use std::path::PathBuf;
+
+/// Largest noise dimension for which the CLI runs a scheme that samples Lévy areas
+/// (their cost grows like `m⁴` per step).
+const MAX_LEVY_NOISE_DIM: usize = 32;
+
+/// How the paths are advanced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Method {
+    /// Discrete mini-batch SGD.
+    Sgd,
+    /// Discrete full-batch gradient descent.
+    Gd,
+    /// The SGD-SDE by Euler–Maruyama.
+    Em,
+    /// The SGD-SDE by Milstein (scalar/commutative noise only).
+    Milstein,
+    /// The SGD-SDE by Milstein with Lévy areas (general noise, small noise dimension).
+    MilsteinLevy,
+    /// Stochastic Heun (Stratonovich; refused: the SGD-SDE is Itô).
+    Heun,
+    /// The SGD-SDE by the derivative-free Runge–Kutta Milstein scheme.
+    RkMilstein,
+}
+
+impl Method {
+    /// The name used on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Method::Sgd => "sgd",
+            Method::Gd => "gd",
+            Method::Em => "em",
+            Method::Milstein => "milstein",
+            Method::MilsteinLevy => "milstein-levy",
+            Method::Heun => "heun",
+            Method::RkMilstein => "rk-milstein",
+        }
+    }
+
+    fn is_discrete(self) -> bool {
+        matches!(self, Method::Sgd | Method::Gd)
+    }
+}
+
+/// The settings of `simulate` (flags already parsed by clap; `None` = the model's default).
+#[derive(Debug, Clone)]
+pub struct SimulateArgs {
+    /// `--method`.
+    pub method: Method,
+    /// `--eta`.
+    pub eta: Option<f64>,
+    /// `--batch`.
+    pub batch: Option<usize>,
+    /// `--weight-decay`.
+    pub weight_decay: Option<f64>,
+    /// `--time`.
+    pub time: Option<f64>,
+    /// `--dt` (SDE methods).
+    pub dt: Option<f64>,
+    /// `--paths`.
+    pub paths: Option<u64>,
+    /// `--seed`.
+    pub seed: u64,
+    /// `--save-every`.
+    pub save_every: Option<f64>,
+    /// `--shard`.
+    pub shard: Option<Shard>,
+}
+
+/// The run's settings: everything that must agree between shards.
+struct Run {
+    header: Value,
+    times: Vec<f64>,
+}
+
+/// `[0, s, 2s, …]` up to `t_end` (and `t_end` itself).
+fn save_times(t_end: f64, every: f64) -> CliResult<Vec<f64>> {
+    let count = (t_end / every + 1e-9).floor();
+    if count > 10_000.0 {
+        return Err(CliError::input(format!(
+            "--save-every {every}: more than 10000 save times up to --time {t_end}"
+        )));
+    }
+    let mut times: Vec<f64> = (0..=count as u64).map(|k| k as f64 * every).collect();
+    let last = times[times.len() - 1];
+    if t_end - last > 1e-9 * t_end.max(1.0) {
+        times.push(t_end);
+    } else {
+        let n = times.len();
+        times[n - 1] = t_end;
+    }
+    Ok(times)
+}
+
+/// Runs `simulate` and returns its JSON object.
+///
+/// # Errors
+/// Bad input (exit 2) or a failing path (exit 1).
+pub fn simulate(built: &Built, args: &SimulateArgs) -> CliResult<Value> {
+    let spec = built.spec;
+    let eta = args.eta.unwrap_or(spec.eta);
+    require_positive("--eta", eta)?;
+    let batch = args.batch.unwrap_or(spec.batch);
+    if batch == 0 {
+        return Err(CliError::input("--batch 0: the batch size must be at least 1"));
+    }
+    let weight_decay = args.weight_decay.unwrap_or(spec.weight_decay);
+    require_non_negative("--weight-decay", weight_decay)?;
+    let time = args.time.unwrap_or(spec.time);
+    require_positive("--time", time)?;
+    let total = args.paths.unwrap_or(spec.paths);
+    if total == 0 {
+        return Err(CliError::input("--paths 0: at least one path is needed"));
+    }
+    let dt = if args.method.is_discrete() {
+        if let Some(dt) = args.dt {
+            return Err(CliError::input(format!(
+                "--dt {dt}: applies to the SDE methods only (--method {} steps by η)",
+                args.method.name()
+            )));
+        }
+        None
+    } else {
+        let dt = args.dt.unwrap_or(eta / 2.0);
+        require_positive("--dt", dt)?;
+        if time / dt > 1e7 {
+            return Err(CliError::input(format!(
+                "--dt {dt}: more than 10^7 steps up to --time {time}"
+            )));
+        }
+        Some(dt)
+    };
+    let save_every = args.save_every.unwrap_or(time / 10.0);
+    require_positive("--save-every", save_every)?;
+    let times = save_times(time, save_every)?;
+    let paths = match args.shard {
+        Some(shard) => {
+            if shard.count > total {
+                return Err(CliError::input(format!(
+                    "--shard {shard}: more shards than paths ({total})"
+                )));
+            }
+            shard.range(total)
+        }
+        None => 0..total,
+    };
+    let header = json!({
+        "model": spec.name,
+        "params": built.params,
+        "method": args.method.name(),
+        "eta": eta,
+        "batch": batch,
+        "weight_decay": weight_decay,
+        "time": time,
+        "dt": dt,
+        "paths": total,
+        "seed": args.seed,
+        "save_every": save_every,
+        "charge_definition": spec.charge,
+        "loss_definition": "L(θ): the mean loss on the data set, or the population risk (without the weight-decay term)",
+        "sharpness_definition": "λ_max(∇²L(θ)) by power iteration (relative residual 1e-6, at most 100 products per phase)",
+    });
+    let cfg = SgdConfig::new(eta, batch).with_weight_decay(weight_decay);
+    let ensemble = Ensemble::new(args.seed, paths);
+    let run = Run { header, times };
+    let stats = with_setup!(&built.setup, s => run_ensemble(s, args.method, cfg, time, dt, &run, &ensemble))?;
+    Ok(render(&run.header, &stats, args.shard))
+}
+
+fn run_ensemble<M: CliModel>(
+    setup: &Setup<M>,
+    method: Method,
+    cfg: SgdConfig,
+    time: f64,
+    dt: Option<f64>,
+    run: &Run,
+    ensemble: &Ensemble,
+) -> CliResult<EnsembleStatistics> {
+    let data = setup.data.as_ref();
+    if let Some(d) = data {
+        if cfg.batch > d.len() {
+            return Err(CliError::input(format!(
+                "--batch {}: exceeds the data set size {} (--param n)",
+                cfg.batch,
+                d.len()
+            )));
+        }
+    }
+    let record = Functionals::new(
+        run.times.clone(),
+        3,
+        |_t: f64, x: &DVector<f64>, out: &mut [f64]| {
+            out[0] = setup.charge.at(x);
+            out[1] = setup.model.risk(data, x);
+            out[2] = setup.model.sharpness(data, x).unwrap_or(f64::NAN);
+        },
+    )?;
+    let theta0 = setup.theta0.clone();
+    let statistics = if method.is_discrete() {
+        let mut sgd = setup.model.discrete(data, cfg)?;
+        if method == Method::Gd {
+            sgd = sgd.gradient_descent();
+        }
+        let problem = SgdProblem::new(&sgd, theta0, time)?;
+        ensemble.statistics(&problem, &record)
+    } else {
+        let sde = setup.model.sde(data, cfg)?;
+        let span = TimeSpan::new(0.0, time, dt.expect("SDE methods have a step"))?;
+        macro_rules! solve {
+            ($scheme:expr) => {
+                sde_problem(&sde, $scheme, method, theta0, span)
+                    .and_then(|problem| Ok(ensemble.statistics(&problem, &record)?))
+            };
+        }
+        return match method {
+            Method::Em => solve!(EulerMaruyama::new()),
+            Method::Milstein => solve!(Milstein::new()),
+            Method::MilsteinLevy => solve!(MilsteinLevy::new()),
+            Method::Heun => solve!(Heun::new()),
+            Method::RkMilstein => solve!(RkMilstein::new()),
+            Method::Sgd | Method::Gd => unreachable!("discrete methods are handled above"),
+        }
+        .map_err(|e| runtime_context(e, method));
+    };
+    statistics.map_err(|e| runtime_context(CliError::from(e), method))
+}
+
+fn runtime_context(e: CliError, method: Method) -> CliError {
+    if e.code == 1 {
+        e.context(&format!("--method {}", method.name()))
+    } else {
+        e
+    }
+}
+
+/// The SDE problem, after checking that `scheme` can solve `sde` (with a hint when not).
+fn sde_problem<'a, S: Sde + Sync, K: Scheme>(
+    sde: &'a S,
+    scheme: K,
+    method: Method,
+    theta0: DVector<f64>,
+    span: TimeSpan,
+) -> CliResult<SdeProblem<'a, S, K>> {
+    let info = scheme.info();
+    if let Err(e) = check_compatible(&info, sde) {
+        let hint = match method {
+            Method::Heun => {
+                " (the SGD-SDE is an Itô equation; Heun converges to the Stratonovich solution, a different process: use em, milstein or rk-milstein)"
+            }
+            Method::Milstein => {
+                " (commutative Milstein needs scalar, diagonal, additive or commutative noise; this SGD-SDE's noise is general, as is every finite-data SGD-SDE's: use em, rk-milstein or milstein-levy; scalar_factorization with --param n=0 has scalar noise)"
+            }
+            _ => "",
+        };
+        return Err(CliError::input(format!("--method {}: {e}{hint}", method.name())));
+    }
+    if info.reads_area(sde.noise()) && sde.noise_dim() > MAX_LEVY_NOISE_DIM {
+        return Err(CliError::input(format!(
+            "--method {}: needs Lévy areas of all {} noise columns (cost ∝ m⁴ per step, at most {MAX_LEVY_NOISE_DIM} here); use em (or a model with fewer noise columns: a finite data set has one per sample)",
+            method.name(),
+            sde.noise_dim()
+        )));
+    }
+    SdeProblem::new(sde, scheme, theta0, span)
+        .map_err(|e| CliError::library(&format!("--method {}", method.name()), e))
+}
+
+/// The JSON of one (possibly merged) run.
+fn render(header: &Value, stats: &EnsembleStatistics, shard: Option<Shard>) -> Value {
+    let mut out = header.as_object().cloned().unwrap_or_default();
+    let times = stats.times().to_vec();
+    let n = stats.finished();
+    let quantile = if n >= 2 {
+        StudentsT::new(0.0, 1.0, (n - 1) as f64)
+            .map(|t| t.inverse_cdf(0.975))
+            .unwrap_or(f64::NAN)
+    } else {
+        f64::INFINITY
+    };
+    let observable = |j: usize| {
+        let mut mean = Vec::with_capacity(times.len());
+        let mut std = Vec::with_capacity(times.len());
+        let mut low = Vec::with_capacity(times.len());
+        let mut high = Vec::with_capacity(times.len());
+        for i in 0..times.len() {
+            let m = stats.mean(i, j);
+            let se = stats.std_error(i, j);
+            mean.push(m);
+            std.push(stats.variance(i, j).sqrt());
+            low.push(m - quantile * se);
+            high.push(m + quantile * se);
+        }
+        json!({"mean": mean, "std": std, "ci_low": low, "ci_high": high})
+    };
+    out.insert("shard".into(), json!(shard.map(|s| s.to_string())));
+    out.insert(
+        "paths_run".into(),
+        json!([stats.paths().start, stats.paths().end]),
+    );
+    out.insert("times".into(), json!(times));
+    out.insert(
+        "observables".into(),
+        json!({"charge": observable(0), "loss": observable(1), "sharpness": observable(2)}),
+    );
+    out.insert("finished".into(), json!(n));
+    out.insert("diverged".into(), json!(stats.divergent()));
+    out.insert(
+        "first_divergence".into(),
+        json!(stats.first_divergence().map(|e| e.to_string())),
+    );
+    // JSON has no NaN or infinity: statistics holding one (e.g. the loss of a path that
+    // overflowed without leaving the finite numbers) cannot be written for `merge`
+    let raw = serde_json::to_value(stats).unwrap_or(Value::Null);
+    let exact = serde_json::from_value::<EnsembleStatistics>(raw.clone()).is_ok_and(|back| &back == stats);
+    let mergeable = if exact {
+        json!({"header": encode_floats(header.clone()), "statistics": encode_floats(raw)})
+    } else {
+        Value::Null
+    };
+    out.insert("mergeable".into(), mergeable);
+    Value::Object(out)
+}
+
+/// Readable text for a simulate result.
+pub fn text(out: &Value) -> String {
+    use std::fmt::Write;
+    let mut s = String::new();
+    let get = |k: &str| super::show(out.get(k));
+    let _ = writeln!(
+        s,
+        "{} by {}: eta {}, batch {}, weight decay {}, dt {}, paths {} (run {}), seed {}",
+        get("model"),
+        get("method"),
+        get("eta"),
+        get("batch"),
+        get("weight_decay"),
+        get("dt"),
+        get("paths"),
+        get("paths_run"),
+        get("seed")
+    );
+    let _ = writeln!(s, "charge: {}", get("charge_definition"));
+    let _ = writeln!(s, "diverged: {}", get("diverged"));
+    let _ = writeln!(
+        s,
+        "{:>10}  {:>12} {:>12} {:>25}  {:>12} {:>12}  {:>12} {:>12}",
+        "t", "charge", "std", "95% CI", "loss", "std", "sharpness", "std"
+    );
+    let obs = out.get("observables").cloned().unwrap_or(Value::Null);
+    let series = |o: &str, k: &str, i: usize| obs[o][k][i].as_f64().unwrap_or(f64::NAN);
+    if let Some(times) = out.get("times").and_then(Value::as_array) {
+        for (i, t) in times.iter().enumerate() {
+            let _ = writeln!(
+                s,
+                "{:>10.4}  {:>12.6} {:>12.6} [{:>11.6}, {:>11.6}]  {:>12.6} {:>12.6}  {:>12.6} {:>12.6}",
+                t.as_f64().unwrap_or(f64::NAN),
+                series("charge", "mean", i),
+                series("charge", "std", i),
+                series("charge", "ci_low", i),
+                series("charge", "ci_high", i),
+                series("loss", "mean", i),
+                series("loss", "std", i),
+                series("sharpness", "mean", i),
+                series("sharpness", "std", i),
+            );
+        }
+    }
+    s
+}
+
+const BITS: &str = "f64:";
+
+/// Replaces every float by the string `f64:<16 hex digits of its bits>`.
+fn encode_floats(v: Value) -> Value {
+    match v {
+        Value::Number(n) if n.is_f64() => {
+            let x = n.as_f64().unwrap_or(f64::NAN);
+            Value::String(format!("{BITS}{:016x}", x.to_bits()))
+        }
+        Value::Array(a) => Value::Array(a.into_iter().map(encode_floats).collect()),
+        Value::Object(o) => Value::Object(o.into_iter().map(|(k, v)| (k, encode_floats(v))).collect()),
+        other => other,
+    }
+}
+
+/// Inverse of [`encode_floats`].
+fn decode_floats(v: Value) -> Result<Value, String> {
+    Ok(match v {
+        Value::String(s) if s.starts_with(BITS) => {
+            let bits = u64::from_str_radix(&s[BITS.len()..], 16).map_err(|_| format!("bad float `{s}`"))?;
+            let x = f64::from_bits(bits);
+            Value::Number(serde_json::Number::from_f64(x).ok_or_else(|| format!("non-finite float `{s}`"))?)
+        }
+        Value::Array(a) => Value::Array(a.into_iter().map(decode_floats).collect::<Result<_, _>>()?),
+        Value::Object(o) => Value::Object(
+            o.into_iter()
+                .map(|(k, v)| decode_floats(v).map(|v| (k, v)))
+                .collect::<Result<Map<_, _>, _>>()?,
+        ),
+        other => other,
+    })
+}
+
+/// One file given to `merge`.
+struct ShardFile {
+    path: PathBuf,
+    header: Value,
+    shard: Option<Shard>,
+    stats: EnsembleStatistics,
+}
+
+fn read_shard(path: &PathBuf) -> CliResult<ShardFile> {
+    let name = path.display();
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| CliError::input(format!("merge: cannot read {name}: {e}")))?;
+    let value: Value = serde_json::from_str(&text)
+        .map_err(|e| CliError::input(format!("merge: {name} is not JSON: {e}")))?;
+    let bad = |what: &str| {
+        CliError::input(format!(
+            "merge: {name} is not the output of `simulate --json`: {what}"
+        ))
+    };
+    let mergeable = match value.get("mergeable") {
+        None => return Err(bad("no `mergeable` block")),
+        Some(Value::Null) => {
+            return Err(CliError::input(format!(
+                "merge: {name} recorded a non-finite statistic (e.g. an overflowing loss), which JSON cannot carry exactly; it cannot be merged"
+            )))
+        }
+        Some(m) => m,
+    };
+    let header = decode_floats(mergeable.get("header").cloned().ok_or_else(|| bad("no header"))?)
+        .map_err(|e| bad(&e))?;
+    let stats = decode_floats(
+        mergeable
+            .get("statistics")
+            .cloned()
+            .ok_or_else(|| bad("no statistics"))?,
+    )
+    .map_err(|e| bad(&e))?;
+    let stats: EnsembleStatistics = serde_json::from_value(stats).map_err(|e| bad(&e.to_string()))?;
+    let shard = match value.get("shard") {
+        Some(Value::String(s)) => Some(Shard::parse(s).map_err(|e| bad(&e))?),
+        Some(Value::Null) | None => None,
+        Some(_) => return Err(bad("`shard` is neither I/N nor null")),
+    };
+    Ok(ShardFile {
+        path: path.clone(),
+        header,
+        shard,
+        stats,
+    })
+}
+
+/// Merges `simulate --shard I/N --json` outputs into the unsharded result.
+///
+/// # Errors
+/// Unreadable files, files of different runs, missing or repeated shards (exit 2).
+pub fn merge(paths: &[PathBuf]) -> CliResult<Value> {
+    if paths.is_empty() {
+        return Err(CliError::input("merge: no files given"));
+    }
+    let mut files = paths.iter().map(read_shard).collect::<CliResult<Vec<_>>>()?;
+    files.sort_by_key(|f| f.shard.map_or(0, |s| s.index));
+    let first = &files[0];
+    for f in &files[1..] {
+        if f.header != first.header {
+            let diffs: Vec<String> = differing_keys(&first.header, &f.header)
+                .iter()
+                .map(|k| {
+                    format!(
+                        "{k}: {} vs {}",
+                        first.header.get(k).unwrap_or(&Value::Null),
+                        f.header.get(k).unwrap_or(&Value::Null)
+                    )
+                })
+                .collect();
+            return Err(CliError::input(format!(
+                "merge: {} and {} are from different runs ({})",
+                first.path.display(),
+                f.path.display(),
+                diffs.join("; ")
+            )));
+        }
+    }
+    let count = match first.shard {
+        Some(s) => s.count,
+        None => {
+            if files.len() > 1 {
+                return Err(CliError::input(format!(
+                    "merge: {} is an unsharded run; it cannot be merged with other files",
+                    first.path.display()
+                )));
+            }
+            1
+        }
+    };
+    for f in &files {
+        match f.shard {
+            Some(s) if s.count == count => {}
+            _ => {
+                return Err(CliError::input(format!(
+                    "merge: {} is shard {} but {} is shard {}: the shard counts differ",
+                    f.path.display(),
+                    f.shard.map_or("none".into(), |s| s.to_string()),
+                    first.path.display(),
+                    first.shard.map_or("none".into(), |s| s.to_string()),
+                )))
+            }
+        }
+    }
+    for pair in files.windows(2) {
+        if pair[0].shard == pair[1].shard {
+            return Err(CliError::input(format!(
+                "merge: {} and {} are the same shard {}",
+                pair[0].path.display(),
+                pair[1].path.display(),
+                pair[0].shard.map_or("none".into(), |s| s.to_string())
+            )));
+        }
+    }
+    let present: Vec<u64> = files.iter().filter_map(|f| f.shard.map(|s| s.index)).collect();
+    let missing: Vec<String> = (0..count)
+        .filter(|i| !present.contains(i))
+        .map(|i| format!("{i}/{count}"))
+        .collect();
+    if !missing.is_empty() && files[0].shard.is_some() {
+        return Err(CliError::input(format!(
+            "merge: missing shard(s) {}",
+            missing.join(", ")
+        )));
+    }
+    let header = files[0].header.clone();
+    let total = header.get("paths").and_then(Value::as_u64).unwrap_or(0);
+    let mut iter = files.into_iter();
+    let mut merged = iter.next().expect("at least one file").stats;
+    for f in iter {
+        merged = merged
+            .merge(f.stats)
+            .map_err(|e| CliError::library(&format!("merge: {}", f.path.display()), e))?;
+    }
+    if merged.paths() != (0..total) {
+        return Err(CliError::input(format!(
+            "merge: the shards cover paths {:?}, not 0..{total}",
+            merged.paths()
+        )));
+    }
+    Ok(render(&header, &merged, None))
+}
+
+fn differing_keys(a: &Value, b: &Value) -> Vec<String> {
+    match (a.as_object(), b.as_object()) {
+        (Some(a), Some(b)) => {
+            let mut keys: Vec<String> = a
+                .keys()
+                .chain(b.keys())
+                .filter(|k| a.get(*k) != b.get(*k))
+                .cloned()
+                .collect();
+            keys.sort();
+            keys.dedup();
+            keys
+        }
+        _ => vec!["(header)".into()],
+    }
+}

@@ -1,0 +1,388 @@
+//! The `noether-sde` binary, run for real: the JSON shape of every subcommand, sharded
+//! runs merged equal to the unsharded run exactly, and every bad-input case (exit code 2,
+//! one `error:` line, no panic).
+
+use serde_json::Value;
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+const BIN: &str = env!("CARGO_BIN_EXE_noether-sde");
+
+fn run(args: &[&str]) -> Output {
+    Command::new(BIN).args(args).output().expect("the binary runs")
+}
+
+/// Runs a `--json` command that must succeed; stdout must be exactly one JSON object.
+fn json(args: &[&str]) -> Value {
+    let out = run(args);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{args:?} failed: {stderr}");
+    let stdout = String::from_utf8(out.stdout).expect("utf-8");
+    let value: Value = serde_json::from_str(&stdout)
+        .unwrap_or_else(|e| panic!("{args:?}: stdout is not one JSON value ({e}): {stdout}"));
+    assert!(value.is_object(), "{args:?}: not an object");
+    value
+}
+
+fn has_keys(v: &Value, keys: &[&str]) {
+    for k in keys {
+        assert!(v.get(k).is_some(), "missing key `{k}` in {v}");
+    }
+}
+
+/// Asserts exit code 2, a first stderr line `error: …` that mentions `mentions`, and no panic.
+fn bad_input(args: &[&str], mentions: &str) {
+    let out = run(args);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{args:?}: stderr {stderr}");
+    let first = stderr.lines().next().unwrap_or("");
+    assert!(first.starts_with("error: "), "{args:?}: first line `{first}`");
+    assert!(
+        first.contains(mentions),
+        "{args:?}: `{first}` does not mention `{mentions}`"
+    );
+    assert!(!stderr.contains("panicked"), "{args:?} panicked: {stderr}");
+    assert!(!stderr.contains("RUST_BACKTRACE"), "{args:?}: {stderr}");
+    assert!(out.stdout.is_empty(), "{args:?}: printed to stdout on error");
+}
+
+/// A file in the temporary directory, unique to this test process and `name`.
+fn temp_file(name: &str, contents: &[u8]) -> PathBuf {
+    let path = std::env::temp_dir().join(format!("noether-sde-cli-{}-{name}", std::process::id()));
+    std::fs::write(&path, contents).expect("temp file");
+    path
+}
+
+/// A tiny `simulate` on a small ensemble.
+const TINY: &[&str] = &["--time", "0.4", "--save-every", "0.2", "--paths", "6", "--json"];
+
+fn simulate(model: &str, method: &str, extra: &[&str]) -> Vec<String> {
+    let mut args = vec!["simulate", "--model", model, "--method", method];
+    args.extend_from_slice(extra);
+    args.iter().map(|s| s.to_string()).collect()
+}
+
+fn as_strs(v: &[String]) -> Vec<&str> {
+    v.iter().map(String::as_str).collect()
+}
+
+#[test]
+fn models_json_lists_every_model_with_parameters_and_defaults() {
+    let v = json(&["models", "--json"]);
+    let models = v["models"].as_array().expect("array");
+    let names: Vec<&str> = models.iter().filter_map(|m| m["name"].as_str()).collect();
+    for name in [
+        "scalar_factorization",
+        "matrix_factorization",
+        "normalized_linear",
+        "linear_regression",
+        "tanh_net",
+        "residual",
+    ] {
+        assert!(names.contains(&name), "{name} missing from {names:?}");
+    }
+    for m in models {
+        has_keys(m, &["name", "summary", "charge", "defaults", "params"]);
+        has_keys(&m["defaults"], &["eta", "batch", "weight_decay", "time", "paths"]);
+        for p in m["params"].as_array().expect("params") {
+            has_keys(p, &["key", "kind", "default", "help"]);
+        }
+    }
+    let scalar = &models[0]["params"];
+    let keys: Vec<&str> = scalar
+        .as_array()
+        .expect("params")
+        .iter()
+        .filter_map(|p| p["key"].as_str())
+        .collect();
+    for k in ["v", "sigma", "u0", "w0"] {
+        assert!(keys.contains(&k), "scalar_factorization lacks {k}");
+    }
+}
+
+#[test]
+fn simulate_json_has_the_documented_shape() {
+    let v = json(&as_strs(&simulate("scalar_factorization", "em", TINY)));
+    has_keys(
+        &v,
+        &[
+            "model",
+            "method",
+            "eta",
+            "batch",
+            "weight_decay",
+            "paths",
+            "times",
+            "observables",
+            "diverged",
+        ],
+    );
+    assert_eq!(v["model"], "scalar_factorization");
+    assert_eq!(v["method"], "em");
+    assert_eq!(v["paths"], 6);
+    assert_eq!(v["diverged"], 0);
+    let times = v["times"].as_array().expect("times");
+    assert_eq!(times.len(), 3); // 0, 0.2, 0.4
+    for obs in ["charge", "loss", "sharpness"] {
+        for stat in ["mean", "std", "ci_low", "ci_high"] {
+            let series = v["observables"][obs][stat].as_array().expect("series");
+            assert_eq!(series.len(), times.len(), "{obs}.{stat}");
+            assert!(series.iter().all(Value::is_f64), "{obs}.{stat}: {series:?}");
+        }
+    }
+    // the start is deterministic: C = u² − w² = 4 − 0.25
+    let c0 = v["observables"]["charge"]["mean"][0].as_f64().expect("number");
+    assert!((c0 - 3.75).abs() < 1e-12, "C(0) = {c0}");
+}
+
+#[test]
+fn simulate_runs_every_model_and_method_family() {
+    for model in [
+        "scalar_factorization",
+        "matrix_factorization",
+        "normalized_linear",
+        "linear_regression",
+        "tanh_net",
+        "residual",
+    ] {
+        for method in ["sgd", "gd", "em"] {
+            let v = json(&as_strs(&simulate(model, method, TINY)));
+            assert_eq!(v["model"], model);
+            assert_eq!(v["observables"]["loss"]["mean"].as_array().map(Vec::len), Some(3));
+        }
+    }
+    // scalar noise: commutative Milstein and RK-Milstein run on the population SDE
+    for method in ["milstein", "rk-milstein"] {
+        json(&as_strs(&simulate("scalar_factorization", method, TINY)));
+    }
+    // linear regression has no symmetry: the output says what the "charge" is
+    let v = json(&as_strs(&simulate("linear_regression", "sgd", TINY)));
+    assert!(v["charge_definition"]
+        .as_str()
+        .expect("text")
+        .contains("no exponential symmetry"));
+}
+
+fn merged_equals_unsharded(model: &str, method: &str, paths: &str, shards: u64) {
+    let common = [
+        "--time",
+        "0.5",
+        "--save-every",
+        "0.25",
+        "--paths",
+        paths,
+        "--seed",
+        "11",
+        "--json",
+    ];
+    let full_args = simulate(model, method, &common);
+    let full = run(&as_strs(&full_args));
+    assert!(full.status.success());
+    let mut files = Vec::new();
+    // shards written in reverse order: merge sorts them
+    for i in (0..shards).rev() {
+        let shard = format!("{i}/{shards}");
+        let mut args = full_args.clone();
+        args.extend(["--shard".to_string(), shard]);
+        let out = run(&as_strs(&args));
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        files.push(temp_file(&format!("{model}-{method}-{i}.json"), &out.stdout));
+    }
+    let mut args = vec!["merge".to_string()];
+    args.extend(files.iter().map(|f| f.display().to_string()));
+    let merged = run(&as_strs(&args));
+    assert!(
+        merged.status.success(),
+        "{}",
+        String::from_utf8_lossy(&merged.stderr)
+    );
+    let a: Value = serde_json::from_slice(&full.stdout).expect("json");
+    let b: Value = serde_json::from_slice(&merged.stdout).expect("json");
+    assert_eq!(
+        a, b,
+        "{model}/{method}: merged shards differ from the unsharded run"
+    );
+    // bit for bit: the very same text
+    assert_eq!(full.stdout, merged.stdout);
+    for f in files {
+        let _ = std::fs::remove_file(f);
+    }
+}
+
+#[test]
+fn sharded_runs_merge_to_the_unsharded_run_exactly() {
+    // 70 paths: the cut at 35 splits an aligned block of 64
+    merged_equals_unsharded("scalar_factorization", "em", "70", 2);
+    merged_equals_unsharded("matrix_factorization", "sgd", "9", 3);
+}
+
+#[test]
+fn merge_refuses_other_runs_and_missing_or_repeated_shards() {
+    let args = |shard: &str, eta: &str| {
+        simulate(
+            "scalar_factorization",
+            "sgd",
+            &[
+                "--time", "0.2", "--paths", "4", "--eta", eta, "--shard", shard, "--json",
+            ],
+        )
+    };
+    let write = |name: &str, shard: &str, eta: &str| {
+        let out = run(&as_strs(&args(shard, eta)));
+        assert!(out.status.success());
+        temp_file(name, &out.stdout).display().to_string()
+    };
+    let a = write("m0.json", "0/2", "0.05");
+    let b = write("m1.json", "1/2", "0.05");
+    let other = write("m1-other.json", "1/2", "0.1");
+    bad_input(&["merge", &a, &other], "different runs");
+    bad_input(&["merge", &a], "missing shard");
+    bad_input(&["merge", &a, &a, &b], "same shard");
+    let junk = temp_file("junk.json", b"{\"not\": \"a shard\"}");
+    bad_input(&["merge", &a, &junk.display().to_string()], "not the output of");
+    bad_input(&["merge", "/nonexistent/shard.json"], "cannot read");
+    for f in [a, b, other] {
+        let _ = std::fs::remove_file(f);
+    }
+    let _ = std::fs::remove_file(junk);
+}
+
+#[test]
+fn predict_json_has_the_documented_shape() {
+    let v = json(&["predict", "--model", "scalar_factorization", "--json"]);
+    has_keys(
+        &v,
+        &[
+            "model",
+            "eta",
+            "batch",
+            "weight_decay",
+            "fixed_point_charge",
+            "slow_rate",
+            "fast_rate",
+            "fast_rate_at",
+            "ratio",
+        ],
+    );
+    // balanced fixed point u² = w² (THEORY §6)
+    assert!(v["fixed_point_charge"].as_f64().expect("number").abs() < 1e-9);
+    let v = json(&["predict", "--model", "matrix_factorization", "--json"]);
+    let eq = v["equilibrium"].as_array().expect("nested array");
+    assert_eq!(eq.len(), 3); // hidden × hidden
+    assert!(eq.iter().all(|row| row.as_array().map(Vec::len) == Some(3)));
+    for model in ["normalized_linear", "tanh_net", "residual"] {
+        let v = json(&["predict", "--model", model, "--json"]);
+        assert!(v["ratio"].is_f64(), "{model}: {v}");
+    }
+}
+
+#[test]
+fn convergence_json_has_the_documented_shape() {
+    let v = json(&[
+        "convergence",
+        "--problem",
+        "gbm",
+        "--scheme",
+        "em",
+        "--kind",
+        "strong",
+        "--paths",
+        "100",
+        "--json",
+    ]);
+    has_keys(&v, &["problem", "scheme", "kind", "order", "ci", "points"]);
+    assert_eq!(v["scheme"], "euler_maruyama");
+    let ci = v["ci"].as_array().expect("interval");
+    assert_eq!(ci.len(), 2);
+    assert!(ci[0].as_f64() < ci[1].as_f64());
+    assert!(!v["points"].as_array().expect("points").is_empty());
+}
+
+#[test]
+fn every_subcommand_has_help() {
+    for sub in [
+        "reproduce",
+        "models",
+        "simulate",
+        "predict",
+        "convergence",
+        "merge",
+    ] {
+        let out = run(&[sub, "--help"]);
+        assert!(out.status.success(), "{sub} --help");
+        assert!(String::from_utf8_lossy(&out.stdout).contains("Usage"), "{sub}");
+    }
+}
+
+#[test]
+fn bad_input_is_one_error_line_and_exit_code_2() {
+    let s = |extra: &[&str]| {
+        let mut v = vec!["simulate", "--model", "scalar_factorization", "--method", "em"];
+        v.extend_from_slice(extra);
+        v.iter().map(|s| s.to_string()).collect::<Vec<_>>()
+    };
+    let cases: Vec<(Vec<String>, &str)> = vec![
+        (simulate("no_such_model", "em", &[]), "no_such_model"),
+        (s(&["--param", "nope=1"]), "nope"),
+        (s(&["--param", "v=abc"]), "abc"),
+        (s(&["--param", "v"]), "key=value"),
+        (s(&["--eta", "abc"]), "--eta"),
+        (s(&["--eta", "0"]), "--eta"),
+        (s(&["--eta", "-0.1"]), "--eta"),
+        (s(&["--batch", "0"]), "--batch"),
+        (
+            simulate("normalized_linear", "sgd", &["--param", "n=8", "--batch", "9"]),
+            "--batch",
+        ),
+        (s(&["--paths", "0"]), "--paths"),
+        (s(&["--dt", "0"]), "--dt"),
+        (s(&["--dt", "-1"]), "--dt"),
+        (s(&["--shard", "2/2"]), "2/2"),
+        (s(&["--shard", "3/2"]), "3/2"),
+        (s(&["--shard", "x"]), "--shard"),
+        (s(&["--param", "sigma=-1"]), "sigma"),
+        (simulate("scalar_factorization", "heun", &[]), "Stratonovich"),
+        (
+            simulate("scalar_factorization", "milstein", &["--param", "n=16"]),
+            "general noise",
+        ),
+        (simulate("scalar_factorization", "sgd", &["--dt", "0.1"]), "--dt"),
+        (
+            simulate("matrix_factorization", "em", &["--param", "sigma_x=1,2"]),
+            "sigma_x",
+        ),
+    ];
+    for (args, mentions) in &cases {
+        bad_input(&as_strs(args), mentions);
+    }
+    bad_input(&["predict", "--model", "linear_regression"], "symmetry");
+    bad_input(
+        &["predict", "--model", "scalar_factorization", "--eta", "0"],
+        "--eta",
+    );
+    bad_input(
+        &[
+            "convergence",
+            "--problem",
+            "ou",
+            "--scheme",
+            "milstein",
+            "--kind",
+            "strong",
+        ],
+        "not a study",
+    );
+    bad_input(
+        &[
+            "convergence",
+            "--problem",
+            "nope",
+            "--scheme",
+            "em",
+            "--kind",
+            "strong",
+        ],
+        "nope",
+    );
+    bad_input(&["no-such-subcommand"], "no-such-subcommand");
+}
