@@ -199,11 +199,25 @@ Example:
     },
 }
 
+/// Writes to stdout; a closed pipe (`noether-sde … | head`) ends the program quietly
+/// instead of panicking, as Unix tools do.
+fn emit(text: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        eprintln!("error: writing to stdout: {e}");
+        std::process::exit(1);
+    }
+}
+
 fn print(json: bool, value: &serde_json::Value, text: impl Fn(&serde_json::Value) -> String) {
     if json {
-        println!("{value}");
+        emit(&format!("{value}\n"));
     } else {
-        print!("{}", text(value));
+        emit(&text(value));
     }
 }
 
@@ -215,9 +229,12 @@ fn reproduce(out: PathBuf, quick: bool, json: bool) -> CliResult<i32> {
     };
     let summary = noether_sde::report::run(&options).map_err(|e| CliError::library("reproduce", e))?;
     if json {
-        println!("{}", serde_json::to_value(&summary).unwrap_or_default());
+        emit(&format!(
+            "{}\n",
+            serde_json::to_value(&summary).unwrap_or_default()
+        ));
     } else {
-        print!("{}", summary.table());
+        emit(&summary.table());
     }
     Ok(if summary.all_pass() { 0 } else { 1 })
 }
@@ -227,9 +244,9 @@ fn run(command: Command) -> CliResult<i32> {
         Command::Reproduce { out, quick, json } => return reproduce(out, quick, json),
         Command::Models { json } => {
             if json {
-                println!("{}", cli::models::models_json());
+                emit(&format!("{}\n", cli::models::models_json()));
             } else {
-                print!("{}", cli::models::models_text());
+                emit(&cli::models::models_text());
             }
         }
         Command::Simulate {
@@ -285,7 +302,7 @@ fn run(command: Command) -> CliResult<i32> {
             print(json, &out, cli::convergence::text);
         }
         Command::Merge { files } => {
-            println!("{}", cli::simulate::merge(&files)?);
+            emit(&format!("{}\n", cli::simulate::merge(&files)?));
         }
     }
     Ok(0)

@@ -92,8 +92,11 @@ fn predict_with<M: CliModel>(
         "fast_rate_definition".into(),
         json!("λ_max(∇²L_γ(θ*)) = λ_max(∇²L(θ*)) + 2γ at the fixed point θ*"),
     );
-    out.insert("ratio".into(), json!(fast / fp.slow_rate));
-    out.insert("ratio_definition".into(), json!("fast_rate / slow_rate"));
+    out.insert("ratio".into(), json!(fp.slow_rate / fast));
+    out.insert(
+        "ratio_definition".into(),
+        json!("slow_rate / fast_rate: the ratio of the fast to the slow timescale, O(η/B) (THEORY §5)"),
+    );
     Ok(out)
 }
 
@@ -116,7 +119,7 @@ pub fn text(out: &Value) -> String {
         ("fixed-point charge C*", "fixed_point_charge"),
         ("slow rate κ", "slow_rate"),
         ("fast rate λ_max(∇²L_γ(θ*))", "fast_rate"),
-        ("ratio fast/slow", "ratio"),
+        ("ratio slow/fast", "ratio"),
     ] {
         let _ = writeln!(s, "{label:<30} {}", get(key));
     }
