@@ -48,11 +48,13 @@
 
 use crate::brownian::{IncrementStream, LevyArea};
 use crate::error::{check_finite, check_vector, Error, Result};
-use crate::observe::{first_non_finite, Flow, Observer};
+use crate::observe::{earliest, first_non_finite, reached, Flow, Observer};
 use crate::rng::{SeedTree, Stream, Xoshiro256PlusPlus};
 use crate::scheme::{integrate_with, Scheme, TimeSpan, Workspace};
 use crate::sde::Sde;
-use crate::sgd::{BatchedSgdSde, DiscreteSgd, GeneralizedLinearModel, Model, SgdSde, SgdSdeBlock};
+use crate::sgd::{
+    BatchedSgdSde, DiscreteSgd, GeneralizedLinearModel, Model, SgdSde, SgdSdeBlock, SgdWorkspace,
+};
 use nalgebra::{DMatrix, DVector};
 use serde::{Deserialize, Serialize};
 use std::ops::Range;
@@ -60,14 +62,6 @@ use std::ops::Range;
 /// Number of consecutive paths run together (and the width of a batched block).
 /// Blocks are aligned: block `j` holds paths `[64 j, 64 (j + 1))` of the ensemble's range.
 pub const BLOCK: u64 = 64;
-
-/// Relative tolerance for "the step has reached a requested time" (as
-/// [`crate::observe::RecordFunctionals`]).
-const TIME_TOLERANCE: f64 = 1e-9;
-
-fn reached(t: f64, target: f64) -> bool {
-    t >= target - TIME_TOLERANCE * target.abs().max(1.0)
-}
 
 /// Receives what the paths of a block produce (implemented by the ensemble's recorders).
 pub trait PathObserver {
@@ -200,7 +194,8 @@ impl<S: Sde + Sync + ?Sized, K: Scheme + Sync> EnsembleProblem for SdeProblem<'_
 }
 
 /// Paths of discrete SGD (or GD) from `theta0` until `t_end`
-/// (see [`DiscreteSgd::run`] for the streams it draws from).
+/// (see [`DiscreteSgd::run`] for the streams it draws from), each worker reusing one
+/// workspace ([`DiscreteSgd::run_with`]).
 pub struct SgdProblem<'s, 'a, M: Model> {
     sgd: &'s DiscreteSgd<'a, M>,
     theta0: DVector<f64>,
@@ -223,7 +218,7 @@ impl<'s, 'a, M: Model> SgdProblem<'s, 'a, M> {
 }
 
 impl<M: Model> EnsembleProblem for SgdProblem<'_, '_, M> {
-    type Workspace = ();
+    type Workspace = SgdWorkspace;
 
     fn dim(&self) -> usize {
         self.theta0.len()
@@ -233,11 +228,13 @@ impl<M: Model> EnsembleProblem for SgdProblem<'_, '_, M> {
         (0.0, self.t_end)
     }
 
-    fn workspace(&self) {}
+    fn workspace(&self) -> SgdWorkspace {
+        self.sgd.workspace()
+    }
 
     fn run_block<O: PathObserver>(
         &self,
-        _ws: &mut (),
+        ws: &mut SgdWorkspace,
         seeds: &SeedTree,
         paths: Range<u64>,
         observer: &mut O,
@@ -247,10 +244,10 @@ impl<M: Model> EnsembleProblem for SgdProblem<'_, '_, M> {
                 path,
                 inner: &mut *observer,
             };
-            match self.sgd.run(&self.theta0, self.t_end, seeds, path, &mut adapter) {
-                Ok(theta) => observer.finish(path, Ok(&theta)),
-                Err(e) => observer.finish(path, Err(e)),
-            }
+            let outcome = self
+                .sgd
+                .run_with(ws, &self.theta0, self.t_end, seeds, path, &mut adapter);
+            observer.finish(path, outcome);
         }
     }
 }
@@ -367,6 +364,9 @@ impl<M: GeneralizedLinearModel> EnsembleProblem for BatchedSgdSdeProblem<'_, M> 
 /// after each time).
 pub struct Functionals<F> {
     times: Vec<f64>,
+    /// `earliest(times[i])`: the first step time that records save time `i` (the same
+    /// test as [`crate::observe::RecordFunctionals`]), computed once.
+    earliest: Vec<f64>,
     count: usize,
     f: F,
 }
@@ -387,7 +387,13 @@ impl<F: Fn(f64, &DVector<f64>, &mut [f64]) + Sync> Functionals<F> {
         if count == 0 {
             return Err(Error::invalid("count", 0, "record at least one functional"));
         }
-        Ok(Functionals { times, count, f })
+        let earliest = times.iter().map(|&t| earliest(t)).collect();
+        Ok(Functionals {
+            times,
+            earliest,
+            count,
+            f,
+        })
     }
 
     /// The requested times.
@@ -403,7 +409,7 @@ impl<F: Fn(f64, &DVector<f64>, &mut [f64]) + Sync> Functionals<F> {
     fn check_span(&self, (t0, t1): (f64, f64)) -> Result<()> {
         let first = self.times[0];
         let last = self.times[self.times.len() - 1];
-        if first < t0 - TIME_TOLERANCE * t0.abs().max(1.0) || !reached(t1, last) {
+        if first < earliest(t0) || !reached(t1, last) {
             return Err(Error::invalid(
                 "times",
                 format!("[{first}, {last}]"),
@@ -428,7 +434,10 @@ struct BlockRecorder<'f, F> {
     functionals: &'f Functionals<F>,
     start: u64,
     values: Vec<f64>,
+    /// Per slot: the index of the next save time, and the earliest step time that
+    /// reaches it (`+∞` once all are recorded), so that a step costs one comparison.
     next: Vec<usize>,
+    next_at: Vec<f64>,
     outcomes: Vec<Outcome>,
     finals: Option<Vec<DVector<f64>>>,
 }
@@ -441,6 +450,7 @@ impl<'f, F: Fn(f64, &DVector<f64>, &mut [f64]) + Sync> BlockRecorder<'f, F> {
             start: 0,
             values: vec![f64::NAN; BLOCK as usize * cells],
             next: vec![0; BLOCK as usize],
+            next_at: vec![functionals.earliest[0]; BLOCK as usize],
             outcomes: vec![Outcome::Pending; BLOCK as usize],
             finals: keep_finals.then(Vec::new),
         }
@@ -454,10 +464,26 @@ impl<'f, F: Fn(f64, &DVector<f64>, &mut [f64]) + Sync> BlockRecorder<'f, F> {
         self.start = start;
         self.values.fill(f64::NAN);
         self.next.fill(0);
+        self.next_at.fill(self.functionals.earliest[0]);
         self.outcomes.fill(Outcome::Pending);
         if let Some(finals) = &mut self.finals {
             finals.clear();
         }
+    }
+
+    /// Records every save time that `t` reaches (`reached(t, times[i])`), in order.
+    #[cold]
+    fn record(&mut self, slot: usize, t: f64, x: &DVector<f64>) {
+        let earliest = &self.functionals.earliest;
+        let k = self.functionals.count;
+        let base = slot * earliest.len() * k;
+        let next = &mut self.next[slot];
+        while *next < earliest.len() && t >= earliest[*next] {
+            let at = base + *next * k;
+            (self.functionals.f)(t, x, &mut self.values[at..at + k]);
+            *next += 1;
+        }
+        self.next_at[slot] = earliest.get(*next).copied().unwrap_or(f64::INFINITY);
     }
 
     fn slot_values(&self, slot: usize) -> &[f64] {
@@ -470,16 +496,8 @@ impl<F: Fn(f64, &DVector<f64>, &mut [f64]) + Sync> PathObserver for BlockRecorde
     #[inline]
     fn observe(&mut self, path: u64, _step: usize, t: f64, x: &DVector<f64>) {
         let slot = (path - self.start) as usize;
-        let times = &self.functionals.times;
-        let next = &mut self.next[slot];
-        if *next < times.len() && reached(t, times[*next]) {
-            let k = self.functionals.count;
-            let base = slot * times.len() * k;
-            while *next < times.len() && reached(t, times[*next]) {
-                let at = base + *next * k;
-                (self.functionals.f)(t, x, &mut self.values[at..at + k]);
-                *next += 1;
-            }
+        if t >= self.next_at[slot] {
+            self.record(slot, t, x);
         }
     }
 

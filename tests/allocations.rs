@@ -4,11 +4,11 @@
 //! The counter is per thread, so tests running in parallel do not disturb each other.
 
 use nalgebra::{DMatrix, DVector};
-use noether_sde::ensemble::{Ensemble, Functionals, SdeProblem};
-use noether_sde::models::LinearRegression;
+use noether_sde::ensemble::{Ensemble, EnsembleProblem, Functionals, SdeProblem, SgdProblem};
+use noether_sde::models::{LinearRegression, ScalarFactorization};
 use noether_sde::prelude::*;
 use noether_sde::scheme::{integrate_with, Workspace};
-use noether_sde::sgd::{SgdConfig, SgdSde};
+use noether_sde::sgd::{DiscreteSgd, Model, Sampling, SgdConfig, SgdSde};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 
@@ -116,30 +116,130 @@ fn the_allocation_counter_counts() {
     assert!(count >= 2, "integrate allocates its buffers: {count}");
 }
 
-/// A sequential ensemble allocates per worker and per reduction-tree level, not per path:
-/// 16× more paths cost at most a few allocations more (two per extra tree level).
+/// Discrete SGD on one workspace ([`DiscreteSgd::run_with`]): nothing per step or per path.
+fn assert_discrete_sgd_allocates_nothing<M: Model>(
+    sgd: &DiscreteSgd<'_, M>,
+    theta0: DVector<f64>,
+    t_end: f64,
+) {
+    let seeds = SeedTree::new(3);
+    let mut ws = sgd.workspace();
+    sgd.run_with(&mut ws, &theta0, t_end, &seeds, 0, &mut ()).unwrap(); // warm-up
+    let mut total = 0.0;
+    let count = allocations(|| {
+        for path in 1..21 {
+            total += sgd
+                .run_with(&mut ws, &theta0, t_end, &seeds, path, &mut ())
+                .unwrap()[0];
+        }
+    });
+    assert!(total.is_finite());
+    assert_eq!(count, 0, "allocations over 20 discrete SGD paths to t = {t_end}");
+}
+
 #[test]
-fn sequential_ensemble_statistics_do_not_allocate_per_path() {
-    let gbm = GeometricBrownianMotion::new(0.5, 0.3).unwrap();
-    let span = TimeSpan::new(0.0, 1.0, 0.05).unwrap();
-    let problem = SdeProblem::new(&gbm, Milstein::new(), DVector::from_element(1, 1.0), span).unwrap();
+fn discrete_sgd_on_a_workspace_allocates_nothing() {
+    let d = 6;
+    let model = LinearRegression::new(DVector::from_element(d, 1.0), DMatrix::identity(d, d), 0.3).unwrap();
+    let data = model.dataset(40, 1).unwrap();
+    let theta0 = DVector::from_element(d, 0.2);
+    for config in [
+        SgdConfig::new(0.05, 4).with_weight_decay(0.01),
+        SgdConfig::new(0.05, 4).with_sampling(Sampling::WithReplacement),
+    ] {
+        let sgd = DiscreteSgd::finite(&model, &data, config).unwrap();
+        assert_discrete_sgd_allocates_nothing(&sgd, theta0.clone(), 2.0);
+        assert_discrete_sgd_allocates_nothing(&sgd.gradient_descent(), theta0.clone(), 0.5);
+    }
+    let scalar = ScalarFactorization::new(1.0, 0.5).unwrap();
+    let online = DiscreteSgd::population(&scalar, SgdConfig::new(0.05, 4)).unwrap();
+    assert_discrete_sgd_allocates_nothing(&online, DVector::from_vec(vec![2.0, 0.5]), 2.0);
+}
+
+/// Allocations of a sequential ensemble over `0..n` (which must all finish).
+fn ensemble_allocations<P: EnsembleProblem>(problem: &P, n: u64) -> u64 {
     let record = Functionals::new(vec![0.5, 1.0], 1, |_t: f64, x: &DVector<f64>, out: &mut [f64]| {
         out[0] = x[0]
     })
     .unwrap();
-    let run = |n: u64| {
-        allocations(|| {
-            let stats = Ensemble::new(2, 0..n)
-                .sequential()
-                .statistics(&problem, &record)
-                .unwrap();
-            assert_eq!(stats.finished(), n);
-        })
-    };
-    run(64); // warm-up
-    let (small, large) = (run(256), run(4096));
+    allocations(|| {
+        let stats = Ensemble::new(2, 0..n)
+            .sequential()
+            .statistics(problem, &record)
+            .unwrap();
+        assert_eq!(stats.finished(), n);
+    })
+}
+
+/// A sequential ensemble allocates per worker and per reduction-tree level, not per path:
+/// 16× more paths cost at most a few allocations more (two per extra tree level).
+fn assert_no_allocation_per_path<P: EnsembleProblem>(problem: &P, what: &str) {
+    ensemble_allocations(problem, 64); // warm-up
+    let (small, large) = (
+        ensemble_allocations(problem, 256),
+        ensemble_allocations(problem, 4096),
+    );
     assert!(
         large <= small + 2 * 2 * 4 + 4,
-        "256 paths: {small} allocations, 4096 paths: {large}"
+        "{what}: 256 paths: {small} allocations, 4096 paths: {large}"
     );
+}
+
+#[test]
+fn sequential_ensemble_statistics_do_not_allocate_per_path() {
+    let gbm = GeometricBrownianMotion::new(0.5, 0.3).unwrap();
+    let span = TimeSpan::new(0.0, 1.0, 0.05).unwrap();
+    let x0 = DVector::from_element(1, 1.0);
+    let problem = SdeProblem::new(&gbm, Milstein::new(), x0.clone(), span).unwrap();
+    assert_no_allocation_per_path(&problem, "GBM, Milstein");
+    // the vector route (no scalar form), as any SDE of d > 1 takes
+    let vector_only = VectorOnly(gbm);
+    let problem = SdeProblem::new(&vector_only, Milstein::new(), x0, span).unwrap();
+    assert_no_allocation_per_path(&problem, "GBM through the vector route");
+}
+
+/// The wrapped SDE without its scalar form: solved through the `DVector` route.
+struct VectorOnly<S>(S);
+
+impl<S: Sde> Sde for VectorOnly<S> {
+    fn dim(&self) -> usize {
+        self.0.dim()
+    }
+    fn noise_dim(&self) -> usize {
+        self.0.noise_dim()
+    }
+    fn noise(&self) -> Noise {
+        self.0.noise()
+    }
+    fn drift(&self, t: f64, x: &DVector<f64>, out: &mut DVector<f64>) {
+        self.0.drift(t, x, out)
+    }
+    fn diffusion_apply(&self, t: f64, x: &DVector<f64>, dw: &DVector<f64>, out: &mut DVector<f64>) {
+        self.0.diffusion_apply(t, x, dw, out)
+    }
+    fn diffusion_derivative(
+        &self,
+        t: f64,
+        x: &DVector<f64>,
+        v: &DVector<f64>,
+        c: &DVector<f64>,
+        out: &mut DVector<f64>,
+        scratch: &mut noether_sde::sde::DerivativeScratch,
+    ) {
+        self.0.diffusion_derivative(t, x, v, c, out, scratch)
+    }
+}
+
+#[test]
+fn discrete_sgd_ensembles_do_not_allocate_per_path() {
+    let scalar = ScalarFactorization::new(1.0, 0.5).unwrap();
+    let online = DiscreteSgd::population(&scalar, SgdConfig::new(0.05, 4)).unwrap();
+    let problem = SgdProblem::new(&online, DVector::from_vec(vec![2.0, 0.5]), 1.0).unwrap();
+    assert_no_allocation_per_path(&problem, "online SGD");
+    let d = 4;
+    let model = LinearRegression::new(DVector::from_element(d, 1.0), DMatrix::identity(d, d), 0.3).unwrap();
+    let data = model.dataset(30, 1).unwrap();
+    let finite = DiscreteSgd::finite(&model, &data, SgdConfig::new(0.05, 4)).unwrap();
+    let problem = SgdProblem::new(&finite, DVector::from_element(d, 0.2), 1.0).unwrap();
+    assert_no_allocation_per_path(&problem, "finite-data SGD");
 }

@@ -22,6 +22,8 @@ use rand_distr::StandardNormal;
 #[derive(Debug, Clone)]
 pub struct IncrementStream {
     noise_dim: usize,
+    /// `(h, √h)` of the last step (steps are usually all the same size).
+    sqrt_h: (f64, f64),
     rng: Xoshiro256PlusPlus,
     levy: Option<(LevyArea, Xoshiro256PlusPlus)>,
 }
@@ -31,6 +33,7 @@ impl IncrementStream {
     pub fn new(seeds: &SeedTree, path: u64, noise_dim: usize) -> Self {
         IncrementStream {
             noise_dim,
+            sqrt_h: (0.0, 0.0),
             rng: seeds.rng(path, Stream::Brownian),
             levy: None,
         }
@@ -64,8 +67,11 @@ impl BrownianPath for IncrementStream {
 
     #[inline]
     fn next(&mut self, inc: &mut Increment) -> Result<()> {
-        let sqrt_h = inc.h.sqrt();
-        for w in inc.dw.iter_mut() {
+        if inc.h.to_bits() != self.sqrt_h.0.to_bits() {
+            self.sqrt_h = (inc.h, inc.h.sqrt());
+        }
+        let sqrt_h = self.sqrt_h.1;
+        for w in inc.dw.as_mut_slice() {
             *w = sqrt_h * self.rng.sample::<f64, _>(StandardNormal);
         }
         if let Some(area) = inc.area.as_mut() {

@@ -10,6 +10,7 @@ mod record;
 
 pub use guard::first_non_finite;
 pub use moments::{TimeAverage, VectorMoments, Welford};
+pub(crate) use record::{earliest, reached};
 pub use record::{RecordFunctionals, SaveAt};
 
 use nalgebra::DVector;

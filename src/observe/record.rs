@@ -3,11 +3,20 @@
 use super::{Flow, Observer};
 use nalgebra::{DMatrix, DVector};
 
-/// Relative tolerance for "the step has reached a requested time".
-const TIME_TOLERANCE: f64 = 1e-9;
+/// Relative tolerance for "the step has reached a requested time" (shared with the
+/// ensemble's recorders).
+pub(crate) const TIME_TOLERANCE: f64 = 1e-9;
 
-fn reached(t: f64, target: f64) -> bool {
-    t >= target - TIME_TOLERANCE * target.abs().max(1.0)
+/// The earliest step time that counts as having reached `target`.
+#[inline]
+pub(crate) fn earliest(target: f64) -> f64 {
+    target - TIME_TOLERANCE * target.abs().max(1.0)
+}
+
+/// Whether a step at time `t` has reached the requested time `target`.
+#[inline]
+pub(crate) fn reached(t: f64, target: f64) -> bool {
+    t >= earliest(target)
 }
 
 /// Saves the state at requested times (the first step at or after each time).

@@ -76,6 +76,26 @@ pub trait Scheme: Clone + Send {
         x: &DVector<f64>,
         out: &mut DVector<f64>,
     ) -> Result<()>;
+
+    /// Whether the scheme overrides [`Scheme::step_scalar`] (the one-dimensional fast
+    /// path for SDEs that declare [`Sde::scalar_form`]). Default `false`.
+    fn steps_scalar_form(&self) -> bool {
+        false
+    }
+
+    /// [`Scheme::step`] on a one-dimensional state held in a register: the same
+    /// arithmetic, through the SDE's `scalar_*` methods, so the same numbers. The
+    /// drivers call it only when [`Scheme::steps_scalar_form`] and [`Sde::scalar_form`]
+    /// both hold and no Lévy area is read. The default goes through [`Scheme::step`] on
+    /// one-element vectors (allocating).
+    ///
+    /// # Errors
+    /// As [`Scheme::step`].
+    fn step_scalar<S: Sde + ?Sized>(&mut self, sde: &S, t: f64, inc: &Increment, x: f64) -> Result<f64> {
+        let mut out = DVector::zeros(1);
+        self.step(sde, t, inc, &DVector::from_element(1, x), &mut out)?;
+        Ok(out[0])
+    }
 }
 
 /// Checks that `scheme` can solve `sde` (calculus and noise kind).
@@ -97,6 +117,16 @@ pub fn check_compatible<S: Sde + ?Sized>(info: &SchemeInfo, sde: &S) -> Result<(
         return Err(Error::Incompatible {
             scheme: info.name,
             reason: format!("it does not accept {} noise", sde.noise().name()),
+        });
+    }
+    if sde.scalar_form() && (sde.dim(), sde.noise_dim()) != (1, 1) {
+        return Err(Error::Incompatible {
+            scheme: info.name,
+            reason: format!(
+                "the SDE declares a scalar form but has d = {}, m = {}",
+                sde.dim(),
+                sde.noise_dim()
+            ),
         });
     }
     Ok(())
@@ -403,8 +433,11 @@ where
     if observer.observe(0, span.t0(), x) == Flow::Stop {
         return Ok(());
     }
+    if sde.scalar_form() && scheme.steps_scalar_form() && inc.area.is_none() && x.len() == 1 {
+        return step_through_scalar(sde, scheme, span, path, path_index, observer, x, inc);
+    }
+    let mut t = span.time(0);
     for k in 0..span.steps() {
-        let t = span.time(k);
         inc.h = span.step_size(k);
         path.next(inc)?;
         scheme.step(sde, t, inc, x, next)?;
@@ -420,8 +453,90 @@ where
         if observer.observe(k + 1, t_next, x) == Flow::Stop {
             break;
         }
+        t = t_next;
     }
     Ok(())
+}
+
+/// [`step_through`] for a one-dimensional SDE with a scalar form: the state stays in a
+/// register (`x[0]` is written after each step, for the observer). The same steps, the
+/// same errors, the same numbers.
+#[allow(clippy::too_many_arguments)]
+#[inline]
+fn step_through_scalar<S, K, P, O>(
+    sde: &S,
+    scheme: &mut K,
+    span: &TimeSpan,
+    path: &mut P,
+    path_index: u64,
+    observer: &mut O,
+    x: &mut DVector<f64>,
+    inc: &mut Increment,
+) -> Result<()>
+where
+    S: Sde + ?Sized,
+    K: Scheme,
+    P: BrownianPath + ?Sized,
+    O: Observer + ?Sized,
+{
+    let mut state = x[0];
+    let mut t = span.time(0);
+    for k in 0..span.steps() {
+        inc.h = span.step_size(k);
+        path.next(inc)?;
+        let next = scheme.step_scalar(sde, t, inc, state)?;
+        let t_next = span.time(k + 1);
+        if !next.is_finite() {
+            return Err(Error::Divergence {
+                path: path_index,
+                step: k + 1,
+                t: t_next,
+            });
+        }
+        state = next;
+        x[0] = state;
+        if observer.observe(k + 1, t_next, x) == Flow::Stop {
+            break;
+        }
+        t = t_next;
+    }
+    Ok(())
+}
+
+/// The Milstein derivative terms of [`MilsteinWork::add_correction`] for a
+/// one-dimensional SDE in scalar form (`d = m = 1`, so no Lévy area): returns `out` plus
+/// the correction, with the same operations in the same order.
+#[inline]
+pub(crate) fn add_scalar_correction<S: Sde + ?Sized>(
+    sde: &S,
+    t: f64,
+    x: f64,
+    inc: &Increment,
+    out: f64,
+) -> f64 {
+    let (h, dw) = (inc.h, inc.dw[0]);
+    match sde.noise() {
+        Noise::Additive => out,
+        Noise::Scalar => {
+            let column = sde.scalar_diffusion(t, x, 1.0);
+            let term = sde.scalar_diffusion_derivative(t, x, column, 1.0);
+            out + 0.5 * (dw * dw - h) * term
+        }
+        Noise::Diagonal => {
+            let column = sde.scalar_diffusion(t, x, dw);
+            let term = sde.scalar_diffusion_derivative(t, x, column, dw);
+            let out = out + 0.5 * term;
+            let column = sde.scalar_diffusion(t, x, 1.0);
+            let term = sde.scalar_diffusion_derivative(t, x, column, 1.0);
+            out + -0.5 * h * term
+        }
+        Noise::Commutative | Noise::General => {
+            let column = sde.scalar_diffusion(t, x, 1.0);
+            let mut i_00 = 0.5 * dw * dw;
+            i_00 -= 0.5 * h;
+            out + sde.scalar_diffusion_derivative(t, x, column, i_00)
+        }
+    }
 }
 
 /// Scratch shared by the Milstein-type schemes: the derivative-term sum
@@ -450,6 +565,7 @@ impl MilsteinWork {
     /// Adds `Σ_{j,k} (L^j b_k) I_{(j,k)}` to `out`. `use_area = false` drops the Lévy
     /// areas (exact for commutative noise). Structure-aware: scalar noise costs one
     /// derivative, diagonal two, additive none, otherwise `m`.
+    #[inline]
     pub(crate) fn add_correction<S: Sde + ?Sized>(
         &mut self,
         sde: &S,
@@ -466,7 +582,11 @@ impl MilsteinWork {
                 self.unit[0] = 1.0;
                 sde.diffusion_apply(t, x, &self.unit, &mut self.column);
                 sde.diffusion_derivative(t, x, &self.column, &self.unit, &mut self.term, &mut self.scratch);
-                out.axpy(0.5 * (inc.dw[0] * inc.dw[0] - h), &self.term, 1.0);
+                // out += ½(ΔW² − h) L¹b (the arithmetic of `axpy` with b = 1)
+                let coefficient = 0.5 * (inc.dw[0] * inc.dw[0] - h);
+                for (o, &l) in out.as_mut_slice().iter_mut().zip(self.term.as_slice()) {
+                    *o += coefficient * l;
+                }
             }
             Noise::Diagonal => {
                 // ½[∂b[bΔW]·ΔW − h ∂b[b1]·1]: only the diagonal terms L^k b_k survive.

@@ -136,6 +136,59 @@ pub trait Sde {
     ) {
         finite_difference_derivative(self, t, x, v, c, out, scratch)
     }
+
+    /// Declares the one-dimensional fast path: `true` only if `d = m = 1` and
+    /// [`scalar_drift`](Sde::scalar_drift), [`scalar_diffusion`](Sde::scalar_diffusion) and
+    /// [`scalar_diffusion_derivative`](Sde::scalar_diffusion_derivative) compute, bit for
+    /// bit, what [`drift_and_diffusion`](Sde::drift_and_diffusion),
+    /// [`diffusion_apply`](Sde::diffusion_apply) and
+    /// [`diffusion_derivative`](Sde::diffusion_derivative) compute on one-element vectors.
+    /// Schemes with a scalar step ([`crate::scheme::EulerMaruyama`],
+    /// [`crate::scheme::Milstein`]) then keep the state in a register instead of a
+    /// `DVector`: the same numbers, without a memory round trip per step. Default `false`;
+    /// declaring it with `d ≠ 1` or `m ≠ 1` is rejected before the first step.
+    fn scalar_form(&self) -> bool {
+        false
+    }
+
+    /// `a(t, x)` of a one-dimensional SDE (see [`Sde::scalar_form`]). The default
+    /// evaluates [`Sde::drift`] on one-element vectors, which allocates: override it when
+    /// declaring the scalar form.
+    fn scalar_drift(&self, t: f64, x: f64) -> f64 {
+        let mut out = DVector::zeros(1);
+        self.drift(t, &DVector::from_element(1, x), &mut out);
+        out[0]
+    }
+
+    /// `b(t, x) dw` of a one-dimensional SDE with one Brownian motion (see
+    /// [`Sde::scalar_form`]). The default evaluates [`Sde::diffusion_apply`] on
+    /// one-element vectors, which allocates.
+    fn scalar_diffusion(&self, t: f64, x: f64, dw: f64) -> f64 {
+        let mut out = DVector::zeros(1);
+        self.diffusion_apply(
+            t,
+            &DVector::from_element(1, x),
+            &DVector::from_element(1, dw),
+            &mut out,
+        );
+        out[0]
+    }
+
+    /// `d/dε [b(t, x + ε v) c]` at `ε = 0` of a one-dimensional SDE (see
+    /// [`Sde::scalar_form`]). The default evaluates [`Sde::diffusion_derivative`] on
+    /// one-element vectors, which allocates.
+    fn scalar_diffusion_derivative(&self, t: f64, x: f64, v: f64, c: f64) -> f64 {
+        let mut out = DVector::zeros(1);
+        self.diffusion_derivative(
+            t,
+            &DVector::from_element(1, x),
+            &DVector::from_element(1, v),
+            &DVector::from_element(1, c),
+            &mut out,
+            &mut DerivativeScratch::new(1),
+        );
+        out[0]
+    }
 }
 
 /// The central-difference directional derivative used by the default of
@@ -205,10 +258,24 @@ impl<S: Sde + ?Sized> Sde for &S {
     ) {
         (**self).diffusion_derivative(t, x, v, c, out, scratch)
     }
+    fn scalar_form(&self) -> bool {
+        (**self).scalar_form()
+    }
+    fn scalar_drift(&self, t: f64, x: f64) -> f64 {
+        (**self).scalar_drift(t, x)
+    }
+    fn scalar_diffusion(&self, t: f64, x: f64, dw: f64) -> f64 {
+        (**self).scalar_diffusion(t, x, dw)
+    }
+    fn scalar_diffusion_derivative(&self, t: f64, x: f64, v: f64, c: f64) -> f64 {
+        (**self).scalar_diffusion_derivative(t, x, v, c)
+    }
 }
 
 /// Counts drift and diffusion evaluations of the wrapped SDE (for work–precision
-/// diagrams). Counters are plain cells: one `Counted` per thread.
+/// diagrams). Counters are plain cells: one `Counted` per thread. It does not declare
+/// the wrapped SDE's [`Sde::scalar_form`], so every evaluation goes through the counted
+/// vector methods.
 #[derive(Debug)]
 pub struct Counted<S> {
     inner: S,

@@ -62,6 +62,15 @@ impl GeometricBrownianMotion {
         self.sigma
     }
 
+    /// The drift rate of the form being solved: `μ` (Itô) or `μ − s²/2` (Stratonovich).
+    #[inline]
+    fn rate(&self) -> f64 {
+        match self.calculus {
+            Calculus::Ito => self.mu,
+            Calculus::Stratonovich => self.mu - 0.5 * self.sigma * self.sigma,
+        }
+    }
+
     /// `X_T = X_0 exp((μ − s²/2)T + s W_T)` on the path with `W_T = w`.
     pub fn exact(&self, x0: f64, t: f64, w: f64) -> f64 {
         x0 * ((self.mu - 0.5 * self.sigma * self.sigma) * t + self.sigma * w).exp()
@@ -91,16 +100,30 @@ impl Sde for GeometricBrownianMotion {
     fn calculus(&self) -> Calculus {
         self.calculus
     }
+    #[inline]
     fn drift(&self, _t: f64, x: &DVector<f64>, out: &mut DVector<f64>) {
-        let rate = match self.calculus {
-            Calculus::Ito => self.mu,
-            Calculus::Stratonovich => self.mu - 0.5 * self.sigma * self.sigma,
-        };
-        out[0] = rate * x[0];
+        out[0] = self.rate() * x[0];
     }
+    #[inline]
     fn diffusion_apply(&self, _t: f64, x: &DVector<f64>, dw: &DVector<f64>, out: &mut DVector<f64>) {
         out[0] = self.sigma * x[0] * dw[0];
     }
+    /// Both coefficients from one read of the state (the same arithmetic as
+    /// [`Sde::drift`] and [`Sde::diffusion_apply`]).
+    #[inline]
+    fn drift_and_diffusion(
+        &self,
+        _t: f64,
+        x: &DVector<f64>,
+        dw: &DVector<f64>,
+        drift: &mut DVector<f64>,
+        diffusion: &mut DVector<f64>,
+    ) {
+        let x = x[0];
+        drift[0] = self.rate() * x;
+        diffusion[0] = self.sigma * x * dw[0];
+    }
+    #[inline]
     fn diffusion_derivative(
         &self,
         _t: f64,
@@ -111,6 +134,21 @@ impl Sde for GeometricBrownianMotion {
         _scratch: &mut DerivativeScratch,
     ) {
         out[0] = self.sigma * v[0] * c[0];
+    }
+    fn scalar_form(&self) -> bool {
+        true
+    }
+    #[inline]
+    fn scalar_drift(&self, _t: f64, x: f64) -> f64 {
+        self.rate() * x
+    }
+    #[inline]
+    fn scalar_diffusion(&self, _t: f64, x: f64, dw: f64) -> f64 {
+        self.sigma * x * dw
+    }
+    #[inline]
+    fn scalar_diffusion_derivative(&self, _t: f64, _x: f64, v: f64, c: f64) -> f64 {
+        self.sigma * v * c
     }
 }
 
@@ -160,9 +198,11 @@ impl Sde for OrnsteinUhlenbeck {
     fn noise(&self) -> Noise {
         Noise::Additive
     }
+    #[inline]
     fn drift(&self, _t: f64, x: &DVector<f64>, out: &mut DVector<f64>) {
         out[0] = self.theta * (self.mu - x[0]);
     }
+    #[inline]
     fn diffusion_apply(&self, _t: f64, _x: &DVector<f64>, dw: &DVector<f64>, out: &mut DVector<f64>) {
         out[0] = self.sigma * dw[0];
     }
@@ -176,6 +216,21 @@ impl Sde for OrnsteinUhlenbeck {
         _scratch: &mut DerivativeScratch,
     ) {
         out.fill(0.0);
+    }
+    fn scalar_form(&self) -> bool {
+        true
+    }
+    #[inline]
+    fn scalar_drift(&self, _t: f64, x: f64) -> f64 {
+        self.theta * (self.mu - x)
+    }
+    #[inline]
+    fn scalar_diffusion(&self, _t: f64, _x: f64, dw: f64) -> f64 {
+        self.sigma * dw
+    }
+    #[inline]
+    fn scalar_diffusion_derivative(&self, _t: f64, _x: f64, _v: f64, _c: f64) -> f64 {
+        0.0
     }
 }
 

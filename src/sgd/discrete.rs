@@ -28,7 +28,8 @@ enum Source<'a> {
     Population(&'a dyn Population, Option<&'a dyn PopulationForms>),
 }
 
-/// Buffers of one discrete run (allocated once per path) and the last mini-batch gradient.
+/// Buffers of discrete runs ([`DiscreteSgd::workspace`]; reused for any number of paths
+/// by [`DiscreteSgd::run_with`]) and the last mini-batch gradient.
 #[derive(Debug, Clone)]
 pub struct SgdWorkspace {
     gradient: DVector<f64>,
@@ -36,6 +37,8 @@ pub struct SgdWorkspace {
     permutation: Vec<usize>,
     x: Vec<f64>,
     y: Vec<f64>,
+    theta: DVector<f64>,
+    next: DVector<f64>,
 }
 
 impl SgdWorkspace {
@@ -133,7 +136,7 @@ impl<'a, M: Model> DiscreteSgd<'a, M> {
         self.batching
     }
 
-    /// Buffers for [`DiscreteSgd::step`].
+    /// Buffers for [`DiscreteSgd::step`] and [`DiscreteSgd::run_with`].
     pub fn workspace(&self) -> SgdWorkspace {
         let d = self.model.dim();
         let (n, p, q) = match self.source {
@@ -146,6 +149,8 @@ impl<'a, M: Model> DiscreteSgd<'a, M> {
             permutation: (0..n).collect(),
             x: vec![0.0; p],
             y: vec![0.0; q],
+            theta: DVector::zeros(d),
+            next: DVector::zeros(d),
         }
     }
 
@@ -217,7 +222,8 @@ impl<'a, M: Model> DiscreteSgd<'a, M> {
     /// `observer` at `t = 0` and after every step with `t_k = Σ_{j<k} η_j`.
     ///
     /// Randomness: path `path` of `seeds`, stream [`Stream::Batches`] (finite data) or
-    /// [`Stream::Samples`] (population).
+    /// [`Stream::Samples`] (population). Allocates its buffers; [`DiscreteSgd::run_with`]
+    /// reuses a workspace and returns the same numbers.
     ///
     /// # Errors
     /// [`Error::DimensionMismatch`]/[`Error::NonFinite`] for a bad `theta0`,
@@ -231,7 +237,55 @@ impl<'a, M: Model> DiscreteSgd<'a, M> {
         path: u64,
         observer: &mut O,
     ) -> Result<DVector<f64>> {
+        let mut ws = self.workspace();
+        self.run_with(&mut ws, theta0, t_end, seeds, path, observer)?;
+        Ok(ws.theta)
+    }
+
+    /// [`DiscreteSgd::run`] on the buffers of `ws` (from [`DiscreteSgd::workspace`]): the
+    /// same steps and numbers, without allocating. Returns the final iterate (held by
+    /// the workspace).
+    ///
+    /// ```
+    /// use noether_sde::models::ScalarFactorization;
+    /// use noether_sde::rng::SeedTree;
+    /// use noether_sde::sgd::{DiscreteSgd, SgdConfig};
+    /// use nalgebra::DVector;
+    /// let model = ScalarFactorization::new(1.0, 0.5)?;
+    /// let sgd = DiscreteSgd::population(&model, SgdConfig::new(0.05, 4))?;
+    /// let (theta0, seeds) = (DVector::from_vec(vec![2.0, 0.5]), SeedTree::new(1));
+    /// let mut ws = sgd.workspace();
+    /// for path in 0..3 {
+    ///     let theta = sgd.run_with(&mut ws, &theta0, 1.0, &seeds, path, &mut ())?.clone();
+    ///     assert_eq!(theta, sgd.run(&theta0, 1.0, &seeds, path, &mut ())?);
+    /// }
+    /// # Ok::<(), noether_sde::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`DiscreteSgd::run`]; also [`Error::DimensionMismatch`] if `ws` was built for
+    /// another problem.
+    pub fn run_with<'w, O: Observer + ?Sized>(
+        &self,
+        ws: &'w mut SgdWorkspace,
+        theta0: &DVector<f64>,
+        t_end: f64,
+        seeds: &SeedTree,
+        path: u64,
+        observer: &mut O,
+    ) -> Result<&'w DVector<f64>> {
         check_vector("theta0", theta0, self.model.dim())?;
+        let (n, p, q) = match self.source {
+            Source::Finite(data) => (data.len(), 0, 0),
+            Source::Population(pop, _) => (0, pop.input_dim(), pop.target_dim()),
+        };
+        if ws.theta.len() != theta0.len() || ws.permutation.len() != n || ws.x.len() != p || ws.y.len() != q {
+            return Err(Error::DimensionMismatch {
+                what: "SGD workspace (built for another problem)",
+                expected: theta0.len(),
+                got: ws.theta.len(),
+            });
+        }
         if let (Source::Population(_, None), Batching::Full) = (self.source, self.batching) {
             return Err(Error::invalid(
                 "batching",
@@ -247,9 +301,33 @@ impl<'a, M: Model> DiscreteSgd<'a, M> {
             Source::Population(..) => Stream::Samples,
         };
         let mut rng = seeds.rng(path, stream);
-        let mut ws = self.workspace();
-        let mut theta = theta0.clone();
-        let mut next = DVector::zeros(theta.len());
+        // a fresh path starts from the identity permutation, as with fresh buffers
+        for (i, slot) in ws.permutation.iter_mut().enumerate() {
+            *slot = i;
+        }
+        let mut theta = std::mem::take(&mut ws.theta);
+        let mut next = std::mem::take(&mut ws.next);
+        theta.copy_from(theta0);
+        let outcome = self.steps(ws, &mut theta, &mut next, t_end, &mut rng, path, observer);
+        ws.theta = theta;
+        ws.next = next;
+        outcome?;
+        Ok(&ws.theta)
+    }
+
+    /// The loop of [`DiscreteSgd::run_with`]: `theta` holds the initial iterate on entry
+    /// and the last finite one on exit.
+    #[allow(clippy::too_many_arguments)]
+    fn steps<O: Observer + ?Sized>(
+        &self,
+        ws: &mut SgdWorkspace,
+        theta: &mut DVector<f64>,
+        next: &mut DVector<f64>,
+        t_end: f64,
+        rng: &mut Xoshiro256PlusPlus,
+        path: u64,
+        observer: &mut O,
+    ) -> Result<()> {
         let constant = match self.config.schedule {
             super::Schedule::Constant { eta } => Some(eta),
             _ => None,
@@ -257,24 +335,24 @@ impl<'a, M: Model> DiscreteSgd<'a, M> {
         let tolerance = 1e-9 * t_end.max(1.0);
         let mut t = 0.0;
         let mut k = 0usize;
-        if observer.observe(0, t, &theta) == Flow::Stop {
-            return Ok(theta);
+        if observer.observe(0, t, theta) == Flow::Stop {
+            return Ok(());
         }
         while t < t_end - tolerance {
-            let eta = self.step(&theta, t, &mut ws, &mut rng, &mut next);
+            let eta = self.step(theta, t, ws, rng, next);
             k += 1;
             t = match constant {
                 Some(eta) => k as f64 * eta,
                 None => t + eta,
             };
-            if first_non_finite(&next).is_some() {
+            if first_non_finite(next).is_some() {
                 return Err(Error::Divergence { path, step: k, t });
             }
-            std::mem::swap(&mut theta, &mut next);
-            if observer.observe(k, t, &theta) == Flow::Stop {
+            std::mem::swap(theta, next);
+            if observer.observe(k, t, theta) == Flow::Stop {
                 break;
             }
         }
-        Ok(theta)
+        Ok(())
     }
 }

@@ -17,6 +17,6 @@ mod sde;
 pub use batched::{BatchedSgdSde, GeneralizedLinearModel, SgdSdeBlock};
 pub use config::{ModifiedEquation, Sampling, Schedule, SgdConfig};
 pub use data::{Dataset, Population, Sample};
-pub use discrete::{Batching, DiscreteSgd};
+pub use discrete::{Batching, DiscreteSgd, SgdWorkspace};
 pub use model::{Model, PopulationForms};
 pub use sde::SgdSde;
