@@ -45,6 +45,17 @@ pub struct SgdSde<'a, M: Model> {
     source: Source<'a>,
     config: SgdConfig,
     covariance_factor: f64,
+    /// `sqrt(η c_B)` for a constant schedule (computed once; the same value as
+    /// [`SgdSde::noise_scale`] would compute every step).
+    constant_scale: Option<f64>,
+}
+
+/// `sqrt(η c_B)` when the schedule is constant.
+fn constant_scale(config: &SgdConfig, covariance_factor: f64) -> Option<f64> {
+    match config.schedule {
+        super::config::Schedule::Constant { eta } => Some((eta * covariance_factor).sqrt()),
+        _ => None,
+    }
 }
 
 impl<'a, M: Model> SgdSde<'a, M> {
@@ -61,6 +72,7 @@ impl<'a, M: Model> SgdSde<'a, M> {
             source: Source::Finite(data),
             config,
             covariance_factor: config.covariance_factor(Some(data.len())),
+            constant_scale: constant_scale(&config, config.covariance_factor(Some(data.len()))),
         })
     }
 
@@ -78,6 +90,7 @@ impl<'a, M: Model> SgdSde<'a, M> {
             source: Source::Closed(model),
             config,
             covariance_factor: config.covariance_factor(None),
+            constant_scale: constant_scale(&config, config.covariance_factor(None)),
         })
     }
 
@@ -143,8 +156,12 @@ impl<'a, M: Model> SgdSde<'a, M> {
     }
 
     /// The noise amplitude `sqrt(η(t) c_B)` multiplying `D(θ)`.
+    #[inline]
     pub fn noise_scale(&self, t: f64) -> f64 {
-        (self.config.schedule.eta(t) * self.covariance_factor).sqrt()
+        match self.constant_scale {
+            Some(scale) => scale,
+            None => (self.config.schedule.eta(t) * self.covariance_factor).sqrt(),
+        }
     }
 
     /// `out = ∇L(θ)` (mean per-sample gradient, or the closed form); no weight decay.
@@ -223,7 +240,9 @@ impl<'a, M: Model> SgdSde<'a, M> {
     /// Turns `out = ∇L(θ)` into the drift: `−∇L_γ`, or `−(I + (η/2)∇²L_γ)∇L_γ`.
     fn finish_drift(&self, t: f64, theta: &DVector<f64>, out: &mut DVector<f64>) {
         let gamma = self.config.weight_decay;
-        out.axpy(2.0 * gamma, theta, 1.0); // ∇L_γ
+        if gamma > 0.0 {
+            out.axpy(2.0 * gamma, theta, 1.0); // ∇L_γ
+        }
         if self.config.order == ModifiedEquation::Second {
             let eta = self.config.schedule.eta(t);
             with_scratch(theta.len(), 2, |buf| {
