@@ -72,14 +72,7 @@ impl<'a, M: Model + ?Sized> DatasetHessian<'a, M> {
     /// [`Error::DimensionMismatch`] if the data's input or target dimension is not the
     /// model's.
     pub fn new(model: &'a M, data: &'a Dataset) -> Result<Self> {
-        for (what, expected, got) in [
-            ("data input dimension", model.input_dim(), data.input_dim()),
-            ("data target dimension", model.target_dim(), data.target_dim()),
-        ] {
-            if expected != got {
-                return Err(Error::DimensionMismatch { what, expected, got });
-            }
-        }
+        crate::sgd::check_data_dims(model, data)?;
         Ok(DatasetHessian {
             model,
             data,

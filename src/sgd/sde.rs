@@ -256,7 +256,7 @@ impl<'a, M: Model> SgdSde<'a, M> {
     }
 }
 
-pub(crate) fn check_data_dims<M: Model>(model: &M, data: &Dataset) -> Result<()> {
+pub(crate) fn check_data_dims<M: Model + ?Sized>(model: &M, data: &Dataset) -> Result<()> {
     if data.input_dim() != model.input_dim() {
         return Err(Error::DimensionMismatch {
             what: "data input dimension",
