@@ -14,6 +14,7 @@
 //! which [`Sde::diffusion_derivative`] computes by a central finite difference unless
 //! the SDE overrides it analytically.
 
+pub mod convert;
 pub mod reference;
 
 use nalgebra::DVector;

@@ -112,3 +112,86 @@ fn milstein_levy_step_is_exact_on_the_bilinear_problem() {
     assert!((inc.iterated_integral(0, 1) - (0.5 * 0.2 * -0.3 + 0.05)).abs() < ROUNDING);
     assert!((inc.iterated_integral(1, 1) - (0.5 * 0.09 - 0.05)).abs() < ROUNDING);
 }
+
+/// THEORY §7a: `StratonovichForm` is the same process — Heun on it converges strongly to
+/// Milstein on the Itô SDE (same Brownian paths, the gap halves with h) — while
+/// `ReadAsStratonovich` (the Itô coefficients read as Stratonovich) conserves the charge of
+/// scalar factorisation: the Noether flow is purely the Itô correction.
+#[test]
+fn ito_and_stratonovich_readings_of_the_sgd_sde() {
+    use noether_sde::models::ScalarFactorization;
+    use noether_sde::sde::convert::{ReadAsStratonovich, StratonovichForm};
+    use noether_sde::sgd::{SgdConfig, SgdSde};
+    let model = ScalarFactorization::new(1.0, 1.0).unwrap();
+    let sde = SgdSde::population(&model, SgdConfig::new(0.05, 4)).unwrap();
+    let strat = StratonovichForm::new(&sde).unwrap();
+    let read = ReadAsStratonovich::new(&sde).unwrap();
+    assert!(StratonovichForm::new(
+        GeometricBrownianMotion::new(1.0, 0.5)
+            .unwrap()
+            .stratonovich_form()
+    )
+    .is_err());
+    let theta0 = DVector::from_vec(vec![1.8, 0.6]);
+    let c0 = ScalarFactorization::charge(&theta0);
+    let t_end = 20.0;
+    // per level: (mean |C_heun(strat) − C_milstein(ito)|, mean |C_heun(read) − C0|, mean C_ito)
+    let level = |steps: usize| {
+        let (mut gap, mut kept, mut ito) = (0.0, 0.0, 0.0);
+        for p in 0..20u64 {
+            let fine = BrownianGrid::sample(&SeedTree::new(31), p, 1, 0.0, t_end, 4096, None).unwrap();
+            let mut grid = fine;
+            while grid.steps() > steps {
+                grid = grid.coarsen().unwrap();
+            }
+            let span = TimeSpan::new(0.0, t_end, grid.dt()).unwrap();
+            let a = integrate(
+                &strat,
+                &mut Heun::new(),
+                &theta0,
+                &span,
+                &mut grid.path(),
+                p,
+                &mut (),
+            )
+            .unwrap();
+            let b = integrate(
+                &sde,
+                &mut Milstein::new(),
+                &theta0,
+                &span,
+                &mut grid.path(),
+                p,
+                &mut (),
+            )
+            .unwrap();
+            let c = integrate(
+                &read,
+                &mut Heun::new(),
+                &theta0,
+                &span,
+                &mut grid.path(),
+                p,
+                &mut (),
+            )
+            .unwrap();
+            gap += (ScalarFactorization::charge(&a) - ScalarFactorization::charge(&b)).abs() / 20.0;
+            kept += (ScalarFactorization::charge(&c) - c0).abs() / c0 / 20.0;
+            ito += ScalarFactorization::charge(&b) / 20.0;
+        }
+        (gap, kept, ito)
+    };
+    let (g1, k1, ito) = level(1024);
+    let (g2, k2, _) = level(2048);
+    // the Itô process loses a large part of its charge (THEORY §6: rate ≥ 4ησ²/B = 0.05)
+    assert!(
+        ito < c0 * (-0.05 * t_end).exp() * 1.05,
+        "Itô charge {ito} from {c0}"
+    );
+    // the Stratonovich form is the same process: the gap to Itô Milstein on the same
+    // paths is the schemes' O(h) strong error, halving with h (a different process would
+    // leave a gap that does not shrink)
+    assert!((1.5..2.8).contains(&(g1 / g2)), "gap {g1} → {g2}");
+    // read as Stratonovich, the charge is conserved up to the scheme's error, which shrinks
+    assert!(k1 < 0.02 && k2 < k1, "charge drift {k1} → {k2}");
+}
