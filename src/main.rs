@@ -84,8 +84,8 @@ enum Command {
     #[command(
         after_help = "Methods: sgd and gd run the discrete process (time t = kη); em, milstein,
 milstein-levy and rk-milstein solve the SGD-SDE (Itô) with step --dt. milstein needs
-scalar/commutative noise (scalar_factorization with n = 0); heun is refused because it
-solves the Stratonovich equation, a different process.
+scalar/commutative noise (scalar_factorization with n = 0); heun solves the Stratonovich
+form of the same SDE (drift a − ½ΣL^j b_j), so it needs few noise columns (n = 0).
 
 Example:
   noether-sde simulate --model scalar_factorization --param sigma=0.5 --method em \\

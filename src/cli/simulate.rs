@@ -39,7 +39,7 @@ pub enum Method {
     Milstein,
     /// The SGD-SDE by Milstein with Lévy areas (general noise, small noise dimension).
     MilsteinLevy,
-    /// Stochastic Heun (Stratonovich; refused: the SGD-SDE is Itô).
+    /// Stochastic Heun, run on the Stratonovich form of the Itô SGD-SDE (the same process).
     Heun,
     /// The SGD-SDE by the derivative-free Runge–Kutta Milstein scheme.
     RkMilstein,
@@ -238,7 +238,19 @@ fn run_ensemble<M: CliModel>(
             Method::Em => solve!(EulerMaruyama::new()),
             Method::Milstein => solve!(Milstein::new()),
             Method::MilsteinLevy => solve!(MilsteinLevy::new()),
-            Method::Heun => solve!(Heun::new()),
+            Method::Heun => {
+                // Heun solves Stratonovich SDEs: run it on the Stratonovich form of the Itô
+                // SGD-SDE (the same process; drift a − ½ Σ_j L^j b_j, m derivatives per step)
+                if sde.noise_dim() > MAX_LEVY_NOISE_DIM {
+                    return Err(CliError::input(format!(
+                        "--method heun: the Stratonovich form needs one directional derivative per noise column, and this SGD-SDE has {} (one per sample); use em, or --param n=0 where the model has closed forms",
+                        sde.noise_dim()
+                    )));
+                }
+                let strat = noether_sde::sde::convert::StratonovichForm::new(&sde)?;
+                sde_problem(&strat, Heun::new(), method, theta0, span)
+                    .and_then(|problem| Ok(ensemble.statistics(&problem, &record)?))
+            }
             Method::RkMilstein => solve!(RkMilstein::new()),
             Method::Sgd | Method::Gd => unreachable!("discrete methods are handled above"),
         }

@@ -151,8 +151,8 @@ fn simulate_runs_every_model_and_method_family() {
             assert_eq!(v["observables"]["loss"]["mean"].as_array().map(Vec::len), Some(3));
         }
     }
-    // scalar noise: commutative Milstein and RK-Milstein run on the population SDE
-    for method in ["milstein", "rk-milstein"] {
+    // scalar noise: commutative Milstein, RK-Milstein and Heun (on the Stratonovich form) run on the population SDE
+    for method in ["milstein", "rk-milstein", "heun"] {
         json(&as_strs(&simulate("scalar_factorization", method, TINY)));
     }
     // linear regression has no symmetry: the output says what the "charge" is
@@ -341,7 +341,7 @@ fn bad_input_is_one_error_line_and_exit_code_2() {
         (s(&["--shard", "3/2"]), "3/2"),
         (s(&["--shard", "x"]), "--shard"),
         (s(&["--param", "sigma=-1"]), "sigma"),
-        (simulate("scalar_factorization", "heun", &[]), "Stratonovich"),
+        (simulate("normalized_linear", "heun", &[]), "--method heun"),
         (
             simulate("scalar_factorization", "milstein", &["--param", "n=16"]),
             "general noise",
