@@ -74,10 +74,10 @@ impl Default for ValleyConfig {
 /// `C(T)` predicted by the refined valley law of THEORY §6,
 /// `d ln C/dt = −(4ησ²/B)[1 + 2ηP/(B − 2ηP)]`, `P = √(C² + 4v²)`, by RK4 with 10⁴ steps.
 pub fn refined_valley_charge(cfg: &ValleyConfig) -> f64 {
-    let (eta, b, s2) = (cfg.eta, cfg.batch as f64, cfg.sigma * cfg.sigma);
-    let rate = |c: f64| {
-        let p = (c * c + 4.0 * cfg.v * cfg.v).sqrt();
-        -(4.0 * eta * s2 / b) * (1.0 + 2.0 * eta * p / (b - 2.0 * eta * p)) * c
+    let model = ScalarFactorization::new(cfg.v, cfg.sigma).ok();
+    let rate = |c: f64| match &model {
+        Some(m) => -m.refined_valley_rate(cfg.eta, cfg.batch, c) * c,
+        None => f64::NAN,
     };
     let n = 10_000;
     let h = cfg.t_end / n as f64;

@@ -182,13 +182,17 @@ pub fn predicted_rates(
     batch: usize,
     c: f64,
 ) -> (f64, f64) {
-    let p = (c * c + 4.0 * cfg.v * cfg.v).sqrt();
+    let model = match ScalarFactorization::new(cfg.v, cfg.sigma) {
+        Ok(m) => m,
+        Err(_) => return (f64::NAN, f64::NAN),
+    };
+    let p = model.valley_norm_squared(c);
     let b = batch as f64;
     let s2 = cfg.sigma * cfg.sigma;
     match process {
         Process::Sde => (
-            2.0 * p,
-            4.0 * eta * s2 / b * (1.0 + 2.0 * eta * p / (b - 2.0 * eta * p)),
+            model.valley_sharpness(c),
+            model.refined_valley_rate(eta, batch, c),
         ),
         Process::Sgd => {
             let a2 = eta * p * s2 / (b * (1.0 - eta * p * (1.0 + 2.0 / b)));

@@ -66,7 +66,20 @@ impl ScalarFactorization {
     /// Sharpness (top Hessian eigenvalue of `L`) on the valley at charge `C`:
     /// `2(u² + w²) = 2√(C² + 4v²)`.
     pub fn valley_sharpness(&self, charge: f64) -> f64 {
-        2.0 * (charge * charge + 4.0 * self.v * self.v).sqrt()
+        2.0 * self.valley_norm_squared(charge)
+    }
+
+    /// `P = u² + w² = √(C² + 4v²)` on the valley at charge `C` (`2P` is the top Hessian
+    /// eigenvalue there).
+    pub fn valley_norm_squared(&self, charge: f64) -> f64 {
+        (charge * charge + 4.0 * self.v * self.v).sqrt()
+    }
+
+    /// The SDE's relaxation rate of the charge on the valley, refined by the stationary
+    /// fluctuations of `a` (THEORY §6): `−d ln C/dt = (4ησ²/B)[1 + 2ηP/(B − 2ηP)]`.
+    pub fn refined_valley_rate(&self, eta: f64, batch: usize, charge: f64) -> f64 {
+        let (p, b) = (self.valley_norm_squared(charge), batch as f64);
+        4.0 * eta * self.sigma * self.sigma / b * (1.0 + 2.0 * eta * p / (b - 2.0 * eta * p))
     }
 
     fn noise_amplitude(&self, theta: &DVector<f64>) -> f64 {
