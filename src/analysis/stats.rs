@@ -49,8 +49,12 @@ impl MeanInterval {
     /// From a Welford accumulator: `mean ± t_{(1+level)/2, n−1} · s/√n`.
     /// With fewer than two samples the interval is `(−∞, ∞)`.
     pub fn from_welford(w: &Welford, level: f64) -> Self {
-        let n = w.count();
-        let mean = w.mean();
+        Self::from_moments(w.mean(), w.std_error(), w.count(), level)
+    }
+
+    /// From a mean, its standard error `s/√n` and the sample count `n`:
+    /// `mean ± t_{(1+level)/2, n−1} · se` (the interval is `(−∞, ∞)` for `n < 2`).
+    pub fn from_moments(mean: f64, std_error: f64, n: u64, level: f64) -> Self {
         if n < 2 {
             return MeanInterval {
                 mean,
@@ -61,15 +65,14 @@ impl MeanInterval {
                 n,
             };
         }
-        let se = w.std_error();
         let q = StudentsT::new(0.0, 1.0, (n - 1) as f64)
             .map(|t| t.inverse_cdf(0.5 + 0.5 * level))
             .unwrap_or(f64::INFINITY);
         MeanInterval {
             mean,
-            std_error: se,
-            ci_low: mean - q * se,
-            ci_high: mean + q * se,
+            std_error,
+            ci_low: mean - q * std_error,
+            ci_high: mean + q * std_error,
             level,
             n,
         }

@@ -12,6 +12,7 @@
 use super::models::{with_setup, Built, CliModel, Setup};
 use super::{require_non_negative, require_positive, CliError, CliResult, Shard};
 use nalgebra::DVector;
+use noether_sde::analysis::stats::MeanInterval;
 use noether_sde::ensemble::{Ensemble, EnsembleStatistics, Functionals, SdeProblem, SgdProblem};
 use noether_sde::scheme::{
     check_compatible, EulerMaruyama, Heun, Milstein, MilsteinLevy, RkMilstein, Scheme, TimeSpan,
@@ -19,7 +20,6 @@ use noether_sde::scheme::{
 use noether_sde::sde::Sde;
 use noether_sde::sgd::SgdConfig;
 use serde_json::{json, Map, Value};
-use statrs::distribution::{ContinuousCDF, StudentsT};
 use std::path::PathBuf;
 
 /// Largest noise dimension for which the CLI runs a scheme that samples Lévy areas
@@ -304,25 +304,17 @@ fn render(header: &Value, stats: &EnsembleStatistics, shard: Option<Shard>) -> V
     let mut out = header.as_object().cloned().unwrap_or_default();
     let times = stats.times().to_vec();
     let n = stats.finished();
-    let quantile = if n >= 2 {
-        StudentsT::new(0.0, 1.0, (n - 1) as f64)
-            .map(|t| t.inverse_cdf(0.975))
-            .unwrap_or(f64::NAN)
-    } else {
-        f64::INFINITY
-    };
     let observable = |j: usize| {
         let mut mean = Vec::with_capacity(times.len());
         let mut std = Vec::with_capacity(times.len());
         let mut low = Vec::with_capacity(times.len());
         let mut high = Vec::with_capacity(times.len());
         for i in 0..times.len() {
-            let m = stats.mean(i, j);
-            let se = stats.std_error(i, j);
-            mean.push(m);
+            let ci = MeanInterval::from_moments(stats.mean(i, j), stats.std_error(i, j), n, 0.95);
+            mean.push(ci.mean);
             std.push(stats.variance(i, j).sqrt());
-            low.push(m - quantile * se);
-            high.push(m + quantile * se);
+            low.push(ci.ci_low);
+            high.push(ci.ci_high);
         }
         json!({"mean": mean, "std": std, "ci_low": low, "ci_high": high})
     };
