@@ -3,6 +3,8 @@
 //! A separate test binary because a `#[global_allocator]` applies to the whole binary.
 //! The counter is per thread, so tests running in parallel do not disturb each other.
 
+#[path = "it/common/vector_only.rs"]
+mod vector_only;
 use nalgebra::{DMatrix, DVector};
 use noether_sde::ensemble::{Ensemble, EnsembleProblem, Functionals, SdeProblem, SgdProblem};
 use noether_sde::models::{LinearRegression, ScalarFactorization};
@@ -11,6 +13,7 @@ use noether_sde::scheme::{integrate_with, Workspace};
 use noether_sde::sgd::{DiscreteSgd, Model, Sampling, SgdConfig, SgdSde};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
+use vector_only::VectorOnly;
 
 struct Counting;
 
@@ -196,38 +199,6 @@ fn sequential_ensemble_statistics_do_not_allocate_per_path() {
     let vector_only = VectorOnly(gbm);
     let problem = SdeProblem::new(&vector_only, Milstein::new(), x0, span).unwrap();
     assert_no_allocation_per_path(&problem, "GBM through the vector route");
-}
-
-/// The wrapped SDE without its scalar form: solved through the `DVector` route.
-struct VectorOnly<S>(S);
-
-impl<S: Sde> Sde for VectorOnly<S> {
-    fn dim(&self) -> usize {
-        self.0.dim()
-    }
-    fn noise_dim(&self) -> usize {
-        self.0.noise_dim()
-    }
-    fn noise(&self) -> Noise {
-        self.0.noise()
-    }
-    fn drift(&self, t: f64, x: &DVector<f64>, out: &mut DVector<f64>) {
-        self.0.drift(t, x, out)
-    }
-    fn diffusion_apply(&self, t: f64, x: &DVector<f64>, dw: &DVector<f64>, out: &mut DVector<f64>) {
-        self.0.diffusion_apply(t, x, dw, out)
-    }
-    fn diffusion_derivative(
-        &self,
-        t: f64,
-        x: &DVector<f64>,
-        v: &DVector<f64>,
-        c: &DVector<f64>,
-        out: &mut DVector<f64>,
-        scratch: &mut noether_sde::sde::DerivativeScratch,
-    ) {
-        self.0.diffusion_derivative(t, x, v, c, out, scratch)
-    }
 }
 
 #[test]

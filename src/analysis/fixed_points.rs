@@ -461,6 +461,37 @@ pub fn default_network(residual: bool, activation: Activation, input_scale: f64)
     }
 }
 
+/// The report's matrix-factorisation run: η = 0.02, B = 2, T = 150 from
+/// [`unbalanced_start`] (`paths` SGD paths, `sde_paths` SDE paths).
+///
+/// # Errors
+/// As [`matrix_factorization_balance`].
+pub fn default_matrix_factorization_balance(paths: u64, sde_paths: u64) -> Result<FixedPointComparison> {
+    let cfg = EnsembleConfig {
+        eta: 0.02,
+        batch: 2,
+        t_end: 150.0,
+        paths,
+        seed: 3,
+    };
+    matrix_factorization_balance(&cfg, sde_paths)
+}
+
+/// The report's normalised-layer run: η = 0.05, B = 4, γ = 0.01, T = 60, 256 samples.
+///
+/// # Errors
+/// As [`normalized_linear_norm`].
+pub fn default_normalized_linear_norm(paths: u64) -> Result<FixedPointComparison> {
+    let cfg = EnsembleConfig {
+        eta: 0.05,
+        batch: 4,
+        t_end: 60.0,
+        paths,
+        seed: 3,
+    };
+    normalized_linear_norm(&cfg, 0.01, 256)
+}
+
 /// One row of the input-scale sweep: model name, input scale, comparison.
 pub type SweepRow = (String, f64, FixedPointComparison);
 
@@ -526,27 +557,8 @@ pub fn suite(size: &SuiteSize) -> Result<(Vec<FixedPointComparison>, Vec<SweepRo
         paths: size.paths.min(200),
         ..Default::default()
     })?];
-    rows.push(matrix_factorization_balance(
-        &EnsembleConfig {
-            eta: 0.02,
-            batch: 2,
-            t_end: 150.0,
-            paths: size.paths,
-            seed: 3,
-        },
-        size.sde_paths,
-    )?);
-    rows.push(normalized_linear_norm(
-        &EnsembleConfig {
-            eta: 0.05,
-            batch: 4,
-            t_end: 60.0,
-            paths: size.paths / 4,
-            seed: 3,
-        },
-        0.01,
-        256,
-    )?);
+    rows.push(default_matrix_factorization_balance(size.paths, size.sde_paths)?);
+    rows.push(default_normalized_linear_norm(size.paths / 4)?);
     let mut sweep = Vec::new();
     for (residual, name) in [(false, "tanh_net"), (true, "residual")] {
         let runs = input_scale_sweep(residual, name, size.paths / 4, size.sde_paths / 4)?;

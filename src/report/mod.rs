@@ -16,8 +16,8 @@ pub use figures::{chart, Axes, Series, Style};
 
 use crate::analysis::convergence::suite::{self as orders, SuiteConfig};
 use crate::analysis::fixed_points::{
-    default_matrix_factorization, input_scale_sweep, matrix_factorization_balance, normalized_linear_norm,
-    refined_valley_charge, scalar_factorization_valley, unbalanced_start, EnsembleConfig,
+    default_matrix_factorization, default_matrix_factorization_balance, default_normalized_linear_norm,
+    input_scale_sweep, refined_valley_charge, scalar_factorization_valley, unbalanced_start,
     FixedPointComparison, ValleyConfig,
 };
 use crate::analysis::stats::MeanInterval;
@@ -630,16 +630,7 @@ pub fn run(opts: &ReportOptions) -> Result<ReportSummary> {
             .join(", "),
         shrinking && finals.iter().all(|(_, m)| m.ci_high < 0.4 * initial),
     ));
-    let mfb = matrix_factorization_balance(
-        &EnsembleConfig {
-            eta: 0.02,
-            batch: 2,
-            t_end: 150.0,
-            paths: size.paths / 4,
-            seed: 3,
-        },
-        size.sde_paths,
-    )?;
+    let mfb = default_matrix_factorization_balance(size.paths / 4, size.sde_paths)?;
     claims.push(Claim::new(
         "SDE reaches it too; GD keeps UᵀU − WWᵀ",
         format!("SDE residual < {:.2}; GD change 0", 0.4 * initial),
@@ -651,17 +642,7 @@ pub fn run(opts: &ReportOptions) -> Result<ReportSummary> {
 
     // 5. normalised layer (THEORY §6)
     stages.start("normalised layer");
-    let nl = normalized_linear_norm(
-        &EnsembleConfig {
-            eta: 0.05,
-            batch: 4,
-            t_end: 60.0,
-            paths: size.paths / 4,
-            seed: 3,
-        },
-        0.01,
-        256,
-    )?;
+    let nl = default_normalized_linear_norm(size.paths / 4)?;
     let gap = nl.sde.mean / nl.predicted - 1.0;
     claims.push(Claim::new(
         "normalised layer: ‖θ‖² → sqrt(η TrΣ/(4γB))",

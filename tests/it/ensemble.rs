@@ -2,6 +2,7 @@
 //! results in path order, divergent paths counted, and the batched SGD-SDE route equal
 //! to the per-path route to rounding.
 
+use crate::common::vector_only::VectorOnly;
 use crate::common::ROUNDING;
 use nalgebra::{DMatrix, DVector};
 use noether_sde::ensemble::{
@@ -196,38 +197,6 @@ fn per_path_results_come_in_path_order_and_equal_single_solves() {
             r.values[(0, 0)].to_bits(),
             states[i].as_ref().unwrap()[0].to_bits()
         );
-    }
-}
-
-/// The wrapped SDE without its scalar form: solved through the `DVector` route.
-struct VectorOnly<S>(S);
-
-impl<S: Sde> Sde for VectorOnly<S> {
-    fn dim(&self) -> usize {
-        self.0.dim()
-    }
-    fn noise_dim(&self) -> usize {
-        self.0.noise_dim()
-    }
-    fn noise(&self) -> Noise {
-        self.0.noise()
-    }
-    fn drift(&self, t: f64, x: &DVector<f64>, out: &mut DVector<f64>) {
-        self.0.drift(t, x, out)
-    }
-    fn diffusion_apply(&self, t: f64, x: &DVector<f64>, dw: &DVector<f64>, out: &mut DVector<f64>) {
-        self.0.diffusion_apply(t, x, dw, out)
-    }
-    fn diffusion_derivative(
-        &self,
-        t: f64,
-        x: &DVector<f64>,
-        v: &DVector<f64>,
-        c: &DVector<f64>,
-        out: &mut DVector<f64>,
-        scratch: &mut noether_sde::sde::DerivativeScratch,
-    ) {
-        self.0.diffusion_derivative(t, x, v, c, out, scratch)
     }
 }
 
