@@ -6,11 +6,14 @@
 #[path = "it/common/vector_only.rs"]
 mod vector_only;
 use nalgebra::{DMatrix, DVector};
-use noether_sde::ensemble::{Ensemble, EnsembleProblem, Functionals, SdeProblem, SgdProblem};
+use noether_sde::ensemble::{
+    BatchedSgdSdeProblem, Ensemble, EnsembleProblem, Functionals, SdeProblem, SgdProblem,
+};
 use noether_sde::models::{LinearRegression, ScalarFactorization};
 use noether_sde::prelude::*;
+use noether_sde::rng::{SeedTree, Stream};
 use noether_sde::scheme::{integrate_with, Workspace};
-use noether_sde::sgd::{DiscreteSgd, Model, Sampling, SgdConfig, SgdSde};
+use noether_sde::sgd::{BatchedSgdSde, DiscreteSgd, Model, Sampling, SgdConfig, SgdSde};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use vector_only::VectorOnly;
@@ -213,4 +216,29 @@ fn discrete_sgd_ensembles_do_not_allocate_per_path() {
     let finite = DiscreteSgd::finite(&model, &data, SgdConfig::new(0.05, 4)).unwrap();
     let problem = SgdProblem::new(&finite, DVector::from_element(d, 0.2), 1.0).unwrap();
     assert_no_allocation_per_path(&problem, "finite-data SGD");
+}
+
+#[test]
+fn the_batched_sgd_sde_allocates_nothing_per_step_or_per_block() {
+    let d = 10;
+    let model = LinearRegression::new(DVector::from_element(d, 1.0), DMatrix::identity(d, d), 0.3).unwrap();
+    let data = model.dataset(70, 1).unwrap();
+    let sde = SgdSde::finite(&model, &data, SgdConfig::new(0.05, 4).with_weight_decay(0.01)).unwrap();
+    let batched = BatchedSgdSde::new(&sde).unwrap();
+    let mut block = batched.block(64);
+    let seeds = SeedTree::new(4);
+    let mut rngs: Vec<_> = (0..64)
+        .map(|p| (p % 5 != 0).then(|| seeds.rng(p, Stream::Brownian)))
+        .collect();
+    block.set_columns(3..61);
+    let count = allocations(|| {
+        for k in 0..50 {
+            batched.euler_maruyama_step(&mut block, 0.05 * k as f64, 0.05, &mut rngs);
+        }
+    });
+    assert_eq!(count, 0, "allocations over 50 batched steps");
+    assert!(block.state().iter().all(|v| v.is_finite()));
+    let span = TimeSpan::new(0.0, 1.0, 0.05).unwrap();
+    let problem = BatchedSgdSdeProblem::new(&sde, DVector::from_element(d, 0.2), span).unwrap();
+    assert_no_allocation_per_path(&problem, "batched SGD-SDE");
 }

@@ -140,7 +140,7 @@ impl BrownianGrid {
     /// [`Error::InvalidParameter`] if the number of steps is odd.
     pub fn coarsen(&self) -> Result<Self> {
         let n = self.steps();
-        if n % 2 != 0 {
+        if !n.is_multiple_of(2) {
             return Err(Error::invalid(
                 "steps",
                 n,

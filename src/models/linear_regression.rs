@@ -126,10 +126,6 @@ impl GeneralizedLinearModel for LinearRegression {
     fn loss_derivative(&self, z: f64, y: f64) -> f64 {
         2.0 * (z - y)
     }
-    /// `s = 2z − 2y`: the mean gradient is `(2XᵀXθ − 2Xᵀy)/N`.
-    fn affine_loss_derivative(&self) -> Option<(f64, f64)> {
-        Some((2.0, -2.0))
-    }
 }
 
 /// Dot product with four independent accumulators (lets the compiler vectorise; the

@@ -83,7 +83,7 @@ impl<O> Every<O> {
 
 impl<O: Observer> Observer for Every<O> {
     fn observe(&mut self, step: usize, t: f64, x: &DVector<f64>) -> Flow {
-        if step % self.n == 0 {
+        if step.is_multiple_of(self.n) {
             self.inner.observe(step, t, x)
         } else {
             Flow::Continue

@@ -1,39 +1,45 @@
 //! Euler–Maruyama for the finite-data SGD-SDE over a block of paths at once.
 //!
 //! For a model whose per-sample gradient is a scalar times the input,
-//! `∇ℓ(θ; x, y) = s(θᵀx, y) x` (a [`GeneralizedLinearModel`]), one step of `P` paths
-//! with states `Θ = [θ_1 … θ_P]` (`d × P`), data `X` (`N × d`, rows `x_iᵀ`) and noise
-//! `Ξ = [ξ_1 … ξ_P]` (`N × P`, `ξ_p = √h · N(0, I_N)`) is two matrix–matrix products
-//! instead of `2P` matrix–vector products (THEORY §1):
+//! `∇ℓ(θ; x, y) = s(θᵀx, y) x` (a [`GeneralizedLinearModel`]), the Euler–Maruyama step of
+//! the SGD-SDE (THEORY §1, noise factor `D = (G − ḡ1ᵀ)/√N`, `G = [g_1 … g_N]`) for path
+//! `p` with increments `ΔW_ip` is
 //!
 //! ```text
-//! Z = X Θ                                   (N × P: all residual arguments θ_pᵀ x_i)
-//! S_ip = s(Z_ip, y_i),   W_ip = Ξ_ip S_ip
-//! [Σ_i g_i | Σ_i ξ_i g_i] = Xᵀ [S | W]       (d × 2P)
-//! θ_p' = θ_p − h(ḡ_p + 2γθ_p) + sqrt(η c_B) (Σ_i ξ_ip g_i − (Σ_i ξ_ip) ḡ_p)/√N
+//! θ_p' = θ_p − h(ḡ_p + 2γθ_p) + σ (Σ_i ΔW_ip g_i − (Σ_i ΔW_ip) ḡ_p)/√N,   σ = sqrt(η c_B)
+//!      = θ_p − 2hγθ_p + Σ_i s(θ_pᵀx_i, y_i) Ω_ip x_i,
+//! Ω_ip = σ ΔW_ip/√N − (h + σ Σ_j ΔW_jp/√N)/N,
 //! ```
 //!
-//! When the model declares `s(z, y) = a z + c y`
-//! ([`GeneralizedLinearModel::affine_loss_derivative`]; linear regression), the first
-//! column block is not needed: `Σ_i g_i = a XᵀX Θ + c Xᵀy` with `XᵀX` and `Xᵀy` formed
-//! once, so a step is `X Θ`, `Xᵀ W` and `(XᵀX) Θ`: `4dN + 2d²` flops per path instead of
-//! `6dN`.
+//! so one step of `P` paths with states `Θ = [θ_1 … θ_P]` (`d × P`) and data `X`
+//! (`N × d`, rows `x_iᵀ`) is two matrix–matrix products, `4dN` flops per path, instead
+//! of `2P` matrix–vector products:
 //!
-//! The per-sample work is the same as [`SgdSde`]'s fused
-//! [`Sde::drift_and_diffusion`](crate::sde::Sde::drift_and_diffusion); only the summation
-//! order (and, for an affine `s`, the grouping of the mean gradient) differs, so the
-//! states agree with the per-path route to rounding. Path `p`'s
-//! increments come from its own generator, drawn in the order
-//! [`IncrementStream`](crate::brownian::IncrementStream) draws them.
+//! ```text
+//! Zᵀ = Θᵀ Xᵀ          (P × N: every residual argument θ_pᵀx_i)
+//! W_ip = Ω_ip s(Z_ip, y_i)
+//! Uᵀ = Wᵀ X           (P × d),   θ_p' = θ_p − 2hγθ_p + u_p
+//! ```
+//!
+//! The products run on a register-blocked kernel ([`super::packed`]) with `X` packed once,
+//! paths along the vector lanes, and `W` written by the first product's epilogue straight
+//! into the second product's operand layout; every output is a fixed chain of fused
+//! multiply–adds, so a path's numbers do not depend on which other paths share its block.
+//! The per-sample work is that of [`SgdSde`]'s fused
+//! [`Sde::drift_and_diffusion`](crate::sde::Sde::drift_and_diffusion); only the grouping
+//! of the sums differs, so the states agree with the per-path route to rounding. Path
+//! `p`'s increments come from its own generator, drawn in the order
+//! [`IncrementStream`](crate::brownian::IncrementStream) draws them (the same numbers, by
+//! [`crate::rng::standard_normal`]).
 
 use super::config::ModifiedEquation;
 use super::model::Model;
+use super::packed::{self, Kernel, NR};
 use super::sde::SgdSde;
 use crate::error::{Error, Result};
 use crate::rng::Xoshiro256PlusPlus;
+use crate::rng::{NormalLanes, LANES};
 use nalgebra::{DMatrix, DVector};
-use rand::RngExt;
-use rand_distr::StandardNormal;
 
 /// A model whose per-sample gradient is `∇ℓ(θ; x, y) = s(θᵀx, y) · x`, with `s = ∂ℓ/∂z`
 /// at the linear predictor `z = θᵀx` (linear and logistic regression, GLMs): the shape the
@@ -41,14 +47,6 @@ use rand_distr::StandardNormal;
 pub trait GeneralizedLinearModel: Model {
     /// `s(z, y) = ∂ℓ/∂z` at `z = θᵀx` for the (scalar) target `y`.
     fn loss_derivative(&self, z: f64, y: f64) -> f64;
-
-    /// Declares `s(z, y) = a z + c y` by returning `Some((a, c))` (linear regression:
-    /// `(2, −2)`). The mean gradient is then affine in `θ`,
-    /// `ḡ = (a XᵀX θ + c Xᵀy)/N`, and the batched step takes it from the precomputed
-    /// `XᵀX` and `Xᵀy` (`2d²` flops per path instead of `2dN`). Default `None`.
-    fn affine_loss_derivative(&self) -> Option<(f64, f64)> {
-        None
-    }
 }
 
 /// The finite-data SGD-SDE of a [`GeneralizedLinearModel`], stepped over blocks of paths.
@@ -72,37 +70,33 @@ pub trait GeneralizedLinearModel: Model {
 /// ```
 pub struct BatchedSgdSde<'a, M: GeneralizedLinearModel> {
     sde: &'a SgdSde<'a, M>,
-    inputs: DMatrix<f64>,
-    inputs_t: DMatrix<f64>,
+    n: usize,
+    d: usize,
     targets: DVector<f64>,
-    affine: Option<AffineGradient>,
+    /// `Xᵀ` as `B` panels of [`NR`] samples (`d` groups each).
+    xt_panels: Vec<f64>,
+    /// `X` as `B` panels of [`NR`] features (`N` groups each).
+    x_panels: Vec<f64>,
+    kernel: Kernel,
 }
-
-/// `ḡ(θ) = (a XᵀX θ + c Xᵀy)/N` for a model with `s(z, y) = a z + c y`.
-struct AffineGradient {
-    a: f64,
-    c: f64,
-    gram: DMatrix<f64>,
-    xty: DVector<f64>,
-}
-
-/// Fewest columns a step computes: below this nalgebra multiplies without
-/// `matrixmultiply`, with a different summation order (see [`SgdSdeBlock::set_columns`]).
-const MIN_COLUMNS: usize = 6;
 
 /// The states and buffers of a block of at most `capacity` paths, one per column.
 #[derive(Debug, Clone)]
 pub struct SgdSdeBlock {
     columns: std::ops::Range<usize>,
     theta: DMatrix<f64>,
-    xi: DMatrix<f64>,
-    xi_sum: Vec<f64>,
-    z: DMatrix<f64>,
-    /// `[S | W]` (`N × 2·capacity`); only `W` with an affine gradient.
-    sw: DMatrix<f64>,
-    /// `[Σ_i g_i | Σ_i ξ_i g_i]` (`d × 2·capacity`); with an affine gradient, `XᵀXΘ`
-    /// takes the place of `Σ_i g_i`.
-    g: DMatrix<f64>,
+    /// `(first column, width)` of each panel of paths ([`packed::panels`]).
+    panels: Vec<(usize, usize)>,
+    /// `Θᵀ` in panel order: panel `(s, w)` at `s·d`, `d` groups of `w`.
+    theta_t: Vec<f64>,
+    /// `ΔW`, then `W`, in panel order: panel `(s, w)` at `s·N`, `N` groups of `w`.
+    w: Vec<f64>,
+    /// `(h + σ Σ_i ΔW_ip/√N)/N` per column.
+    beta: Vec<f64>,
+    /// One tile of a product (`NR × 24`).
+    tile: Vec<f64>,
+    /// The generators of eight columns while they draw.
+    lanes: NormalLanes,
 }
 
 impl SgdSdeBlock {
@@ -116,18 +110,16 @@ impl SgdSdeBlock {
         self.theta.ncols()
     }
 
-    /// Steps the columns `columns` (widened, within the capacity, to at least 6 so that
-    /// every step uses the same matrix-product kernel: a column's result then depends only
-    /// on its own state and generator, never on which other columns are in the block).
+    /// Steps the columns `columns` only (the others keep their states). A column's
+    /// result depends only on its own state and generator, never on which other columns
+    /// are in the block or stepped.
     ///
     /// # Panics
     /// If `columns` reaches past the capacity.
     pub fn set_columns(&mut self, columns: std::ops::Range<usize>) {
         let cap = self.capacity();
         assert!(columns.end <= cap, "block capacity {cap} exceeded");
-        let start = columns.start.min(cap.saturating_sub(MIN_COLUMNS));
-        let end = columns.end.max((start + MIN_COLUMNS).min(cap));
-        self.columns = start..end;
+        self.columns = columns;
     }
 
     /// The states `Θ` (`d × capacity`; column `p` is path `p` of the block).
@@ -164,20 +156,16 @@ impl<'a, M: GeneralizedLinearModel> BatchedSgdSde<'a, M> {
             return Err(incompatible("the batched step needs scalar targets"));
         }
         let inputs = data.inputs();
+        let (n, d) = inputs.shape();
         let inputs_t = inputs.transpose();
-        let targets = data.targets().column(0).into_owned();
-        let affine = sde.model().affine_loss_derivative().map(|(a, c)| AffineGradient {
-            a,
-            c,
-            gram: &inputs_t * &inputs,
-            xty: &inputs_t * &targets,
-        });
         Ok(BatchedSgdSde {
             sde,
-            inputs,
-            inputs_t,
-            targets,
-            affine,
+            n,
+            d,
+            targets: data.targets().column(0).into_owned(),
+            xt_panels: packed::pack_columns(inputs_t.as_slice(), d, n),
+            x_panels: packed::pack_columns(inputs.as_slice(), n, d),
+            kernel: Kernel::detect(),
         })
     }
 
@@ -188,21 +176,22 @@ impl<'a, M: GeneralizedLinearModel> BatchedSgdSde<'a, M> {
 
     /// Parameter dimension `d`.
     pub fn dim(&self) -> usize {
-        self.inputs.ncols()
+        self.d
     }
 
     /// Buffers for blocks of up to `capacity` paths (the only allocation), stepping all
     /// columns.
     pub fn block(&self, capacity: usize) -> SgdSdeBlock {
-        let (n, d) = self.inputs.shape();
+        let rows = capacity.div_ceil(8) * 8;
         SgdSdeBlock {
             columns: 0..capacity,
-            theta: DMatrix::zeros(d, capacity),
-            xi: DMatrix::zeros(n, capacity),
-            xi_sum: vec![0.0; capacity],
-            z: DMatrix::zeros(n, capacity),
-            sw: DMatrix::zeros(n, 2 * capacity),
-            g: DMatrix::zeros(d, 2 * capacity),
+            theta: DMatrix::zeros(self.d, capacity),
+            panels: packed::panels(capacity),
+            theta_t: vec![0.0; rows * self.d],
+            w: vec![0.0; rows * self.n],
+            beta: vec![0.0; rows],
+            tile: vec![0.0; NR * packed::MR_MAX],
+            lanes: NormalLanes::new(),
         }
     }
 
@@ -220,88 +209,92 @@ impl<'a, M: GeneralizedLinearModel> BatchedSgdSde<'a, M> {
         rngs: &mut [Option<Xoshiro256PlusPlus>],
     ) {
         let cols = block.columns.clone();
-        let (c0, q) = (cols.start, cols.len());
+        let cap = block.capacity();
         assert!(rngs.len() >= cols.end, "one generator slot per column");
-        let (n, d) = self.inputs.shape();
+        let (n, d) = (self.n, self.d);
         let sqrt_h = h.sqrt();
-        let xi_all = block.xi.as_mut_slice();
-        for p in cols.clone() {
-            let column = &mut xi_all[p * n..(p + 1) * n];
-            let mut sum = 0.0;
-            match rngs[p].as_mut() {
-                Some(rng) => {
-                    for w in column.iter_mut() {
-                        *w = sqrt_h * rng.sample::<f64, _>(StandardNormal);
-                        sum += *w;
-                    }
-                }
-                None => column.fill(0.0),
-            }
-            block.xi_sum[p] = sum;
-        }
-        block
-            .z
-            .columns_mut(c0, q)
-            .gemm(1.0, &self.inputs, &block.theta.columns(c0, q), 0.0);
+        let inv_n = 1.0 / n as f64;
+        // Ω_ip = α ΔW_ip − β_p with α = σ/√N, β_p = (h + α Σ_i ΔW_ip)/N
+        let alpha = self.sde.noise_scale(t) * inv_n.sqrt();
+        let decay = 2.0 * h * self.sde.config().weight_decay;
         let model = self.sde.model();
         let targets = self.targets.as_slice();
-        // [S | W] (or W alone with an affine gradient): columns are contiguous slices
-        let w_offset = if self.affine.is_some() { 0 } else { q };
-        {
-            let (z, xi, sw) = (block.z.as_slice(), block.xi.as_slice(), block.sw.as_mut_slice());
-            let (s_part, w_part) = sw.split_at_mut(w_offset * n);
-            for j in 0..q {
-                let p = c0 + j;
-                let (zc, xc) = (&z[p * n..(p + 1) * n], &xi[p * n..(p + 1) * n]);
-                let wc = &mut w_part[j * n..(j + 1) * n];
-                if w_offset == 0 {
-                    for (((w, &z), &y), &x) in wc.iter_mut().zip(zc).zip(targets).zip(xc) {
-                        *w = x * model.loss_derivative(z, y);
+        let SgdSdeBlock {
+            theta,
+            panels,
+            theta_t,
+            w,
+            beta,
+            tile,
+            lanes,
+            ..
+        } = block;
+        let theta = theta.as_mut_slice();
+        for &(start, width) in panels.iter() {
+            if start >= cols.end || start + width <= cols.start {
+                continue;
+            }
+            // Θᵀ and ΔW of the panel's columns, in panel order
+            let theta_t = &mut theta_t[start * d..(start + width) * d];
+            let w = &mut w[start * n..(start + width) * n];
+            for lane in 0..width {
+                let p = start + lane;
+                for f in 0..d {
+                    theta_t[f * width + lane] = if p < cap { theta[p * d + f] } else { 0.0 };
+                }
+            }
+            // ΔW, eight paths at a time, each from its own generator
+            for group in (0..width).step_by(LANES) {
+                let mut scale = [0.0; LANES];
+                let mut drawing = [false; LANES];
+                for l in 0..LANES {
+                    let p = start + group + l;
+                    let rng = rngs.get(p).and_then(Option::as_ref).filter(|_| cols.contains(&p));
+                    drawing[l] = rng.is_some();
+                    scale[l] = if drawing[l] { sqrt_h } else { 0.0 };
+                    lanes.set(l, rng);
+                }
+                let mut sums = [0.0; LANES];
+                self.kernel
+                    .fill_normals(lanes, &scale, &mut w[group..], width, n, &mut sums);
+                for (l, sum) in sums.iter().enumerate() {
+                    let p = start + group + l;
+                    if drawing[l] {
+                        rngs[p] = Some(lanes.get(l));
                     }
-                } else {
-                    let sc = &mut s_part[j * n..(j + 1) * n];
-                    for ((((s, w), &z), &y), &x) in
-                        sc.iter_mut().zip(wc.iter_mut()).zip(zc).zip(targets).zip(xc)
-                    {
-                        *s = model.loss_derivative(z, y);
-                        *w = x * *s;
+                    beta[p] = (h + alpha * sum) * inv_n;
+                }
+            }
+            let beta = &beta[start..start + width];
+            // Zᵀ = Θᵀ Xᵀ, tile by tile; W = Ω ∘ s(Z, y) in place of ΔW
+            for (q, xt) in self.xt_panels.chunks_exact(d * NR).enumerate() {
+                let tile = &mut tile[..NR * width];
+                tile.fill(0.0);
+                self.kernel.tile(width, d, theta_t, xt, tile);
+                for (c, z) in tile.chunks_exact(width).enumerate().take(n - q * NR) {
+                    let i = q * NR + c;
+                    let y = targets[i];
+                    let row = &mut w[i * width..(i + 1) * width];
+                    for ((wv, &z), &b) in row.iter_mut().zip(z).zip(beta) {
+                        *wv = (alpha * *wv - b) * model.loss_derivative(z, y);
                     }
                 }
             }
-        }
-        let products = if self.affine.is_some() { q } else { 2 * q };
-        block
-            .g
-            .columns_mut(0, products)
-            .gemm(1.0, &self.inputs_t, &block.sw.columns(0, products), 0.0);
-        // column j of `g` holds Σ_i ξ_i g_i at `w_col(j)`, and the sum or XᵀXθ at `j`
-        if let Some(affine) = &self.affine {
-            block
-                .g
-                .columns_mut(q, q)
-                .gemm(1.0, &affine.gram, &block.theta.columns(c0, q), 0.0);
-        }
-        let (weighted_at, summed_at) = if self.affine.is_some() { (0, q) } else { (q, 0) };
-        let inv_n = 1.0 / n as f64;
-        let inv_sqrt_n = inv_n.sqrt();
-        let scale = self.sde.noise_scale(t);
-        let gamma = self.sde.config().weight_decay;
-        let g = block.g.as_slice();
-        let theta = block.theta.as_mut_slice();
-        for j in 0..q {
-            let p = c0 + j;
-            let xi_sum = block.xi_sum[p];
-            let weighted = &g[(weighted_at + j) * d..(weighted_at + j + 1) * d];
-            let summed = &g[(summed_at + j) * d..(summed_at + j + 1) * d];
-            let column = &mut theta[p * d..(p + 1) * d];
-            for k in 0..d {
-                let mean = match &self.affine {
-                    Some(affine) => (affine.a * summed[k] + affine.c * affine.xty[k]) * inv_n,
-                    None => summed[k] * inv_n,
-                };
-                let diffusion = (weighted[k] - xi_sum * mean) * inv_sqrt_n * scale;
-                let drift = -(2.0 * gamma * column[k] + mean);
-                column[k] = column[k] + h * drift + diffusion;
+            // Uᵀ = Wᵀ X; θ_p ← θ_p − 2hγθ_p + u_p for the stepped columns
+            for (q, x) in self.x_panels.chunks_exact(n * NR).enumerate() {
+                let tile = &mut tile[..NR * width];
+                tile.fill(0.0);
+                self.kernel.tile(width, n, w, x, tile);
+                for (c, u) in tile.chunks_exact(width).enumerate().take(d - q * NR) {
+                    let f = q * NR + c;
+                    for (lane, &u) in u.iter().enumerate() {
+                        let p = start + lane;
+                        if cols.contains(&p) {
+                            let v = &mut theta[p * d + f];
+                            *v = *v - decay * *v + u;
+                        }
+                    }
+                }
             }
         }
     }

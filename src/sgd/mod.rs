@@ -11,6 +11,11 @@ mod config;
 mod data;
 mod discrete;
 mod model;
+// The one module with `unsafe`: SIMD kernels behind run-time CPU-feature detection
+// (calling a `#[target_feature]` function and raw-pointer vector loads need it). Each
+// kernel is tested bit-for-bit against the portable safe code it replaces.
+#[allow(unsafe_code)]
+mod packed;
 mod scratch;
 mod sde;
 

@@ -325,7 +325,7 @@ fn batched_sgd_sde_equals_the_per_path_route_to_rounding() {
     let x0 = DVector::from_element(8, 0.2);
     let per_path = SdeProblem::new(&sde, EulerMaruyama::new(), x0.clone(), span).unwrap();
     let batched = BatchedSgdSdeProblem::new(&sde, x0, span).unwrap();
-    // 67 paths: a full block of 64 and a block of 3 (nalgebra's small-matrix fallback)
+    // 67 paths: a full block of 64 and a block of 3 (one partly filled panel of 8 lanes)
     let ensemble = Ensemble::new(9, 0..67);
     let reference = ensemble.final_states(&per_path).unwrap();
     let fast = ensemble.final_states(&batched).unwrap();

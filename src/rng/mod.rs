@@ -15,6 +15,9 @@
 //! stream, so adding a new consumer never changes the numbers another one sees.
 //! Results do not depend on how paths are scheduled over threads.
 
+pub(crate) mod normal;
+
+pub use normal::{fill_scaled_normals, standard_normal, NormalLanes, LANES};
 use rand::SeedableRng;
 pub use rand_xoshiro::Xoshiro256PlusPlus;
 use std::sync::OnceLock;

@@ -1,0 +1,350 @@
+//! Register-blocked matrix products for the batched SGD-SDE step
+//! ([`super::BatchedSgdSde`], THEORY §1), with the data matrix packed once.
+//!
+//! A product `C = A B` is cut into tiles of `MR` rows of `A` (paths, `MR ∈ {8, 16, 24}`,
+//! one to three 8-wide vectors) by [`NR`] columns of `B` (samples or features). Operands
+//! are stored in *panels*: an `A` panel is `k` consecutive groups of `MR` values (the
+//! `MR` rows at one inner index), a `B` panel `k` consecutive groups of `NR` values, so the
+//! kernel reads both strictly forwards. The data enter as `B` panels built once by
+//! [`pack_columns`]; the per-step operands (states, weighted noise) are written directly
+//! in `A`-panel order by the caller, so a step packs nothing large.
+//!
+//! Every output element is one chain of fused multiply–adds over the inner index in
+//! increasing order, `c ← fma(a_p, b_p, c)`, whichever kernel runs (AVX-512, AVX2 + FMA,
+//! or portable `f64::mul_add`): the kernels give bit-identical results, and an output
+//! depends only on its own row of `A` and column of `B`, never on the other paths in the
+//! block.
+
+#[cfg(target_arch = "x86_64")]
+use crate::rng::normal::ZIG_NORM_X;
+use crate::rng::{NormalLanes, LANES};
+
+/// Columns of `B` per tile.
+pub(crate) const NR: usize = 8;
+
+/// Rows of `A` per panel: the widest, and the narrower ones used for a block's last panel.
+pub(crate) const MR_MAX: usize = 24;
+
+/// The instruction set the tile kernel uses (detected once; all give the same bits).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kernel {
+    /// 512-bit vectors: `MR / 8 × NR` accumulators in registers.
+    #[cfg(target_arch = "x86_64")]
+    Avx512,
+    /// The portable loop compiled for AVX2 + FMA.
+    #[cfg(target_arch = "x86_64")]
+    Avx2Fma,
+    /// The portable loop (`f64::mul_add`, correctly rounded everywhere).
+    Portable,
+}
+
+impl Kernel {
+    /// The fastest kernel this CPU runs.
+    pub(crate) fn detect() -> Self {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::arch::is_x86_feature_detected!("avx512f") {
+                return Kernel::Avx512;
+            }
+            if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+                return Kernel::Avx2Fma;
+            }
+        }
+        Kernel::Portable
+    }
+
+    /// `c += A B` for one tile: `a` holds `k` groups of `mr` values, `b` `k` groups of
+    /// [`NR`], `c` is `NR` groups of `mr` (column `j` of the tile at `c[j·mr..]`).
+    ///
+    /// # Panics
+    /// If `mr` is not 8, 16 or 24, or a slice is shorter than its shape.
+    #[inline]
+    pub(crate) fn tile(self, mr: usize, k: usize, a: &[f64], b: &[f64], c: &mut [f64]) {
+        assert!(a.len() >= k * mr && b.len() >= k * NR && c.len() >= NR * mr);
+        match (self, mr) {
+            #[cfg(target_arch = "x86_64")]
+            (Kernel::Avx512, 8) => unsafe { tile_avx512::<1>(k, a.as_ptr(), b.as_ptr(), c.as_mut_ptr()) },
+            #[cfg(target_arch = "x86_64")]
+            (Kernel::Avx512, 16) => unsafe { tile_avx512::<2>(k, a.as_ptr(), b.as_ptr(), c.as_mut_ptr()) },
+            #[cfg(target_arch = "x86_64")]
+            (Kernel::Avx512, 24) => unsafe { tile_avx512::<3>(k, a.as_ptr(), b.as_ptr(), c.as_mut_ptr()) },
+            #[cfg(target_arch = "x86_64")]
+            (Kernel::Avx2Fma, 8) => unsafe { tile_avx2::<8>(k, a, b, c) },
+            #[cfg(target_arch = "x86_64")]
+            (Kernel::Avx2Fma, 16) => unsafe { tile_avx2::<16>(k, a, b, c) },
+            #[cfg(target_arch = "x86_64")]
+            (Kernel::Avx2Fma, 24) => unsafe { tile_avx2::<24>(k, a, b, c) },
+            (_, 8) => tile_portable::<8>(k, a, b, c),
+            (_, 16) => tile_portable::<16>(k, a, b, c),
+            (_, 24) => tile_portable::<24>(k, a, b, c),
+            _ => panic!("tile height {mr} is not 8, 16 or 24"),
+        }
+    }
+}
+
+impl Kernel {
+    /// [`NormalLanes::fill`] compiled for this kernel's instruction set (the same numbers
+    /// whichever runs).
+    #[inline]
+    pub(crate) fn fill_normals(
+        self,
+        lanes: &mut NormalLanes,
+        scale: &[f64; LANES],
+        out: &mut [f64],
+        stride: usize,
+        rows: usize,
+        sums: &mut [f64; LANES],
+    ) {
+        match self {
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: `Kernel::Avx512` is only constructed when AVX-512F is detected.
+            Kernel::Avx512 => unsafe { fill_normals_avx512(lanes, scale, out, stride, rows, sums) },
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: `Kernel::Avx2Fma` is only constructed when AVX2 and FMA are detected.
+            Kernel::Avx2Fma => unsafe { fill_normals_avx2(lanes, scale, out, stride, rows, sums) },
+            Kernel::Portable => lanes.fill(scale, out, stride, rows, sums),
+        }
+    }
+}
+
+/// [`NormalLanes::fill`] with 512-bit vectors: the eight generators in four registers,
+/// the layer boundaries fetched by two gathers, and the rare rejected draws handed to
+/// [`NormalLanes::redo_rejected`]; the same arithmetic, so the same numbers.
+///
+/// # Safety
+/// The CPU must support AVX-512F.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn fill_normals_avx512(
+    lanes: &mut NormalLanes,
+    scale: &[f64; LANES],
+    out: &mut [f64],
+    stride: usize,
+    rows: usize,
+    sums: &mut [f64; LANES],
+) {
+    use std::arch::x86_64::*;
+    assert!(stride >= LANES && (rows == 0 || out.len() >= (rows - 1) * stride + LANES));
+    let table = ZIG_NORM_X.as_ptr();
+    let load = |w: &[u64; LANES]| unsafe { _mm512_loadu_si512(w.as_ptr().cast()) };
+    let [mut s0, mut s1, mut s2, mut s3] = [0, 1, 2, 3].map(|w| load(&lanes.s[w]));
+    let scale_v = _mm512_loadu_pd(scale.as_ptr());
+    let mut sum_v = _mm512_loadu_pd(sums.as_ptr());
+    let layer_mask = _mm512_set1_epi64(0xff);
+    let exponent = _mm512_set1_epi64(1024 << 52);
+    let three = _mm512_set1_pd(3.0);
+    for i in 0..rows {
+        let before = [s0, s1, s2, s3];
+        let bits = _mm512_add_epi64(_mm512_rol_epi64::<23>(_mm512_add_epi64(s0, s3)), s0);
+        let t = _mm512_slli_epi64::<17>(s1);
+        s2 = _mm512_xor_si512(s2, s0);
+        s3 = _mm512_xor_si512(s3, s1);
+        s1 = _mm512_xor_si512(s1, s2);
+        s0 = _mm512_xor_si512(s0, s3);
+        s2 = _mm512_xor_si512(s2, t);
+        s3 = _mm512_rol_epi64::<45>(s3);
+        let layer = _mm512_and_si512(bits, layer_mask);
+        let u = _mm512_sub_pd(
+            _mm512_castsi512_pd(_mm512_or_si512(_mm512_srli_epi64::<12>(bits), exponent)),
+            three,
+        );
+        let edge = _mm512_i64gather_pd::<8>(layer, table);
+        let next_edge = _mm512_i64gather_pd::<8>(layer, table.add(1));
+        let mut x = _mm512_mul_pd(u, edge);
+        let accepted = _mm512_cmp_pd_mask::<_CMP_LT_OQ>(_mm512_abs_pd(x), next_edge);
+        if accepted != 0xff {
+            let mut words = [[0u64; LANES]; 4];
+            for (w, v) in words.iter_mut().zip(before) {
+                _mm512_storeu_si512(w.as_mut_ptr().cast(), v);
+            }
+            for (w, v) in lanes.s.iter_mut().zip([s0, s1, s2, s3]) {
+                _mm512_storeu_si512(w.as_mut_ptr().cast(), v);
+            }
+            let mut xs = [0.0; LANES];
+            _mm512_storeu_pd(xs.as_mut_ptr(), x);
+            lanes.redo_rejected(&words, &mut xs);
+            x = _mm512_loadu_pd(xs.as_ptr());
+            [s0, s1, s2, s3] = [0, 1, 2, 3].map(|w| load(&lanes.s[w]));
+        }
+        let v = _mm512_mul_pd(scale_v, x);
+        _mm512_storeu_pd(out.as_mut_ptr().add(i * stride), v);
+        sum_v = _mm512_add_pd(sum_v, v);
+    }
+    for (w, v) in lanes.s.iter_mut().zip([s0, s1, s2, s3]) {
+        _mm512_storeu_si512(w.as_mut_ptr().cast(), v);
+    }
+    _mm512_storeu_pd(sums.as_mut_ptr(), sum_v);
+}
+
+/// [`NormalLanes::fill`] with AVX2.
+///
+/// # Safety
+/// The CPU must support AVX2 and FMA.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn fill_normals_avx2(
+    lanes: &mut NormalLanes,
+    scale: &[f64; LANES],
+    out: &mut [f64],
+    stride: usize,
+    rows: usize,
+    sums: &mut [f64; LANES],
+) {
+    lanes.fill(scale, out, stride, rows, sums)
+}
+
+/// The portable tile: the same fused multiply–adds in the same order as the vector
+/// kernels.
+#[inline(always)]
+fn tile_portable<const MR: usize>(k: usize, a: &[f64], b: &[f64], c: &mut [f64]) {
+    let mut acc = [[0.0f64; MR]; NR];
+    for (j, column) in acc.iter_mut().enumerate() {
+        column.copy_from_slice(&c[j * MR..(j + 1) * MR]);
+    }
+    for (ap, bp) in a.chunks_exact(MR).zip(b.chunks_exact(NR)).take(k) {
+        for (column, &bj) in acc.iter_mut().zip(bp) {
+            for (acc_ij, &ai) in column.iter_mut().zip(ap) {
+                *acc_ij = ai.mul_add(bj, *acc_ij);
+            }
+        }
+    }
+    for (j, column) in acc.iter().enumerate() {
+        c[j * MR..(j + 1) * MR].copy_from_slice(column);
+    }
+}
+
+/// [`tile_portable`] compiled with AVX2 and FMA (vectorised 4-wide).
+///
+/// # Safety
+/// The CPU must support AVX2 and FMA.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn tile_avx2<const MR: usize>(k: usize, a: &[f64], b: &[f64], c: &mut [f64]) {
+    tile_portable::<MR>(k, a, b, c)
+}
+
+/// The AVX-512 tile: `RV × NR` accumulators of 8 lanes (24 of the 32 vector registers
+/// for `RV = 3`), `RV` loads of `A` and `NR` broadcasts of `B` per inner index.
+///
+/// # Safety
+/// The CPU must support AVX-512F; `a` must hold `k · 8RV`, `b` `k · NR` and `c` `NR · 8RV`
+/// values.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn tile_avx512<const RV: usize>(k: usize, a: *const f64, b: *const f64, c: *mut f64) {
+    use std::arch::x86_64::{__m512d, _mm512_fmadd_pd, _mm512_loadu_pd, _mm512_set1_pd, _mm512_storeu_pd};
+    let mr = 8 * RV;
+    let mut acc: [[__m512d; RV]; NR] =
+        std::array::from_fn(|j| std::array::from_fn(|r| unsafe { _mm512_loadu_pd(c.add(j * mr + 8 * r)) }));
+    let (mut a, mut b) = (a, b);
+    for _ in 0..k {
+        let av: [__m512d; RV] = std::array::from_fn(|r| unsafe { _mm512_loadu_pd(a.add(8 * r)) });
+        for (j, column) in acc.iter_mut().enumerate() {
+            let bj = _mm512_set1_pd(*b.add(j));
+            for (acc_jr, &ar) in column.iter_mut().zip(&av) {
+                *acc_jr = _mm512_fmadd_pd(ar, bj, *acc_jr);
+            }
+        }
+        a = a.add(mr);
+        b = b.add(NR);
+    }
+    for (j, column) in acc.iter().enumerate() {
+        for (r, &v) in column.iter().enumerate() {
+            _mm512_storeu_pd(c.add(j * mr + 8 * r), v);
+        }
+    }
+}
+
+/// Packs the columns of the `rows × cols` column-major matrix `m` as `B` panels: panel
+/// `q` holds columns `q·NR ..` as `rows` groups of [`NR`] values (row `i` of those
+/// columns), zero-padded past the last column.
+pub(crate) fn pack_columns(m: &[f64], rows: usize, cols: usize) -> Vec<f64> {
+    let panels = cols.div_ceil(NR);
+    let mut packed = vec![0.0; panels * rows * NR];
+    for q in 0..panels {
+        let panel = &mut packed[q * rows * NR..(q + 1) * rows * NR];
+        for j in 0..NR.min(cols - q * NR) {
+            let column = &m[(q * NR + j) * rows..(q * NR + j + 1) * rows];
+            for (i, &v) in column.iter().enumerate() {
+                panel[i * NR + j] = v;
+            }
+        }
+    }
+    packed
+}
+
+/// The panels `[start, start + width)` that cover `capacity` rows (paths): widths of
+/// [`MR_MAX`], then one of 8 or 16 for the rest (`capacity` rounded up to a multiple of 8).
+pub(crate) fn panels(capacity: usize) -> Vec<(usize, usize)> {
+    let rows = capacity.div_ceil(8) * 8;
+    let mut out = Vec::new();
+    let mut start = 0;
+    while start < rows {
+        let width = MR_MAX.min(rows - start);
+        out.push((start, width));
+        start += width;
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn data(len: usize, seed: u64) -> Vec<f64> {
+        // a fixed, irregular sequence with mixed signs and magnitudes
+        (0..len)
+            .map(|i| {
+                let x = ((i as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15 ^ seed) >> 11) as f64
+                    / (1u64 << 53) as f64;
+                (x - 0.5) * (1.0 + (i % 7) as f64)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn every_kernel_computes_the_same_bits_as_the_reference_chain() {
+        let kernels = [Kernel::detect(), Kernel::Portable];
+        for mr in [8, 16, 24] {
+            for k in [0, 1, 5, 100] {
+                let a = data(k * mr, 1);
+                let b = data(k * NR, 2);
+                let c0 = data(NR * mr, 3);
+                // reference: one fma chain per element, inner index ascending
+                let mut reference = c0.clone();
+                for j in 0..NR {
+                    for i in 0..mr {
+                        let mut s = c0[j * mr + i];
+                        for p in 0..k {
+                            s = a[p * mr + i].mul_add(b[p * NR + j], s);
+                        }
+                        reference[j * mr + i] = s;
+                    }
+                }
+                for kernel in kernels {
+                    let mut c = c0.clone();
+                    kernel.tile(mr, k, &a, &b, &mut c);
+                    assert!(
+                        c.iter().zip(&reference).all(|(x, y)| x.to_bits() == y.to_bits()),
+                        "{kernel:?}, mr {mr}, k {k}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn packing_and_panels() {
+        // 3 × 10 column-major matrix: two panels, the second zero-padded
+        let m: Vec<f64> = (0..30).map(|v| v as f64).collect();
+        let p = pack_columns(&m, 3, 10);
+        assert_eq!(p.len(), 2 * 3 * NR);
+        let bits = |i: usize| p[i].to_bits();
+        assert_eq!(bits(NR + 2), m[2 * 3 + 1].to_bits()); // row 1 of column 2
+        assert_eq!(bits(3 * NR + 2 * NR + 1), m[9 * 3 + 2].to_bits()); // row 2 of column 9
+        assert_eq!(bits(3 * NR + 2 * NR + 2), 0.0f64.to_bits()); // padding
+        assert_eq!(panels(64), vec![(0, 24), (24, 24), (48, 16)]);
+        assert_eq!(panels(4), vec![(0, 8)]);
+        assert_eq!(panels(33), vec![(0, 24), (24, 16)]);
+    }
+}
