@@ -17,7 +17,7 @@
 
 pub(crate) mod normal;
 
-pub use normal::{fill_scaled_normals, standard_normal, NormalLanes, LANES};
+pub use normal::{standard_normal, NormalLanes, LANES};
 use rand::SeedableRng;
 pub use rand_xoshiro::Xoshiro256PlusPlus;
 use std::sync::OnceLock;

@@ -53,6 +53,23 @@ impl Kernel {
         Kernel::Portable
     }
 
+    /// Every kernel this CPU can run, fastest first (for tests that compare them).
+    #[cfg(test)]
+    pub(crate) fn available() -> Vec<Kernel> {
+        let mut all = vec![Kernel::detect()];
+        #[cfg(target_arch = "x86_64")]
+        if all[0] == Kernel::Avx512
+            && std::arch::is_x86_feature_detected!("avx2")
+            && std::arch::is_x86_feature_detected!("fma")
+        {
+            all.push(Kernel::Avx2Fma);
+        }
+        if all[all.len() - 1] != Kernel::Portable {
+            all.push(Kernel::Portable);
+        }
+        all
+    }
+
     /// `c += A B` for one tile: `a` holds `k` groups of `mr` values, `b` `k` groups of
     /// [`NR`], `c` is `NR` groups of `mr` (column `j` of the tile at `c[j·mr..]`).
     ///
@@ -83,6 +100,22 @@ impl Kernel {
 }
 
 impl Kernel {
+    /// Runs `f` in a function compiled for this kernel's instruction set, so that its
+    /// loops (inlined there: [`Vectorised::run`] is `#[inline(always)]`) are vectorised
+    /// the same way (no fast-math: the same numbers whichever instruction set runs).
+    #[inline]
+    pub(crate) fn vectorised<F: Vectorised>(self, f: F) -> F::Output {
+        match self {
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: `Kernel::Avx512` is only constructed when AVX-512F is detected.
+            Kernel::Avx512 => unsafe { with_avx512(f) },
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: `Kernel::Avx2Fma` is only constructed when AVX2 and FMA are detected.
+            Kernel::Avx2Fma => unsafe { with_avx2(f) },
+            Kernel::Portable => f.run(),
+        }
+    }
+
     /// [`NormalLanes::fill`] compiled for this kernel's instruction set (the same numbers
     /// whichever runs).
     #[inline]
@@ -107,9 +140,38 @@ impl Kernel {
     }
 }
 
+/// Work to run under [`Kernel::vectorised`]; implement `run` with `#[inline(always)]` so
+/// that it is compiled into the caller's instruction set (a closure would not be inlined).
+pub(crate) trait Vectorised {
+    /// What the work returns.
+    type Output;
+    /// Does the work.
+    fn run(self) -> Self::Output;
+}
+
+/// Calls `f` compiled with AVX-512F (when inlined here).
+///
+/// # Safety
+/// The CPU must support AVX-512F.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn with_avx512<F: Vectorised>(f: F) -> F::Output {
+    f.run()
+}
+
+/// Calls `f` compiled with AVX2 and FMA (when inlined here).
+///
+/// # Safety
+/// The CPU must support AVX2 and FMA.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn with_avx2<F: Vectorised>(f: F) -> F::Output {
+    f.run()
+}
+
 /// [`NormalLanes::fill`] with 512-bit vectors: the eight generators in four registers,
 /// the layer boundaries fetched by two gathers, and the rare rejected draws handed to
-/// [`NormalLanes::redo_rejected`]; the same arithmetic, so the same numbers.
+/// [`NormalLanes::finish_rejected`]; the same arithmetic, so the same numbers.
 ///
 /// # Safety
 /// The CPU must support AVX-512F.
@@ -134,7 +196,6 @@ unsafe fn fill_normals_avx512(
     let exponent = _mm512_set1_epi64(1024 << 52);
     let three = _mm512_set1_pd(3.0);
     for i in 0..rows {
-        let before = [s0, s1, s2, s3];
         let bits = _mm512_add_epi64(_mm512_rol_epi64::<23>(_mm512_add_epi64(s0, s3)), s0);
         let t = _mm512_slli_epi64::<17>(s1);
         s2 = _mm512_xor_si512(s2, s0);
@@ -153,16 +214,14 @@ unsafe fn fill_normals_avx512(
         let mut x = _mm512_mul_pd(u, edge);
         let accepted = _mm512_cmp_pd_mask::<_CMP_LT_OQ>(_mm512_abs_pd(x), next_edge);
         if accepted != 0xff {
-            let mut words = [[0u64; LANES]; 4];
-            for (w, v) in words.iter_mut().zip(before) {
-                _mm512_storeu_si512(w.as_mut_ptr().cast(), v);
-            }
+            let mut words = [0u64; LANES];
+            _mm512_storeu_si512(words.as_mut_ptr().cast(), bits);
             for (w, v) in lanes.s.iter_mut().zip([s0, s1, s2, s3]) {
                 _mm512_storeu_si512(w.as_mut_ptr().cast(), v);
             }
             let mut xs = [0.0; LANES];
             _mm512_storeu_pd(xs.as_mut_ptr(), x);
-            lanes.redo_rejected(&words, &mut xs);
+            lanes.finish_rejected(!accepted, &words, &mut xs);
             x = _mm512_loadu_pd(xs.as_ptr());
             [s0, s1, s2, s3] = [0, 1, 2, 3].map(|w| load(&lanes.s[w]));
         }
@@ -304,7 +363,7 @@ mod tests {
 
     #[test]
     fn every_kernel_computes_the_same_bits_as_the_reference_chain() {
-        let kernels = [Kernel::detect(), Kernel::Portable];
+        let kernels = Kernel::available();
         for mr in [8, 16, 24] {
             for k in [0, 1, 5, 100] {
                 let a = data(k * mr, 1);
@@ -321,7 +380,7 @@ mod tests {
                         reference[j * mr + i] = s;
                     }
                 }
-                for kernel in kernels {
+                for &kernel in &kernels {
                     let mut c = c0.clone();
                     kernel.tile(mr, k, &a, &b, &mut c);
                     assert!(
@@ -329,6 +388,29 @@ mod tests {
                         "{kernel:?}, mr {mr}, k {k}"
                     );
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn every_kernel_draws_the_same_normals() {
+        let seeds = crate::rng::SeedTree::new(21);
+        let rows = 20_000;
+        let mut reference = None;
+        for kernel in Kernel::available() {
+            let mut lanes = NormalLanes::new();
+            for l in [0, 2, 3, 5, 6, 7] {
+                lanes.set(l, Some(&seeds.rng(l as u64, crate::rng::Stream::Brownian)));
+            }
+            let scale = [0.3, 0.0, 1.0, 2.0, 1.0, 0.7, 1.0, 1.0];
+            let mut out = vec![0.0; rows * 16];
+            let mut sums = [0.0; LANES];
+            kernel.fill_normals(&mut lanes, &scale, &mut out, 16, rows, &mut sums);
+            let bits: Vec<u64> = out.iter().chain(&sums).map(|v| v.to_bits()).collect();
+            let result = (bits, lanes);
+            match &reference {
+                None => reference = Some(result),
+                Some(r) => assert!(*r == result, "{kernel:?} differs"),
             }
         }
     }
