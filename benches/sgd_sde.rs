@@ -1,12 +1,14 @@
 //! One Euler–Maruyama step of the linear-regression SGD-SDE at d = 100, N = 1000, B = 32:
 //! the low-rank operator `D ξ = (Σ ξ_i g_i − (Σ ξ_i) ḡ)/√N` (O(dN) per step) against
-//! forming `Σ_N = (1/N)(G − ḡ1ᵀ)(G − ḡ1ᵀ)ᵀ` (O(d²N)) and its Cholesky factor (O(d³)).
+//! forming `Σ_N = (1/N)(G − ḡ1ᵀ)(G − ḡ1ᵀ)ᵀ` (O(d²N)) and its Cholesky factor (O(d³)),
+//! per path; and the low-rank step over a block of 64 paths (`BatchedSgdSde`: two
+//! matrix–matrix products, `4dN` flops per path), reported per path (throughput).
 
-use criterion::{criterion_group, criterion_main, Criterion};
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use nalgebra::{DMatrix, DVector};
 use noether_sde::models::LinearRegression;
 use noether_sde::prelude::*;
-use noether_sde::sgd::{Dataset, Model, SgdConfig, SgdSde};
+use noether_sde::sgd::{BatchedSgdSde, Dataset, Model, SgdConfig, SgdSde};
 use rand::RngExt;
 use rand_distr::StandardNormal;
 use std::hint::black_box;
@@ -72,6 +74,19 @@ fn bench(c: &mut Criterion) {
             black_box(&out);
         })
     });
+    let batched = BatchedSgdSde::new(&sde).unwrap();
+    let mut block = batched.block(64);
+    block.state_mut().fill(0.1);
+    let seeds = SeedTree::new(4);
+    let mut rngs: Vec<_> = (0..64).map(|p| Some(seeds.rng(p, Stream::Brownian))).collect();
+    group.throughput(Throughput::Elements(64));
+    group.bench_function("low_rank_batched_64_paths", |b| {
+        b.iter(|| {
+            batched.euler_maruyama_step(&mut block, 0.0, ETA, &mut rngs);
+            black_box(block.state());
+        })
+    });
+    group.throughput(Throughput::Elements(1));
     group.sample_size(20);
     group.bench_function("sigma_plus_cholesky", |b| {
         b.iter(|| {

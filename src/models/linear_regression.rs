@@ -104,7 +104,9 @@ impl Model for LinearRegression {
         let r = dot(theta.as_slice(), s.x) - s.y[0];
         r * r
     }
-    #[inline]
+    // always inlined: the per-sample pass of the SGD-SDE is compiled for the CPU's
+    // vectors (`Kernel::vectorised`), and this must be compiled into it
+    #[inline(always)]
     fn grad(&self, theta: &DVector<f64>, s: Sample<'_>, out: &mut DVector<f64>) {
         let r2 = 2.0 * (dot(theta.as_slice(), s.x) - s.y[0]);
         for (o, &x) in out.as_mut_slice().iter_mut().zip(s.x) {
@@ -128,24 +130,36 @@ impl GeneralizedLinearModel for LinearRegression {
     }
 }
 
-/// Dot product with four independent accumulators (lets the compiler vectorise; the
-/// summation order is fixed, so results are reproducible).
-#[inline]
+/// Dot product with sixteen independent accumulators (two 8-wide vectors, so the
+/// compiler vectorises it and the add latency is hidden; the summation order is fixed,
+/// so results are reproducible on every instruction set). Always inlined, so that it is
+/// compiled for the vectors of the pass that calls it.
+#[inline(always)]
 fn dot(a: &[f64], b: &[f64]) -> f64 {
+    const W: usize = 16;
     let n = a.len().min(b.len());
     let (a, b) = (&a[..n], &b[..n]);
-    let mut acc = [0.0f64; 4];
-    let chunks = n / 4;
-    for c in 0..chunks {
-        for k in 0..4 {
-            acc[k] += a[4 * c + k] * b[4 * c + k];
+    let mut acc = [0.0f64; W];
+    let (mut ca, mut cb) = (a.chunks_exact(W), b.chunks_exact(W));
+    for (x, y) in (&mut ca).zip(&mut cb) {
+        let (x, y): (&[f64; W], &[f64; W]) = (x.try_into().unwrap(), y.try_into().unwrap());
+        for ((acc, &x), &y) in acc.iter_mut().zip(x).zip(y) {
+            *acc += x * y;
         }
     }
     let mut tail = 0.0;
-    for i in 4 * chunks..n {
-        tail += a[i] * b[i];
+    for (x, y) in ca.remainder().iter().zip(cb.remainder()) {
+        tail += x * y;
     }
-    (acc[0] + acc[1]) + (acc[2] + acc[3]) + tail
+    // fixed pairwise tree: 16 → 8 → 4 → 2 → 1
+    let mut width = W;
+    while width > 1 {
+        width /= 2;
+        for k in 0..width {
+            acc[k] += acc[k + width];
+        }
+    }
+    acc[0] + tail
 }
 
 impl Population for LinearRegression {

@@ -14,6 +14,7 @@
 use super::config::{ModifiedEquation, SgdConfig};
 use super::data::Dataset;
 use super::model::{Model, PopulationForms};
+use super::packed::{Kernel, Vectorised};
 use super::scratch::with_scratch;
 use crate::error::{Error, Result};
 use crate::sde::{finite_difference_derivative, DerivativeScratch, Noise, Sde};
@@ -48,6 +49,29 @@ pub struct SgdSde<'a, M: Model> {
     /// `sqrt(η c_B)` for a constant schedule (computed once; the same value as
     /// [`SgdSde::noise_scale`] would compute every step).
     constant_scale: Option<f64>,
+    /// The instruction set the per-sample passes are compiled for (the same numbers on
+    /// every one).
+    kernel: Kernel,
+}
+
+/// One [`SgdSde::finite_pass`], to run under [`Kernel::vectorised`].
+struct FinitePass<'s, 'a, M: Model> {
+    sde: &'s SgdSde<'a, M>,
+    data: &'s Dataset,
+    theta: &'s DVector<f64>,
+    xi: Option<&'s DVector<f64>>,
+    grad: &'s mut DVector<f64>,
+    diffusion: Option<&'s mut DVector<f64>>,
+    g: &'s mut DVector<f64>,
+}
+
+impl<M: Model> Vectorised for FinitePass<'_, '_, M> {
+    type Output = ();
+    #[inline(always)]
+    fn run(self) {
+        self.sde
+            .finite_pass_body(self.data, self.theta, self.xi, self.grad, self.diffusion, self.g)
+    }
 }
 
 /// `sqrt(η c_B)` when the schedule is constant.
@@ -73,6 +97,7 @@ impl<'a, M: Model> SgdSde<'a, M> {
             config,
             covariance_factor: config.covariance_factor(Some(data.len())),
             constant_scale: constant_scale(&config, config.covariance_factor(Some(data.len()))),
+            kernel: Kernel::detect(),
         })
     }
 
@@ -91,6 +116,7 @@ impl<'a, M: Model> SgdSde<'a, M> {
             config,
             covariance_factor: config.covariance_factor(None),
             constant_scale: constant_scale(&config, config.covariance_factor(None)),
+            kernel: Kernel::detect(),
         })
     }
 
@@ -175,8 +201,30 @@ impl<'a, M: Model> SgdSde<'a, M> {
     }
 
     /// One pass over the data: `grad = ḡ`, and if `xi` is given, `diffusion = D ξ`
-    /// (unscaled); `g` is scratch for one per-sample gradient.
+    /// (unscaled); `g` is scratch for one per-sample gradient. Compiled for the CPU's
+    /// vectors ([`Kernel::vectorised`]).
     fn finite_pass(
+        &self,
+        data: &Dataset,
+        theta: &DVector<f64>,
+        xi: Option<&DVector<f64>>,
+        grad: &mut DVector<f64>,
+        diffusion: Option<&mut DVector<f64>>,
+        g: &mut DVector<f64>,
+    ) {
+        self.kernel.vectorised(FinitePass {
+            sde: self,
+            data,
+            theta,
+            xi,
+            grad,
+            diffusion,
+            g,
+        })
+    }
+
+    #[inline(always)]
+    fn finite_pass_body(
         &self,
         data: &Dataset,
         theta: &DVector<f64>,
