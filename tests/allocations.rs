@@ -242,3 +242,12 @@ fn the_batched_sgd_sde_allocates_nothing_per_step_or_per_block() {
     let problem = BatchedSgdSdeProblem::new(&sde, DVector::from_element(d, 0.2), span).unwrap();
     assert_no_allocation_per_path(&problem, "batched SGD-SDE");
 }
+
+#[test]
+fn the_matrix_factorization_population_sde_allocates_nothing() {
+    let mf = noether_sde::analysis::fixed_points::default_matrix_factorization().unwrap();
+    let sde = SgdSde::population(&mf, SgdConfig::new(0.02, 2)).unwrap();
+    let x0 = noether_sde::analysis::fixed_points::unbalanced_start(&mf).unwrap();
+    let span = TimeSpan::new(0.0, 0.5, 0.02).unwrap();
+    assert_no_allocation_after_setup(&sde, EulerMaruyama::new(), x0, span);
+}

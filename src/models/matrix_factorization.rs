@@ -13,8 +13,19 @@
 //!
 //! and `Σ(θ)` exactly by Isserlis' theorem: every gradient component is
 //! `g_j = 2(α_jᵀz)(β_jᵀz)` for `z = (x, ε)` with `Cov z = C = diag(Σ_x, Σ_ε)`, so
-//! `Σ_jl = 4[(α_jᵀCα_l)(β_jᵀCβ_l) + (α_jᵀCβ_l)(β_jᵀCα_l)]`. The factor `D` is its
-//! symmetric square root (eigen-decomposition per call: allocates, fine at these sizes).
+//! `Σ_jl = 4[(α_jᵀCα_l)(β_jᵀCβ_l) + (α_jᵀCβ_l)(β_jᵀCα_l)]`.
+//!
+//! The noise factor is exact and needs no decomposition: with `z = C^{1/2}ξ`,
+//! `g_j = 2ξᵀM_jξ`, `M_j = C^{1/2} sym(α_jβ_jᵀ) C^{1/2}`, and for a standard normal `ξ`
+//! `Cov(ξᵀAξ, ξᵀBξ) = 2 Tr(AB)`, so `Σ_jl = 8 Tr(M_jM_l) = Σ_{a≤b} D_{j,ab} D_{l,ab}` with
+//! one column per pair `a ≤ b` of the `n_z = d_in + d_out` latent coordinates:
+//!
+//! ```text
+//! D_{j,aa} = √8 α̃_ja β̃_ja,   D_{j,ab} = 2(α̃_ja β̃_jb + β̃_ja α̃_jb)  (a < b),   α̃ = C^{1/2}α, β̃ = C^{1/2}β,
+//! ```
+//!
+//! `n_z(n_z + 1)/2` columns, `O(d n_z²)` per application, no allocation (the per-step
+//! products `E` and `UᵀE` live in a per-thread scratch buffer).
 //!
 //! The noise equilibrium at a global minimum is balanced and aligned,
 //! `Tr(Σ_ε) WΣ_xWᵀ = Tr(Σ_x) UᵀΣ_εU`, solved by the SVD formula of THEORY §6
@@ -23,8 +34,9 @@
 use crate::error::{check_finite, check_vector, Error, Result};
 use crate::rng::{SeedTree, Stream};
 use crate::sde::Noise;
+use crate::sgd::with_flat_scratch;
 use crate::sgd::{Dataset, Model, Population, PopulationForms, Sample};
-use nalgebra::{DMatrix, DVector, SymmetricEigen};
+use nalgebra::{DMatrix, DVector};
 use rand::{Rng, RngExt};
 use rand_distr::StandardNormal;
 
@@ -171,38 +183,77 @@ impl MatrixFactorization {
 
     /// `(α_j, β_j)` of every gradient component, as columns (see the module docs).
     fn alpha_beta(&self, theta: &DVector<f64>) -> (DMatrix<f64>, DMatrix<f64>) {
-        let (u, w) = self.unpack(theta);
-        let e = &u * &w - &self.v;
-        let ute = u.transpose() * &e;
         let (h, di, dout) = (self.hidden, self.d_in, self.d_out);
-        let nz = di + dout;
-        let d = self.dim();
+        let (nz, d) = (di + dout, self.dim());
+        let th = theta.as_slice();
+        let (mut e, mut ute) = (vec![0.0; dout * di], vec![0.0; h * di]);
+        self.residual_products(th, &mut e, &mut ute);
         let mut alpha = DMatrix::zeros(nz, d);
         let mut beta = DMatrix::zeros(nz, d);
-        for k in 0..h {
-            for a in 0..dout {
-                let j = k * dout + a;
-                for c in 0..di {
-                    alpha[(c, j)] = e[(a, c)];
-                    beta[(c, j)] = w[(k, c)];
-                }
-                alpha[(di + a, j)] = -1.0;
-            }
-        }
-        let nu = dout * h;
-        for c in 0..di {
-            for k in 0..h {
-                let j = nu + c * h + k;
-                for cc in 0..di {
-                    alpha[(cc, j)] = ute[(k, cc)];
-                }
-                for a in 0..dout {
-                    alpha[(di + a, j)] = -u[(a, k)];
-                }
-                beta[(c, j)] = 1.0;
-            }
+        for j in 0..d {
+            let (mut a, mut b) = (alpha.column_mut(j), beta.column_mut(j));
+            self.component_alpha_beta(j, th, &e, &ute, a.as_mut_slice(), b.as_mut_slice());
         }
         (alpha, beta)
+    }
+
+    /// `(α_j, β_j)` of gradient component `j` into `alpha`, `beta` (length `n_z`), given
+    /// `E` and `UᵀE` from [`Self::residual_products`].
+    fn component_alpha_beta(
+        &self,
+        j: usize,
+        th: &[f64],
+        e: &[f64],
+        ute: &[f64],
+        alpha: &mut [f64],
+        beta: &mut [f64],
+    ) {
+        let (h, di, dout) = (self.hidden, self.d_in, self.d_out);
+        let nu = dout * h;
+        alpha.fill(0.0);
+        beta.fill(0.0);
+        if j < nu {
+            // U[a, k]: α = (E[a, ·], −e_a), β = (W[k, ·], 0)
+            let (k, a) = (j / dout, j % dout);
+            for c in 0..di {
+                alpha[c] = e[c * dout + a];
+                beta[c] = th[nu + c * h + k];
+            }
+            alpha[di + a] = -1.0;
+        } else {
+            // W[k, c]: α = ((UᵀE)[k, ·], −U[·, k]), β = e_c
+            let (c, k) = ((j - nu) / h, (j - nu) % h);
+            for cc in 0..di {
+                alpha[cc] = ute[cc * h + k];
+            }
+            for a in 0..dout {
+                alpha[di + a] = -th[k * dout + a];
+            }
+            beta[c] = 1.0;
+        }
+    }
+
+    /// `E = UW − V` (`d_out × d_in`) and `UᵀE` (`h × d_in`), column-major, into `e`, `ute`.
+    fn residual_products(&self, th: &[f64], e: &mut [f64], ute: &mut [f64]) {
+        let (h, di, dout) = (self.hidden, self.d_in, self.d_out);
+        self.residual(th, e);
+        for k in 0..h {
+            for c in 0..di {
+                ute[c * h + k] = (0..dout).map(|a| th[k * dout + a] * e[c * dout + a]).sum();
+            }
+        }
+    }
+
+    /// `E = UW − V` (`d_out × d_in`, column-major) into `e`.
+    fn residual(&self, th: &[f64], e: &mut [f64]) {
+        let (h, di, dout) = (self.hidden, self.d_in, self.d_out);
+        let nu = dout * h;
+        for c in 0..di {
+            for a in 0..dout {
+                e[c * dout + a] =
+                    (0..h).map(|k| th[k * dout + a] * th[nu + c * h + k]).sum::<f64>() - self.v[(a, c)];
+            }
+        }
     }
 
     fn z_covariance(&self) -> DVector<f64> {
@@ -288,12 +339,26 @@ impl PopulationForms for MatrixFactorization {
         (&e * sx * e.transpose()).trace() + self.sigma_eps.sum()
     }
     fn risk_gradient(&self, theta: &DVector<f64>, out: &mut DVector<f64>) {
-        let (u, w) = self.unpack(theta);
-        let sx = DMatrix::from_diagonal(&self.sigma_x);
-        let e = &u * &w - &self.v;
-        let gu = &e * &sx * w.transpose() * 2.0;
-        let gw = u.transpose() * &e * &sx * 2.0;
-        out.copy_from(&Self::pack(&gu, &gw));
+        let (h, di, dout) = (self.hidden, self.d_in, self.d_out);
+        let nu = dout * h;
+        let th = theta.as_slice();
+        with_flat_scratch(dout * di, |e| {
+            self.residual(th, e);
+            // ∇_U L = 2EΣ_xWᵀ, ∇_W L = 2UᵀEΣ_x, written in θ's layout
+            for k in 0..h {
+                for a in 0..dout {
+                    out[k * dout + a] = 2.0
+                        * (0..di)
+                            .map(|c| e[c * dout + a] * self.sigma_x[c] * th[nu + c * h + k])
+                            .sum::<f64>();
+                }
+                for c in 0..di {
+                    out[nu + c * h + k] = 2.0
+                        * (0..dout).map(|a| th[k * dout + a] * e[c * dout + a]).sum::<f64>()
+                        * self.sigma_x[c];
+                }
+            }
+        })
     }
     fn risk_hvp(&self, theta: &DVector<f64>, v: &DVector<f64>, out: &mut DVector<f64>) {
         // ∇L is polynomial: a central difference with step 1e-5 is accurate to ~1e-10.
@@ -315,17 +380,51 @@ impl PopulationForms for MatrixFactorization {
             4.0 * (aca[(j, l)] * bcb[(j, l)] + acb[(j, l)] * acb[(l, j)])
         })
     }
+    /// One column per pair `a ≤ b` of latent coordinates: `n_z(n_z + 1)/2`.
     fn noise_dim(&self) -> usize {
-        self.dim()
+        let nz = self.d_in + self.d_out;
+        nz * (nz + 1) / 2
     }
     fn noise_kind(&self) -> Noise {
         Noise::General
     }
+    /// The exact pair factor of the module docs; allocates nothing.
     fn noise_factor_apply(&self, theta: &DVector<f64>, dw: &DVector<f64>, out: &mut DVector<f64>) {
-        let eig = SymmetricEigen::new(self.noise_covariance(theta));
-        let scaled = DVector::from_fn(dw.len(), |i, _| {
-            eig.eigenvalues[i].max(0.0).sqrt() * (eig.eigenvectors.column(i).dot(dw))
-        });
-        eig.eigenvectors.mul_to(&scaled, out);
+        let (h, di, dout) = (self.hidden, self.d_in, self.d_out);
+        let nz = di + dout;
+        let th = theta.as_slice();
+        with_flat_scratch(dout * di + h * di + 2 * nz, |buf| {
+            let (e, rest) = buf.split_at_mut(dout * di);
+            let (ute, rest) = rest.split_at_mut(h * di);
+            let (alpha, beta) = rest.split_at_mut(nz);
+            self.residual_products(th, e, ute);
+            let root = |i: usize| {
+                if i < di {
+                    self.sigma_x[i]
+                } else {
+                    self.sigma_eps[i - di]
+                }
+                .sqrt()
+            };
+            for j in 0..self.dim() {
+                self.component_alpha_beta(j, th, e, ute, alpha, beta);
+                for i in 0..nz {
+                    let r = root(i);
+                    alpha[i] *= r;
+                    beta[i] *= r;
+                }
+                let mut sum = 0.0;
+                let mut column = 0;
+                for a in 0..nz {
+                    sum += 8f64.sqrt() * alpha[a] * beta[a] * dw[column];
+                    column += 1;
+                    for b in a + 1..nz {
+                        sum += 2.0 * (alpha[a] * beta[b] + beta[a] * alpha[b]) * dw[column];
+                        column += 1;
+                    }
+                }
+                out[j] = sum;
+            }
+        })
     }
 }

@@ -24,5 +24,6 @@ pub use config::{ModifiedEquation, Sampling, Schedule, SgdConfig};
 pub use data::{Dataset, Population, Sample};
 pub use discrete::{Batching, DiscreteSgd, SgdWorkspace};
 pub use model::{Model, PopulationForms};
+pub(crate) use scratch::with_flat_scratch;
 pub(crate) use sde::check_data_dims;
 pub use sde::SgdSde;

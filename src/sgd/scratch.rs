@@ -28,3 +28,22 @@ pub(crate) fn with_scratch<R>(dim: usize, count: usize, f: impl FnOnce(&mut [DVe
         f(&mut pool[..count])
     })
 }
+
+thread_local! {
+    static FLAT: RefCell<Vec<f64>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Runs `f` with a scratch slice of `len` values (contents unspecified), from a per-thread
+/// buffer that grows on first use and is then reused without allocation. Re-entrant: a
+/// nested call (the buffer already in use) gets a fresh allocation instead.
+pub(crate) fn with_flat_scratch<R>(len: usize, f: impl FnOnce(&mut [f64]) -> R) -> R {
+    FLAT.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut buf) => {
+            if buf.len() < len {
+                buf.resize(len, 0.0);
+            }
+            f(&mut buf[..len])
+        }
+        Err(_) => f(&mut vec![0.0; len]),
+    })
+}

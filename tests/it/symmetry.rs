@@ -467,16 +467,33 @@ fn matrix_factorization_closed_forms() {
         let (m, _, se, _) = moments(&prods);
         assert_within_se!(m, sigma[(j, l)], se, Z_4);
     }
-    let mut f = DVector::zeros(18);
+    // the pair factor (one column per pair of the 6 latent coordinates) squares to Σ
+    let m = mf.noise_dim();
+    assert_eq!(m, 21);
+    let mut f = DVector::zeros(m);
     let mut col = DVector::zeros(18);
-    let mut d = DMatrix::zeros(18, 18);
-    for j in 0..18 {
+    let mut d = DMatrix::zeros(18, m);
+    for j in 0..m {
         f.fill(0.0);
         f[j] = 1.0;
         mf.noise_factor_apply(&theta, &f, &mut col);
         d.set_column(j, &col);
     }
-    assert!((&d * d.transpose() - &sigma).amax() < 1e-10 * sigma.amax());
+    assert!((&d * d.transpose() - &sigma).amax() < 1e-12 * sigma.amax());
+    // and the closed-form gradient is the mean per-sample gradient's limit (exact for
+    // the population: compare with the finite-difference gradient of the closed-form risk)
+    let mut grad = DVector::zeros(18);
+    mf.risk_gradient(&theta, &mut grad);
+    for j in [0, 5, 11, 17] {
+        let mut e = DVector::zeros(18);
+        e[j] = 1e-6;
+        let fd = (mf.risk(&(&theta + &e)) - mf.risk(&(&theta - &e))) / 2e-6;
+        assert!(
+            (fd - grad[j]).abs() < 1e-7 * grad.amax().max(1.0),
+            "component {j}: {fd} vs {}",
+            grad[j]
+        );
+    }
 }
 
 /// From an unbalanced global minimum, SGD moves to the balanced-and-aligned equilibrium:
