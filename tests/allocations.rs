@@ -97,6 +97,14 @@ fn the_sgd_sde_euler_maruyama_step_allocates_nothing() {
     let sde = SgdSde::finite(&model, &data, SgdConfig::new(0.05, 4).with_weight_decay(0.01)).unwrap();
     let span = TimeSpan::new(0.0, 2.0, 0.05).unwrap();
     assert_no_allocation_after_setup(&sde, EulerMaruyama::new(), DVector::zeros(d), span);
+    // the population forms (closed-form drift and factor)
+    let population = SgdSde::population(&model, SgdConfig::new(0.05, 4)).unwrap();
+    assert_no_allocation_after_setup(&population, EulerMaruyama::new(), DVector::zeros(d), span);
+    let scalar = ScalarFactorization::new(1.0, 0.5).unwrap();
+    let population = SgdSde::population(&scalar, SgdConfig::new(0.05, 4)).unwrap();
+    let x0 = DVector::from_vec(vec![1.5, 0.3]);
+    assert_no_allocation_after_setup(&population, EulerMaruyama::new(), x0.clone(), span);
+    assert_no_allocation_after_setup(&population, Milstein::new(), x0, span);
 }
 
 #[test]

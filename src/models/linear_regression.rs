@@ -15,6 +15,7 @@
 use crate::error::{check_finite, check_vector, Error, Result};
 use crate::rng::{SeedTree, Stream};
 use crate::sde::Noise;
+use crate::sgd::with_flat_scratch;
 use crate::sgd::{
     Dataset, GeneralizedLinearModel, Model, ModifiedEquation, Population, PopulationForms, Sample, SgdConfig,
 };
@@ -186,21 +187,38 @@ impl Population for LinearRegression {
 }
 
 impl LinearRegression {
-    fn delta_stats(&self, theta: &DVector<f64>) -> (DVector<f64>, f64) {
-        let delta = theta - &self.theta_star;
-        let u = &self.sigma_x * &delta;
-        let q = delta.dot(&u) + self.noise_std * self.noise_std;
-        (u, q)
+    /// `u = Σ_x (θ − θ*)` into `u` and returns `q = (θ − θ*)ᵀu + σ²` (the per-sample
+    /// gradient is `2x(xᵀδ − ε)`); `delta` is scratch. Allocates nothing.
+    fn delta_stats(&self, theta: &DVector<f64>, delta: &mut [f64], u: &mut [f64]) -> f64 {
+        for ((d, &t), &s) in delta.iter_mut().zip(theta.iter()).zip(self.theta_star.iter()) {
+            *d = t - s;
+        }
+        for (i, ui) in u.iter_mut().enumerate() {
+            *ui = self
+                .sigma_x
+                .row(i)
+                .iter()
+                .zip(delta.iter())
+                .map(|(a, b)| a * b)
+                .sum();
+        }
+        dot(delta, u) + self.noise_std * self.noise_std
     }
 }
 
 impl PopulationForms for LinearRegression {
     fn risk(&self, theta: &DVector<f64>) -> f64 {
-        self.delta_stats(theta).1
+        let d = theta.len();
+        with_flat_scratch(2 * d, |buf| {
+            let (delta, u) = buf.split_at_mut(d);
+            self.delta_stats(theta, delta, u)
+        })
     }
     fn risk_gradient(&self, theta: &DVector<f64>, out: &mut DVector<f64>) {
-        let delta = theta - &self.theta_star;
-        self.sigma_x.mul_to(&delta, out);
+        let d = theta.len();
+        with_flat_scratch(d, |delta| {
+            self.delta_stats(theta, delta, out.as_mut_slice());
+        });
         *out *= 2.0;
     }
     fn risk_hvp(&self, _theta: &DVector<f64>, v: &DVector<f64>, out: &mut DVector<f64>) {
@@ -208,7 +226,9 @@ impl PopulationForms for LinearRegression {
         *out *= 2.0;
     }
     fn noise_covariance(&self, theta: &DVector<f64>) -> DMatrix<f64> {
-        let (u, q) = self.delta_stats(theta);
+        let d = theta.len();
+        let (mut delta, mut u) = (vec![0.0; d], DVector::zeros(d));
+        let q = self.delta_stats(theta, &mut delta, u.as_mut_slice());
         (&self.sigma_x * q + &u * u.transpose()) * 4.0
     }
     fn noise_dim(&self) -> usize {
@@ -219,15 +239,17 @@ impl PopulationForms for LinearRegression {
     }
     fn noise_factor_apply(&self, theta: &DVector<f64>, dw: &DVector<f64>, out: &mut DVector<f64>) {
         let d = self.theta_star.len();
-        let (u, q) = self.delta_stats(theta);
-        let sq = q.sqrt();
-        for i in 0..d {
-            let mut acc = 0.0;
-            for j in 0..=i {
-                acc += self.chol[(i, j)] * dw[j];
+        with_flat_scratch(2 * d, |buf| {
+            let (delta, u) = buf.split_at_mut(d);
+            let sq = self.delta_stats(theta, delta, u).sqrt();
+            for i in 0..d {
+                let mut acc = 0.0;
+                for j in 0..=i {
+                    acc += self.chol[(i, j)] * dw[j];
+                }
+                out[i] = 2.0 * (sq * acc + u[i] * dw[d]);
             }
-            out[i] = 2.0 * (sq * acc + u[i] * dw[d]);
-        }
+        })
     }
 }
 
