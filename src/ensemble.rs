@@ -887,12 +887,31 @@ enum Threads {
     Exactly(usize),
 }
 
+/// A callback told the number of paths in each block as the block finishes (from the
+/// worker thread that ran it): progress reporting for long runs. Compares equal only to
+/// itself (the same `Arc`).
+#[derive(Clone)]
+pub struct Progress(std::sync::Arc<dyn Fn(u64) + Send + Sync>);
+
+impl std::fmt::Debug for Progress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Progress(..)")
+    }
+}
+
+impl PartialEq for Progress {
+    fn eq(&self, other: &Self) -> bool {
+        std::sync::Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
 /// A master seed, a range of paths (a shard) and how to schedule them.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Ensemble {
     seeds: SeedTree,
     paths: Range<u64>,
     threads: Threads,
+    progress: Option<Progress>,
 }
 
 impl Ensemble {
@@ -903,6 +922,39 @@ impl Ensemble {
             seeds: SeedTree::new(seed),
             paths,
             threads: Threads::Current,
+            progress: None,
+        }
+    }
+
+    /// Calls `report(n)` each time a block of `n` paths finishes (e.g. to advance a
+    /// progress bar; blocks finish in any order when run in parallel). Results do not
+    /// depend on it.
+    ///
+    /// ```
+    /// use noether_sde::ensemble::{Ensemble, SdeProblem};
+    /// use noether_sde::prelude::*;
+    /// use std::sync::atomic::{AtomicU64, Ordering};
+    /// use std::sync::Arc;
+    /// let gbm = GeometricBrownianMotion::new(0.1, 0.2)?;
+    /// let span = TimeSpan::new(0.0, 1.0, 0.1)?;
+    /// let problem = SdeProblem::new(&gbm, EulerMaruyama::new(), nalgebra::dvector![1.0], span)?;
+    /// let done = Arc::new(AtomicU64::new(0));
+    /// let counter = done.clone();
+    /// let ensemble = Ensemble::new(1, 0..150).with_progress(move |n| {
+    ///     counter.fetch_add(n, Ordering::Relaxed);
+    /// });
+    /// ensemble.final_states(&problem)?;
+    /// assert_eq!(done.load(Ordering::Relaxed), 150);
+    /// # Ok::<(), noether_sde::Error>(())
+    /// ```
+    pub fn with_progress(mut self, report: impl Fn(u64) + Send + Sync + 'static) -> Self {
+        self.progress = Some(Progress(std::sync::Arc::new(report)));
+        self
+    }
+
+    fn report(&self, block: &Range<u64>) {
+        if let Some(Progress(report)) = &self.progress {
+            report(block.end - block.start);
         }
     }
 
@@ -959,7 +1011,9 @@ impl Ensemble {
             let mut ws = make_ws();
             let mut acc = empty();
             for i in 0..count {
-                step(&mut ws, &mut acc, self.block(first, i));
+                let block = self.block(first, i);
+                step(&mut ws, &mut acc, block.clone());
+                self.report(&block);
             }
             acc
         };
@@ -972,7 +1026,9 @@ impl Ensemble {
                     .fold(
                         || (make_ws(), empty()),
                         |(mut ws, mut acc), i| {
-                            step(&mut ws, &mut acc, self.block(first, i));
+                            let block = self.block(first, i);
+                            step(&mut ws, &mut acc, block.clone());
+                            self.report(&block);
                             (ws, acc)
                         },
                     )

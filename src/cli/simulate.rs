@@ -11,6 +11,7 @@
 
 use super::models::{with_setup, Built, CliModel, Setup};
 use super::{require_non_negative, require_positive, CliError, CliResult, Shard};
+use indicatif::{ProgressBar, ProgressStyle};
 use nalgebra::DVector;
 use noether_sde::analysis::stats::MeanInterval;
 use noether_sde::ensemble::{Ensemble, EnsembleStatistics, Functionals, SdeProblem, SgdProblem};
@@ -20,6 +21,7 @@ use noether_sde::scheme::{
 use noether_sde::sde::Sde;
 use noether_sde::sgd::SgdConfig;
 use serde_json::{json, Map, Value};
+use std::io::IsTerminal;
 use std::path::PathBuf;
 
 /// Largest noise dimension for which the CLI runs a scheme that samples Lévy areas
@@ -183,10 +185,22 @@ pub fn simulate(built: &Built, args: &SimulateArgs) -> CliResult<Value> {
         "sharpness_definition": "λ_max(∇²L(θ)) by power iteration (relative residual 1e-6, at most 100 products per phase)",
     });
     let cfg = SgdConfig::new(eta, batch).with_weight_decay(weight_decay);
-    let ensemble = Ensemble::new(args.seed, paths);
+    // a progress bar on stderr when it is a terminal (stdout carries the results)
+    let bar = if std::io::stderr().is_terminal() {
+        let bar = ProgressBar::new(paths.end - paths.start);
+        if let Ok(style) = ProgressStyle::with_template("{bar:30} {pos}/{len} paths, {elapsed} (eta {eta})") {
+            bar.set_style(style);
+        }
+        bar
+    } else {
+        ProgressBar::hidden()
+    };
+    let ticks = bar.clone();
+    let ensemble = Ensemble::new(args.seed, paths).with_progress(move |n| ticks.inc(n));
     let run = Run { header, times };
-    let stats = with_setup!(&built.setup, s => run_ensemble(s, args.method, cfg, time, dt, &run, &ensemble))?;
-    Ok(render(&run.header, &stats, args.shard))
+    let stats = with_setup!(&built.setup, s => run_ensemble(s, args.method, cfg, time, dt, &run, &ensemble));
+    bar.finish_and_clear();
+    Ok(render(&run.header, &stats?, args.shard))
 }
 
 fn run_ensemble<M: CliModel>(
