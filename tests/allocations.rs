@@ -170,6 +170,28 @@ fn discrete_sgd_on_a_workspace_allocates_nothing() {
     assert_discrete_sgd_allocates_nothing(&online, DVector::from_vec(vec![2.0, 0.5]), 2.0);
 }
 
+#[test]
+fn discrete_sgd_on_every_paper_model_allocates_nothing() {
+    use noether_sde::analysis::fixed_points as fp;
+    use noether_sde::models::Activation;
+    let config = SgdConfig::new(0.02, 2);
+    let mf = fp::default_matrix_factorization().unwrap();
+    let online = DiscreteSgd::population(&mf, config).unwrap();
+    assert_discrete_sgd_allocates_nothing(&online, fp::unbalanced_start(&mf).unwrap(), 0.5);
+    let data = mf.dataset(50, 1).unwrap();
+    let finite = DiscreteSgd::finite(&mf, &data, config).unwrap();
+    assert_discrete_sgd_allocates_nothing(&finite, fp::unbalanced_start(&mf).unwrap(), 0.5);
+    let layer = fp::default_normalized_linear().unwrap();
+    let data = layer.dataset(50, 1).unwrap();
+    let finite = DiscreteSgd::finite(&layer, &data, config.with_weight_decay(0.01)).unwrap();
+    assert_discrete_sgd_allocates_nothing(&finite, layer.teacher().clone(), 0.5);
+    for residual in [false, true] {
+        let net = fp::default_network(residual, Activation::Tanh, 0.5).unwrap();
+        let online = DiscreteSgd::online(&net, config).unwrap();
+        assert_discrete_sgd_allocates_nothing(&online, fp::default_network_start(residual), 0.5);
+    }
+}
+
 /// Allocations of a sequential ensemble over `0..n` (which must all finish).
 fn ensemble_allocations<P: EnsembleProblem>(problem: &P, n: u64) -> u64 {
     let record = Functionals::new(vec![0.5, 1.0], 1, |_t: f64, x: &DVector<f64>, out: &mut [f64]| {
@@ -257,5 +279,9 @@ fn the_matrix_factorization_population_sde_allocates_nothing() {
     let sde = SgdSde::population(&mf, SgdConfig::new(0.02, 2)).unwrap();
     let x0 = noether_sde::analysis::fixed_points::unbalanced_start(&mf).unwrap();
     let span = TimeSpan::new(0.0, 0.5, 0.02).unwrap();
-    assert_no_allocation_after_setup(&sde, EulerMaruyama::new(), x0, span);
+    assert_no_allocation_after_setup(&sde, EulerMaruyama::new(), x0.clone(), span);
+    // and the finite-data SDE of the same model (per-sample gradients)
+    let data = mf.dataset(30, 1).unwrap();
+    let finite = SgdSde::finite(&mf, &data, SgdConfig::new(0.02, 2)).unwrap();
+    assert_no_allocation_after_setup(&finite, EulerMaruyama::new(), x0, span);
 }
