@@ -53,9 +53,26 @@ pub struct RateEstimate {
 }
 
 impl RateEstimate {
-    /// Whether the prediction lies in the interval.
+    /// Whether the prediction lies in the 95% interval (a single check at the 5% level;
+    /// for several at once use [`RateEstimate::agrees_within`]).
     pub fn agrees(&self) -> bool {
         self.ci_low <= self.predicted && self.predicted <= self.ci_high
+    }
+
+    /// The standard error implied by the 95% interval, `(hi − lo)/3.92`.
+    pub fn standard_error(&self) -> f64 {
+        (self.ci_high - self.ci_low) / (2.0 * 1.959_963_984_540_054)
+    }
+
+    /// `(rate − predicted)/s.e.`
+    pub fn z_score(&self) -> f64 {
+        (self.rate - self.predicted) / self.standard_error()
+    }
+
+    /// Whether the prediction lies within `z` standard errors (e.g. `z = 4`: a false alarm
+    /// of 6e-5 per check, so a family of a dozen checks stays below 1e-3).
+    pub fn agrees_within(&self, z: f64) -> bool {
+        self.z_score().abs() <= z
     }
 }
 

@@ -8,7 +8,8 @@ use noether_sde::analysis::timescales::{
 /// The ratio slow/fast scales like η/B: slope 1 against η (SDE, B = 8) and −1 against B
 /// (discrete SGD, η = 0.0125), each within [0.8, 1.2] in magnitude with its 95% interval
 /// inside the band; every SDE rate and every SGD slow rate agrees with its prediction
-/// (the prediction lies in the 95% bootstrap interval).
+/// within 4 bootstrap standard errors (12 checks: family-wise false alarm < 1e-3; a 95%
+/// interval each would fail one of them about half the time for another seed).
 #[test]
 fn timescale_ratio_scales_like_eta_over_b() {
     let cfg = TimescaleConfig::default();
@@ -30,7 +31,7 @@ fn timescale_ratio_scales_like_eta_over_b() {
     );
     for p in &study.points {
         assert!(
-            p.slow.agrees(),
+            p.slow.agrees_within(4.0),
             "{:?} η = {} B = {}: slow {:?}",
             p.process,
             p.eta,
@@ -38,7 +39,7 @@ fn timescale_ratio_scales_like_eta_over_b() {
             p.slow
         );
         if p.process == Process::Sde {
-            assert!(p.fast.agrees(), "SDE η = {}: fast {:?}", p.eta, p.fast);
+            assert!(p.fast.agrees_within(4.0), "SDE η = {}: fast {:?}", p.eta, p.fast);
         }
     }
 }
@@ -61,7 +62,7 @@ fn sgd_fast_rate_holds_at_batch_one_as_at_batch_eight() {
     };
     for batch in [1, 8] {
         let p = scalar_factorization_timescales(&cfg, Process::Sgd, 0.0125, batch).unwrap();
-        let se = (p.fast.ci_high - p.fast.ci_low) / 3.92;
+        let se = p.fast.standard_error();
         assert!(
             se < 0.015 * p.fast.rate,
             "B = {batch}: s.e. {se} too large to test"
