@@ -7,10 +7,12 @@ use noether_sde::analysis::fixed_points::{
     default_matrix_factorization, default_network, default_network_start, unbalanced_start,
 };
 use noether_sde::analysis::sharpness::{dataset_sharpness, population_sharpness, PowerIteration};
+use noether_sde::ensemble::{BatchedSgdSdeProblem, Ensemble, EnsembleStatistics, Functionals};
 use noether_sde::models::{
     Activation, LinearRegression, MatrixFactorization, NormalizedLinear, ScalarFactorization, TwoLayerNet,
 };
 use noether_sde::rng::{SeedTree, Stream};
+use noether_sde::scheme::TimeSpan;
 use noether_sde::sgd::{Dataset, DiscreteSgd, Model, SgdConfig, SgdSde};
 use noether_sde::symmetry::ExponentialSymmetry;
 use noether_sde::{Error, Result};
@@ -471,6 +473,22 @@ pub trait CliModel: Model + Sized {
     /// # Errors
     /// As the power iteration.
     fn sharpness(&self, data: Option<&Dataset>, theta: &DVector<f64>) -> Result<f64>;
+    /// Euler–Maruyama statistics of the finite-data SGD-SDE through the batched route
+    /// ([`BatchedSgdSdeProblem`]: the same increments, the same paths to rounding, several
+    /// times faster), for models that have one; `None` for the others.
+    fn batched_em_statistics<F>(
+        &self,
+        _sde: &SgdSde<'_, Self>,
+        _theta0: &DVector<f64>,
+        _span: TimeSpan,
+        _ensemble: &Ensemble,
+        _record: &Functionals<F>,
+    ) -> Option<Result<EnsembleStatistics>>
+    where
+        F: Fn(f64, &DVector<f64>, &mut [f64]) + Sync,
+    {
+        None
+    }
 }
 
 fn empirical_risk<M: Model>(model: &M, data: &Dataset, theta: &DVector<f64>) -> f64 {
@@ -481,8 +499,9 @@ fn empirical_risk<M: Model>(model: &M, data: &Dataset, theta: &DVector<f64>) -> 
 }
 
 macro_rules! population_model {
-    ($t:ty) => {
+    ($t:ty $(, $batched:ident)?) => {
         impl CliModel for $t {
+            $(population_model!(@$batched);)?
             fn discrete<'a>(
                 &'a self,
                 data: Option<&'a Dataset>,
@@ -512,6 +531,24 @@ macro_rules! population_model {
                 };
                 Ok(s.eigenvalue)
             }
+        }
+    };
+    (@batched) => {
+        fn batched_em_statistics<F>(
+            &self,
+            sde: &SgdSde<'_, Self>,
+            theta0: &DVector<f64>,
+            span: TimeSpan,
+            ensemble: &Ensemble,
+            record: &Functionals<F>,
+        ) -> Option<Result<EnsembleStatistics>>
+        where
+            F: Fn(f64, &DVector<f64>, &mut [f64]) + Sync,
+        {
+            // only where the batched step applies (finite data, first-order equation);
+            // the per-path route reports anything else
+            let problem = BatchedSgdSdeProblem::new(sde, theta0.clone(), span).ok()?;
+            Some(ensemble.statistics(&problem, record))
         }
     };
 }
@@ -552,7 +589,7 @@ fn needs_data() -> Error {
 
 population_model!(ScalarFactorization);
 population_model!(MatrixFactorization);
-population_model!(LinearRegression);
+population_model!(LinearRegression, batched);
 data_model!(NormalizedLinear);
 data_model!(TwoLayerNet);
 

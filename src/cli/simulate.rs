@@ -197,10 +197,12 @@ pub fn simulate(built: &Built, args: &SimulateArgs) -> CliResult<Value> {
     };
     let ticks = bar.clone();
     let ensemble = Ensemble::new(args.seed, paths).with_progress(move |n| ticks.inc(n));
-    let run = Run { header, times };
-    let stats = with_setup!(&built.setup, s => run_ensemble(s, args.method, cfg, time, dt, &run, &ensemble));
+    let mut run = Run { header, times };
+    let result = with_setup!(&built.setup, s => run_ensemble(s, args.method, cfg, time, dt, &run, &ensemble));
     bar.finish_and_clear();
-    Ok(render(&run.header, &stats?, args.shard))
+    let (stats, route) = result?;
+    run.header["route"] = json!(route);
+    Ok(render(&run.header, &stats, args.shard))
 }
 
 fn run_ensemble<M: CliModel>(
@@ -211,7 +213,7 @@ fn run_ensemble<M: CliModel>(
     dt: Option<f64>,
     run: &Run,
     ensemble: &Ensemble,
-) -> CliResult<EnsembleStatistics> {
+) -> CliResult<(EnsembleStatistics, &'static str)> {
     let data = setup.data.as_ref();
     if let Some(d) = data {
         if cfg.batch > d.len() {
@@ -238,15 +240,25 @@ fn run_ensemble<M: CliModel>(
             sgd = sgd.gradient_descent();
         }
         let problem = SgdProblem::new(&sgd, theta0, time)?;
-        ensemble.statistics(&problem, &record)
+        ensemble.statistics(&problem, &record).map(|s| (s, "discrete"))
     } else {
         let sde = setup.model.sde(data, cfg)?;
         let span = TimeSpan::new(0.0, time, dt.expect("SDE methods have a step"))?;
         macro_rules! solve {
             ($scheme:expr) => {
                 sde_problem(&sde, $scheme, method, theta0, span)
-                    .and_then(|problem| Ok(ensemble.statistics(&problem, &record)?))
+                    .and_then(|problem| Ok((ensemble.statistics(&problem, &record)?, "per_path")))
             };
+        }
+        if method == Method::Em {
+            if let Some(stats) = setup
+                .model
+                .batched_em_statistics(&sde, &theta0, span, ensemble, &record)
+            {
+                return stats
+                    .map(|s| (s, "batched"))
+                    .map_err(|e| runtime_context(CliError::from(e), method));
+            }
         }
         return match method {
             Method::Em => solve!(EulerMaruyama::new()),
@@ -263,7 +275,7 @@ fn run_ensemble<M: CliModel>(
                 }
                 let strat = noether_sde::sde::convert::StratonovichForm::new(&sde)?;
                 sde_problem(&strat, Heun::new(), method, theta0, span)
-                    .and_then(|problem| Ok(ensemble.statistics(&problem, &record)?))
+                    .and_then(|problem| Ok((ensemble.statistics(&problem, &record)?, "per_path")))
             }
             Method::RkMilstein => solve!(RkMilstein::new()),
             Method::Sgd | Method::Gd => unreachable!("discrete methods are handled above"),

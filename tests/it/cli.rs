@@ -155,6 +155,23 @@ fn simulate_runs_every_model_and_method_family() {
     for method in ["milstein", "rk-milstein", "heun"] {
         json(&as_strs(&simulate("scalar_factorization", method, TINY)));
     }
+    // finite-data linear regression under em takes the batched route (the same
+    // increments, the same paths to rounding: tests/it/ensemble.rs); the output says so
+    let v = json(&as_strs(&simulate(
+        "linear_regression",
+        "em",
+        &["--paths", "70", "--time", "0.5", "--param", "n=40", "--json"],
+    )));
+    assert_eq!(v["route"], "batched");
+    assert_eq!(v["diverged"], 0);
+    let v = json(&as_strs(&simulate("linear_regression", "em", TINY)));
+    assert_eq!(v["route"], "per_path"); // population SDE (n = 0)
+    let v = json(&as_strs(&simulate(
+        "linear_regression",
+        "rk-milstein",
+        &["--paths", "4", "--time", "0.2", "--param", "n=10", "--json"],
+    )));
+    assert_eq!(v["route"], "per_path");
     // linear regression has no symmetry: the output says what the "charge" is
     let v = json(&as_strs(&simulate("linear_regression", "sgd", TINY)));
     assert!(v["charge_definition"]
