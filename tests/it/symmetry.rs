@@ -497,8 +497,8 @@ fn matrix_factorization_closed_forms() {
 }
 
 /// From an unbalanced global minimum, SGD moves to the balanced-and-aligned equilibrium:
-/// the per-path residual falls far below its start and shrinks like the O(√η)
-/// fluctuation of the iterate as η halves; the SDE gets there too; GD does not move.
+/// the per-path residual at least halves (300 paths; the SDE, 30 paths, too) and shrinks
+/// like the O(√η) fluctuation of the iterate as η halves; GD does not move.
 #[test]
 fn matrix_factorization_reaches_the_balanced_equilibrium() {
     let run = |eta: f64, t_end: f64, sde_paths: u64| {
@@ -507,25 +507,33 @@ fn matrix_factorization_reaches_the_balanced_equilibrium() {
                 eta,
                 batch: 2,
                 t_end,
-                paths: 100,
+                paths: 300,
                 seed: 3,
             },
             sde_paths,
         )
         .unwrap()
     };
-    let a = run(0.04, 100.0, 3);
+    let a = run(0.04, 100.0, 30);
     let b = run(0.02, 150.0, 0);
+    // the residual at least halves from its start, at 4 s.e. (measured: SGD 0.30 and 0.21,
+    // SDE 0.29 ± 0.04 from 1.26)
     let initial = a.notes[0].1;
-    assert!(a.sgd.ci_high < 0.4 * initial && b.sgd.ci_high < 0.3 * initial);
-    assert!(a.sde.mean < 0.5 * initial, "SDE residual {}", a.sde.mean);
-    // each mean has a relative s.e. of about 5% (100 paths), so the ratio's s.e. is
-    // ≈ 0.07·√2 ≈ 0.1: the band √2 ± 0.3 is about 3 s.e. (two-sided false alarm ≈ 3e-3)
+    for (what, m) in [("SGD at η", &a.sgd), ("SGD at η/2", &b.sgd), ("SDE at η", &a.sde)] {
+        assert!(
+            m.mean + Z_4 * m.std_error < 0.5 * initial,
+            "{what}: residual {} ± {} from {initial}",
+            m.mean,
+            m.std_error
+        );
+    }
+    // the residual ratio against √2 (the per-path residual is the O(√η) fluctuation),
+    // with its delta-method s.e. from the two means (independent-run bound); 4 s.e. (false
+    // alarm 6e-5), and the s.e. must be small enough for the band to exclude 1 and 2
     let ratio = a.sgd.mean / b.sgd.mean;
-    assert!(
-        (1.2..1.8).contains(&ratio),
-        "residual ratio {ratio} for η → η/2 (√2 expected)"
-    );
+    let se = ratio * ((a.sgd.std_error / a.sgd.mean).powi(2) + (b.sgd.std_error / b.sgd.mean).powi(2)).sqrt();
+    assert!(se < 0.1, "ratio s.e. {se}: too few paths to tell √2 from 1 or 2");
+    assert_within_se!(ratio, std::f64::consts::SQRT_2, se, Z_4);
     assert!(a.notes[3].1 < 1e-12, "GD moved UᵀU − WWᵀ by {}", a.notes[3].1);
 }
 
