@@ -12,7 +12,7 @@
 //!   Geyer's initial monotone sequence, and, to show why they are needed, the i.i.d.
 //!   standard error.
 //!
-//! A calibrated test rejects a true null at a rate inside the exact binomial 99% interval
+//! A calibrated test rejects a true null at a rate inside the exact binomial 99.99% interval
 //! around α = 0.05.
 //!
 //! `cargo run --release --example fixed_point_test` prints a table; `-- --json` prints one
@@ -118,7 +118,7 @@ fn print(rows: &[Row], as_json: bool) {
     }
     let c0 = &rows[0].calibration;
     println!(
-        "fixed-point test at α = {}, {} repetitions; exact binomial 99% interval of the null rate: [{:.4}, {:.4}]\n",
+        "fixed-point test at α = {}, {} repetitions; exact binomial 99.99% interval of the null rate: [{:.4}, {:.4}]\n",
         c0.alpha, c0.repetitions, c0.null_rejection_ci[0], c0.null_rejection_ci[1]
     );
     println!(
