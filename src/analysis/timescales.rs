@@ -12,11 +12,10 @@
 //!
 //! so `slow/fast = O(η/B)`. The predictions are leading order: their neglected terms are
 //! O(η/B) relative to the rates (e.g. the `s²(v + a)` drift of `a`), which the tests show
-//! shrinking with η/B. For SGD's fast rate two such terms nearly cancel — the
-//! `4η²ξ̄²(a + v)` term of the residual's update slows the decay by `4η²σ²/B` per step,
-//! and the mean offset `E[a] ≈ 2ησ²v/(BP)` it causes raises `P` by `4vE[a]/P` — leaving
-//! a remainder `∝ η²σ²C²/(BP²)` (0.07 % at the defaults, B = 1): measured at B = 1 with
-//! 1,000 paths the rate agrees to 0.2 % ± 0.8 %.
+//! shrinking with η/B. SGD's fast rate: `E[δa]` multiplies by `E[1 − 2ηP x̄²] = 1 − 2ηP`
+//! per step at leading order, and the second-order terms (from `4η²ξ̄²(a + v)` in the
+//! residual's update and from the fluctuations of `P` with `a`) are `O(ησ²/(BP))`
+//! relative; measured at B = 1 with 3,000 paths the rate agrees to 0.2 % ± 0.8 %.
 //!
 //! Measurement, on an ensemble: the fast rate from the *coupled* difference
 //! `δa(t) = a_A(t) − a_B(t)` of two copies driven by the same noise, started at the same

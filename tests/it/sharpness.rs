@@ -13,6 +13,7 @@ use noether_sde::prelude::*;
 use noether_sde::sgd::{DiscreteSgd, PopulationForms, SgdConfig};
 use rand::RngExt;
 use rand_distr::StandardNormal;
+use statrs::distribution::{ContinuousCDF, StudentsT};
 
 /// Relative accuracy the power iteration must reach (the brief: 1e-8).
 const EIGEN_RELATIVE: f64 = 1e-8;
@@ -226,7 +227,8 @@ fn progressive_flattening_along_scalar_factorization_sgd() {
     let seeds = SeedTree::new(11);
     let mut early = [Welford::new(); 3];
     let mut window = Welford::new();
-    for path in 0..16 {
+    let paths: u32 = 64;
+    for path in 0..u64::from(paths) {
         let mut obs = SharpnessObserver::new(
             PopulationHessian::new(&model),
             times.clone(),
@@ -256,12 +258,21 @@ fn progressive_flattening_along_scalar_factorization_sgd() {
     falls(&early[0], &early[1]);
     falls(&early[1], &early[2]);
     falls(&early[2], &window);
-    // …to 4|v|. Off the valley the sharpness is 4|v| + O(a) (≈ 4|v| + 6a at C = 0), and
-    // SGD's residual has mean O(η) and s.d. √(ηPσ²/B) ≈ 0.14: allow 0.25 plus 4 s.e.
-    let bound = 0.25 + Z_4 * window.std_error();
+    // …to 4|v|. At C = 0 the sharpness is exactly 4v + 6a (a = uw − v), and SGD's residual
+    // has a mean offset |E[a]| = O(ησ²/B) (the stationary balance of the 4η²ξ̄²(a + v) term
+    // of its update against the correlation of P = u² + w² with a; 2,048 paths measure
+    // the late sharpness at 3.964 ± 0.004, i.e. 6E[a] ≈ −0.036 ≈ −6ησ²/B); on the valley
+    // the C² term adds ≤ C(150)²/(4v). Allowance: 6ησ²/B plus that term, plus 4 s.e.
+    // (Student's t, 63 df, two-sided 6e-5).
+    let c_late = 4.0 * (-4.0 * eta * sigma * sigma * 150.0 / batch as f64).exp();
+    let offset = 6.0 * eta * sigma * sigma / batch as f64 + c_late * c_late / (4.0 * v);
+    let q = StudentsT::new(0.0, 1.0, f64::from(paths - 1))
+        .unwrap()
+        .inverse_cdf(1.0 - 3.2e-5);
+    let bound = offset + q * window.std_error();
     assert!(
         (window.mean() - 4.0 * v).abs() < bound,
-        "late sharpness {} ± {} vs 4|v| = {}",
+        "late sharpness {} ± {} vs 4|v| = {} (allowance {bound})",
         window.mean(),
         window.std_error(),
         4.0 * v

@@ -45,13 +45,11 @@ fn timescale_ratio_scales_like_eta_over_b() {
 }
 
 /// SGD's fast rate is `−ln(1 − 2ηP)/η` at B = 1 as at B = 8 (THEORY §5–6): the mean
-/// coupled difference `E[δa]` multiplies by `E[1 − 2ηP x̄²] = 1 − 2ηP` per step. The
-/// second-order terms nearly cancel (the `4η²ξ̄²(a + v)` term slows the decay by
-/// `4η²σ²/B` per step, the mean offset `E[a] ≈ 2ησ²v/(BP)` it causes raises `P` by
-/// `4vE[a]/P`, which speeds it up by almost as much; the remainder is
-/// `∝ η²σ²C²/(BP²)`, 0.07 % here). An earlier run with 100 paths showed +6 % at B = 1:
-/// a Monte Carlo excursion (the bootstrap interval covers ~93 % at 100 paths), gone at
-/// 1,000 paths. Each rate is tested within 4 standard errors (s.e. from the 95 %
+/// coupled difference `E[δa]` multiplies by `E[1 − 2ηP x̄²] = 1 − 2ηP` per step at leading
+/// order; the second-order terms are `O(ησ²/(BP))` relative, and measured at 3,000 paths
+/// the rate agrees to 0.2 % ± 0.8 % at B = 1. An earlier run with 100 paths showed +6 %
+/// at B = 1: a Monte Carlo excursion (the bootstrap interval covers ~93 % at 100 paths),
+/// gone at 1,000 paths. Each rate is tested within 4 standard errors (s.e. from the 95 %
 /// bootstrap interval, `(hi − lo)/3.92`; false alarm 6e-5 each), and the s.e. must be
 /// below 1.5 % of the rate, so that a 6 % deviation would be rejected.
 #[test]
