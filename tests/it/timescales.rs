@@ -47,7 +47,7 @@ fn timescale_ratio_scales_like_eta_over_b() {
 /// SGD's fast rate is `−ln(1 − 2ηP)/η` at B = 1 as at B = 8 (THEORY §5–6): the mean
 /// coupled difference `E[δa]` multiplies by `E[1 − 2ηP x̄²] = 1 − 2ηP` per step at leading
 /// order; the second-order terms are `O(ησ²/(BP))` relative, and measured at 3,000 paths
-/// the rate agrees to 0.2 % ± 0.8 % at B = 1. An earlier run with 100 paths showed +6 %
+/// the rate is +0.2 % off at B = 1 (95 % interval −0.6 % to +1.3 %). An earlier run with 100 paths showed +6 %
 /// at B = 1: a Monte Carlo excursion (the bootstrap interval covers ~93 % at 100 paths),
 /// gone at 1,000 paths. Each rate is tested within 4 standard errors (s.e. from the 95 %
 /// bootstrap interval, `(hi − lo)/3.92`; false alarm 6e-5 each), and the s.e. must be
