@@ -72,7 +72,7 @@ fn heun_solves_the_stratonovich_form_of_gbm() {
 
 /// OU started at its mean, run to T = 10 (e^{-2θT} ≈ 2e-9): the ensemble variance is the
 /// stationary σ²/(2θ) up to EM's O(h) bias, σ²/(θ(2 − θh)) exactly for EM; at h = 0.01
-/// that bias is 0.25% (0.3 s.e. with 4000 paths).
+/// that bias is 0.5% (0.2 s.e. with 4000 paths).
 #[test]
 fn ornstein_uhlenbeck_stationary_variance() {
     let ou = OrnsteinUhlenbeck::new(1.0, 0.5, 1.0).unwrap();
