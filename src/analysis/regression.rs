@@ -18,6 +18,30 @@ pub struct SlopeFit {
     pub ci_high: f64,
     /// Confidence level of the interval (e.g. 0.95).
     pub level: f64,
+    /// Degrees of freedom of the slope's t distribution (`n − 2`; `∞` for two points,
+    /// where only the points' own uncertainties enter).
+    pub df: f64,
+}
+
+impl SlopeFit {
+    /// The slope's two-sided interval at `level` (Student's t with [`SlopeFit::df`]
+    /// degrees of freedom).
+    ///
+    /// ```
+    /// use noether_sde::analysis::regression::fit_line;
+    /// let fit = fit_line(&[0.0, 1.0, 2.0, 3.0], &[0.1, 0.9, 2.1, 2.9], None, 0.95).unwrap();
+    /// let [lo, hi] = fit.interval(0.999);
+    /// assert!(lo < fit.ci_low && fit.ci_high < hi);
+    /// ```
+    pub fn interval(&self, level: f64) -> [f64; 2] {
+        let p = 0.5 + 0.5 * level;
+        let q = if self.df.is_finite() {
+            StudentsT::new(0.0, 1.0, self.df).map_or(f64::NAN, |t| t.inverse_cdf(p))
+        } else {
+            Normal::standard().inverse_cdf(p)
+        };
+        [self.slope - q * self.std_error, self.slope + q * self.std_error]
+    }
 }
 
 /// Ordinary least-squares fit of `y = a + b x`, with the slope's confidence interval
@@ -82,5 +106,6 @@ pub fn fit_line(x: &[f64], y: &[f64], y_std_errors: Option<&[f64]>, level: f64) 
         ci_low: slope - q * std_error,
         ci_high: slope + q * std_error,
         level,
+        df: if n > 2 { nf - 2.0 } else { f64::INFINITY },
     })
 }

@@ -7,7 +7,6 @@
 use nalgebra::DVector;
 use noether_sde::analysis::convergence::{convergence_study, ConvergenceConfig, Measure, Reference};
 use noether_sde::prelude::*;
-use statrs::distribution::{ContinuousCDF, StudentsT};
 
 /// GBM μ = 0.5, s = 0.8, in the calculus the scheme solves; exact reference on the path.
 ///
@@ -47,12 +46,7 @@ pub fn declared_strong_order<K: Scheme>(scheme: K) {
     // a 99.9% interval (Student's t with levels − 2 degrees of freedom: the slope's s.e.
     // is estimated from 6 points), so each scheme's check has a 0.1% false alarm; and it
     // must be narrow enough to tell the declared order from order ± 1/2
-    let df = f64::from(cfg.finest - cfg.coarsest + 1) - 2.0;
-    let q = StudentsT::new(0.0, 1.0, df).unwrap().inverse_cdf(1.0 - 0.0005);
-    let (lo, hi) = (
-        study.fit.slope - q * study.fit.std_error,
-        study.fit.slope + q * study.fit.std_error,
-    );
+    let [lo, hi] = study.fit.interval(0.999);
     assert!(
         lo <= info.strong_order && info.strong_order <= hi,
         "{}: declared strong order {} outside the measured 99.9% interval [{lo:.3}, {hi:.3}] (slope {:.3})",

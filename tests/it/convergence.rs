@@ -1,31 +1,29 @@
 //! The orders issue #2 asks for, measured by the same suite `cargo run --release`
 //! prints (`analysis::convergence::suite`), with its default sizes.
 
-use noether_sde::analysis::convergence::suite::{run_one, SuiteConfig};
-use statrs::distribution::{ContinuousCDF, StudentsT};
+use noether_sde::analysis::convergence::suite::{run_one, SuiteConfig, SuiteRow, ORDER_LEVEL};
 
-/// `(slope, s.e., degrees of freedom)` of the fitted order.
-fn order(problem: &str, scheme: &str, kind: &str) -> (f64, f64, f64) {
-    let row = run_one(problem, scheme, kind, &SuiteConfig::default())
+fn order(problem: &str, scheme: &str, kind: &str) -> SuiteRow {
+    run_one(problem, scheme, kind, &SuiteConfig::default())
         .unwrap()
-        .unwrap();
-    let df = row.study.points.len() as f64 - 2.0;
-    (row.study.fit.slope, row.study.fit.std_error, df)
+        .unwrap()
 }
 
 /// The theoretical order lies in the slope's 99.9% interval (Student's t: the s.e. is
 /// estimated from a handful of step sizes; a 0.1% false alarm per check), and the
-/// interval excludes order ± 1/2, so the measurement tells 1/2 from 1.
-fn assert_order(name: &str, (slope, se, df): (f64, f64, f64), theory: f64) {
-    let q = StudentsT::new(0.0, 1.0, df).unwrap().inverse_cdf(1.0 - 0.0005);
-    let (lo, hi) = (slope - q * se, slope + q * se);
+/// interval excludes order ± 1/2, so the measurement tells 1/2 from 1
+/// ([`SuiteRow::agrees`]).
+fn assert_order(name: &str, row: SuiteRow, theory: f64) {
     assert!(
-        lo <= theory && theory <= hi,
-        "{name}: order {theory} outside the 99.9% interval [{lo:.3}, {hi:.3}] (slope {slope:.3})"
+        (row.expected - theory).abs() < 1e-12,
+        "{name}: the suite expects {}",
+        row.expected
     );
+    let [lo, hi] = row.study.fit.interval(ORDER_LEVEL);
     assert!(
-        theory - 0.5 < lo && hi < theory + 0.5,
-        "{name}: interval [{lo:.3}, {hi:.3}] too wide to tell {theory} from its neighbours"
+        row.agrees(),
+        "{name}: order {theory} vs 99.9% interval [{lo:.3}, {hi:.3}] (slope {:.3}): not inside, or too wide",
+        row.study.fit.slope
     );
 }
 

@@ -51,10 +51,18 @@ pub struct SuiteRow {
     pub study: ConvergenceStudy,
 }
 
+/// Level of the interval in which [`SuiteRow::agrees`] looks for the expected order
+/// (a 0.1% false alarm per study).
+pub const ORDER_LEVEL: f64 = 0.999;
+
 impl SuiteRow {
-    /// Whether the fitted order lies within 0.1 of the expected one.
+    /// Whether the expected order lies in the fitted slope's 99.9% interval
+    /// ([`ORDER_LEVEL`], Student's t: the slope's s.e. comes from a handful of step sizes)
+    /// and that interval excludes the expected order ± 1/2 (so the study can tell 1/2
+    /// from 1).
     pub fn agrees(&self) -> bool {
-        (self.study.order() - self.expected).abs() <= 0.1
+        let [lo, hi] = self.study.fit.interval(ORDER_LEVEL);
+        lo <= self.expected && self.expected <= hi && self.expected - 0.5 < lo && hi < self.expected + 0.5
     }
 }
 
