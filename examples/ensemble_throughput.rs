@@ -1,6 +1,7 @@
 //! Ensemble throughput: nanoseconds per path-step of the library's ensembles against
 //! hand-written loops that use the same generator, sampler and arithmetic
-//! (`benches/common/hand_loops.rs`), each the median of several runs.
+//! (`benches/common/hand_loops.rs`), each the median of several runs, library and hand
+//! loop timed alternately (so a change in the machine's speed affects both alike).
 //!
 //! ```text
 //! cargo run --release --example ensemble_throughput               # a table
@@ -71,7 +72,7 @@ fn options() -> Options {
 }
 
 /// Median and (min, max) of the wall times of `runs` calls after one warm-up, in ns.
-fn time(runs: usize, mut f: impl FnMut() -> f64) -> (f64, f64, f64, f64) {
+fn time(runs: usize, mut f: impl FnMut() -> f64) -> Timing {
     let value = f();
     let mut ns: Vec<f64> = (0..runs)
         .map(|_| {
@@ -82,6 +83,30 @@ fn time(runs: usize, mut f: impl FnMut() -> f64) -> (f64, f64, f64, f64) {
         .collect();
     ns.sort_by(f64::total_cmp);
     (ns[ns.len() / 2], ns[0], ns[ns.len() - 1], value)
+}
+
+/// `(median, min, max)` wall time in ns, and the closure's value.
+type Timing = (f64, f64, f64, f64);
+
+/// [`time`] for two closures run alternately (f, g, f, g, …) after one warm-up each, so
+/// that a change in the machine's speed during the measurement affects both alike.
+fn time_pair(runs: usize, mut f: impl FnMut() -> f64, mut g: impl FnMut() -> f64) -> (Timing, Timing) {
+    let (vf, vg) = (f(), g());
+    let (mut nf, mut ng) = (Vec::with_capacity(runs), Vec::with_capacity(runs));
+    let clock = |h: &mut dyn FnMut() -> f64| {
+        let start = Instant::now();
+        std::hint::black_box(h());
+        start.elapsed().as_nanos() as f64
+    };
+    for _ in 0..runs {
+        nf.push(clock(&mut f));
+        ng.push(clock(&mut g));
+    }
+    let summary = |mut ns: Vec<f64>, value: f64| {
+        ns.sort_by(f64::total_cmp);
+        (ns[ns.len() / 2], ns[0], ns[ns.len() - 1], value)
+    };
+    (summary(nf, vf), summary(ng, vg))
 }
 
 /// Runs `f` on `threads` contiguous chunks of `paths` on scoped threads; averages.
@@ -151,18 +176,18 @@ fn main() {
     for milstein in [false, true] {
         let per = (paths * span.steps() as u64) as f64;
         let first = |_t: f64, x: &DVector<f64>, out: &mut [f64]| out[0] = x[0];
-        let library = if milstein {
-            let p = SdeProblem::new(&gbm, Milstein::new(), x0.clone(), span).expect("problem");
-            time(o.runs, || library_mean(&p, 0..paths, o.threads, 1.0, first))
-        } else {
-            let p = SdeProblem::new(&gbm, EulerMaruyama::new(), x0.clone(), span).expect("problem");
-            time(o.runs, || library_mean(&p, 0..paths, o.threads, 1.0, first))
-        };
-        let hand = time(o.runs, || {
+        let hand = || {
             hand_parallel(o.threads, 0..paths, |r| {
                 hand_loops::gbm(SEED, r, span.steps(), h, mu, s, milstein)
             })
-        });
+        };
+        let (library, hand) = if milstein {
+            let p = SdeProblem::new(&gbm, Milstein::new(), x0.clone(), span).expect("problem");
+            time_pair(o.runs, || library_mean(&p, 0..paths, o.threads, 1.0, first), hand)
+        } else {
+            let p = SdeProblem::new(&gbm, EulerMaruyama::new(), x0.clone(), span).expect("problem");
+            time_pair(o.runs, || library_mean(&p, 0..paths, o.threads, 1.0, first), hand)
+        };
         rows.push(Row {
             problem: "gbm",
             scheme: if milstein { "milstein" } else { "euler_maruyama" },
@@ -187,15 +212,16 @@ fn main() {
     let problem =
         SdeProblem::new(&sde, EulerMaruyama::new(), DVector::from_row_slice(&theta0), span).expect("problem");
     let charge = |_t: f64, x: &DVector<f64>, out: &mut [f64]| out[0] = ScalarFactorization::charge(x);
-    let library = time(o.runs, || {
-        library_mean(&problem, 0..paths, o.threads, 200.0, charge)
-    });
     let scale = sde.noise_scale(0.0);
-    let hand = time(o.runs, || {
-        hand_parallel(o.threads, 0..paths, |r| {
-            hand_loops::scalar_factorization(SEED, r, span.steps(), eta, 1.0, 0.5, scale, theta0)
-        })
-    });
+    let (library, hand) = time_pair(
+        o.runs,
+        || library_mean(&problem, 0..paths, o.threads, 200.0, charge),
+        || {
+            hand_parallel(o.threads, 0..paths, |r| {
+                hand_loops::scalar_factorization(SEED, r, span.steps(), eta, 1.0, 0.5, scale, theta0)
+            })
+        },
+    );
     rows.push(Row {
         problem: "scalar_factorization_sde",
         scheme: "euler_maruyama",
@@ -221,18 +247,19 @@ fn main() {
     let per = (paths * span.steps() as u64) as f64;
     let norm = |_t: f64, x: &DVector<f64>, out: &mut [f64]| out[0] = x.norm_squared();
     let batched = BatchedSgdSdeProblem::new(&sde, theta0.clone(), span).expect("problem");
-    let library = time(o.runs, || {
-        library_mean(&batched, 0..paths, o.threads, span.t1(), norm)
-    });
     // the per-path loops on a shorter span (same cost per path-step)
     let short = TimeSpan::new(0.0, o.lr_hand_steps as f64 * eta, eta).expect("valid span");
     let per_short = (paths * short.steps() as u64) as f64;
     let scale = sde.noise_scale(0.0);
-    let hand = time(o.runs, || {
-        hand_parallel(o.threads, 0..paths, |r| {
-            hand_loops::linear_regression(SEED, r, short.steps(), eta, &data, scale, theta0.as_slice())
-        })
-    });
+    let (library, hand) = time_pair(
+        o.runs,
+        || library_mean(&batched, 0..paths, o.threads, span.t1(), norm),
+        || {
+            hand_parallel(o.threads, 0..paths, |r| {
+                hand_loops::linear_regression(SEED, r, short.steps(), eta, &data, scale, theta0.as_slice())
+            })
+        },
+    );
     let per_path = SdeProblem::new(&sde, EulerMaruyama::new(), theta0.clone(), short).expect("problem");
     let library_per_path = time(o.runs, || {
         library_mean(&per_path, 0..paths, o.threads, short.t1(), norm)
