@@ -204,11 +204,18 @@ fn ito_and_stratonovich_readings_of_the_sgd_sde() {
     assert_within_se!(order, 1.0, se, Z_4);
     assert!(order - Z_4 * se > 0.5, "gap order {order} ± {se}");
     // read as Stratonovich, the charge is conserved up to the scheme's error: under 2% of
-    // C0 on average (the Itô reading loses ~60%), and smaller at h/2 on every path
+    // C0 on average (the Itô reading loses ~60%), shrinking with h at a per-path order
+    // above 1/2 at 4 s.e. (measured: 0.6% → 0.18%)
     let (k1m, k2m) = (mean(&k1), mean(&k2));
     assert!(k1m < 0.02, "charge drift {k1m} → {k2m}");
+    let drift_orders: Vec<f64> = k1
+        .iter()
+        .zip(&k2)
+        .map(|(a, b)| (a / b).ln() / 2f64.ln())
+        .collect();
+    let (drift_order, _, drift_se, _) = moments(&drift_orders);
     assert!(
-        k1.iter().zip(&k2).all(|(a, b)| b < a),
-        "charge drift does not shrink on every path"
+        drift_order - Z_4 * drift_se > 0.5,
+        "charge drift order {drift_order} ± {drift_se}"
     );
 }
