@@ -1,14 +1,14 @@
 //! Hand-written loops: the physical limit of each benchmarked algorithm, with the same
-//! generator (`SeedTree::rng(path, Brownian)`), the same `StandardNormal` sampler and the
-//! same arithmetic as the library, but no traits, no `DVector`, no observers.
+//! generator (`SeedTree::rng(path, Brownian)`), the same normal sampler
+//! (`noether_sde::rng::standard_normal`: `rand_distr`'s `StandardNormal`, bit for bit,
+//! with the fast path inlined, as the library's increment streams draw) and the same
+//! arithmetic as the library, but no traits, no `DVector`, no observers.
 //! Shared by `benches/ensemble.rs` and `examples/ensemble_throughput.rs`.
 
 #![allow(dead_code)]
 
-use noether_sde::rng::{SeedTree, Stream};
+use noether_sde::rng::{standard_normal, SeedTree, Stream};
 use noether_sde::sgd::Dataset;
-use rand::RngExt;
-use rand_distr::StandardNormal;
 use std::ops::Range;
 
 /// Mean of `x_T` over GBM paths `dX = μX dt + sX dW`, `X_0 = 1`, Euler–Maruyama
@@ -22,7 +22,7 @@ pub fn gbm(seed: u64, paths: Range<u64>, steps: usize, h: f64, mu: f64, s: f64, 
         let mut rng = seeds.rng(path, Stream::Brownian);
         let mut x = 1.0f64;
         for _ in 0..steps {
-            let dw = sqrt_h * rng.sample::<f64, _>(StandardNormal);
+            let dw = sqrt_h * standard_normal(&mut rng);
             let mut next = x + h * (mu * x) + s * x * dw;
             if milstein {
                 next += 0.5 * (dw * dw - h) * (s * (s * x));
@@ -56,7 +56,7 @@ pub fn scalar_factorization(
         let mut rng = seeds.rng(path, Stream::Brownian);
         let [mut u, mut w] = theta0;
         for _ in 0..steps {
-            let dw = sqrt_h * rng.sample::<f64, _>(StandardNormal);
+            let dw = sqrt_h * standard_normal(&mut rng);
             let a = u * w - v;
             let amp = 2.0 * (2.0 * a * a + sigma * sigma).sqrt() * dw * noise_scale;
             let (du, dv) = (-2.0 * a * w, -2.0 * a * u);
@@ -169,7 +169,7 @@ fn linear_regression_body(
         for _ in 0..steps {
             let mut xi_sum = 0.0;
             for w in xi.iter_mut() {
-                *w = sqrt_h * rng.sample::<f64, _>(StandardNormal);
+                *w = sqrt_h * standard_normal(&mut rng);
                 xi_sum += *w;
             }
             grad.fill(0.0);

@@ -3,8 +3,6 @@
 use super::{BrownianPath, Increment, LevyArea};
 use crate::error::{Error, Result};
 use crate::rng::{SeedTree, Stream, Xoshiro256PlusPlus};
-use rand::RngExt;
-use rand_distr::StandardNormal;
 
 /// Increments `ΔW = √h ξ`, `ξ ~ N(0, I_m)`, from the path's [`Stream::Brownian`]
 /// generator; Lévy areas, if enabled, come from its own [`Stream::Levy`] generator,
@@ -65,14 +63,14 @@ impl BrownianPath for IncrementStream {
         self.levy.is_some()
     }
 
-    #[inline]
+    #[inline(always)]
     fn next(&mut self, inc: &mut Increment) -> Result<()> {
         if inc.h.to_bits() != self.sqrt_h.0.to_bits() {
             self.sqrt_h = (inc.h, inc.h.sqrt());
         }
         let sqrt_h = self.sqrt_h.1;
         for w in inc.dw.as_mut_slice() {
-            *w = sqrt_h * self.rng.sample::<f64, _>(StandardNormal);
+            *w = sqrt_h * crate::rng::standard_normal(&mut self.rng);
         }
         if let Some(area) = inc.area.as_mut() {
             match self.levy.as_mut() {
