@@ -9,7 +9,9 @@
 //! rest out of line ([`slow_draw`], on the generator's state words), with the same
 //! tables, constants, uniform conversions and operation order, so every draw is
 //! bit-for-bit `rng.sample(StandardNormal)` and the generator ends in the same state
-//! (tests compare millions of draws, including a thousand from the tail).
+//! (tests compare millions of draws, including a thousand from the tail). The per-path
+//! increment streams ([`crate::brownian::IncrementStream`]) draw through it: with the
+//! fast path inlined, no floating-point value has to be spilled around a sampler call.
 //!
 //! [`NormalLanes`] runs eight such generators in lockstep (one per path of a block), so
 //! that the generator steps and the fast path are vector operations across paths; lane
