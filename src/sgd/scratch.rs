@@ -11,21 +11,23 @@ thread_local! {
     static POOL: RefCell<Vec<DVector<f64>>> = const { RefCell::new(Vec::new()) };
 }
 
-/// Runs `f` with `count` zeroed-length-`dim` scratch vectors (contents unspecified).
-///
-/// Not re-entrant: `f` must not call `with_scratch` again.
+/// Runs `f` with `count` length-`dim` scratch vectors (contents unspecified). Re-entrant:
+/// a nested call (the pool already in use, e.g. from a model's own code) gets fresh
+/// vectors instead of panicking.
 pub(crate) fn with_scratch<R>(dim: usize, count: usize, f: impl FnOnce(&mut [DVector<f64>]) -> R) -> R {
-    POOL.with(|pool| {
-        let mut pool = pool.borrow_mut();
-        if pool.len() < count {
-            pool.resize_with(count, || DVector::zeros(dim));
-        }
-        for v in pool.iter_mut().take(count) {
-            if v.len() != dim {
-                *v = DVector::zeros(dim);
+    POOL.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut pool) => {
+            if pool.len() < count {
+                pool.resize_with(count, || DVector::zeros(dim));
             }
+            for v in pool.iter_mut().take(count) {
+                if v.len() != dim {
+                    *v = DVector::zeros(dim);
+                }
+            }
+            f(&mut pool[..count])
         }
-        f(&mut pool[..count])
+        Err(_) => f(&mut vec![DVector::zeros(dim); count]),
     })
 }
 
@@ -46,4 +48,29 @@ pub(crate) fn with_flat_scratch<R>(len: usize, f: impl FnOnce(&mut [f64]) -> R) 
         }
         Err(_) => f(&mut vec![0.0; len]),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nested_scratch_calls_get_their_own_buffers() {
+        let total = with_scratch(3, 2, |outer| {
+            outer[0].fill(1.0);
+            let inner = with_scratch(3, 1, |inner| {
+                inner[0].fill(2.0);
+                inner[0].sum()
+            });
+            let flat = with_flat_scratch(4, |a| {
+                a.fill(0.5);
+                with_flat_scratch(2, |b| {
+                    b.fill(1.0);
+                    a.iter().sum::<f64>() + b.iter().sum::<f64>()
+                })
+            });
+            outer[0].sum() + inner + flat
+        });
+        assert!((total - (3.0 + 6.0 + 4.0)).abs() < 1e-12);
+    }
 }
