@@ -132,11 +132,35 @@ impl Kernel {
             #[cfg(target_arch = "x86_64")]
             // SAFETY: `Kernel::Avx512` is only constructed when AVX-512F is detected.
             Kernel::Avx512 => unsafe { fill_normals_avx512(lanes, scale, out, stride, rows, sums) },
-            #[cfg(target_arch = "x86_64")]
-            // SAFETY: `Kernel::Avx2Fma` is only constructed when AVX2 and FMA are detected.
-            Kernel::Avx2Fma => unsafe { fill_normals_avx2(lanes, scale, out, stride, rows, sums) },
-            Kernel::Portable => lanes.fill(scale, out, stride, rows, sums),
+            // the portable loop, compiled for this kernel's instruction set
+            _ => self.vectorised(Fill {
+                lanes,
+                scale,
+                out,
+                stride,
+                rows,
+                sums,
+            }),
         }
+    }
+}
+
+/// The arguments of [`NormalLanes::fill`], to run under [`Kernel::vectorised`].
+struct Fill<'a> {
+    lanes: &'a mut NormalLanes,
+    scale: &'a [f64; LANES],
+    out: &'a mut [f64],
+    stride: usize,
+    rows: usize,
+    sums: &'a mut [f64; LANES],
+}
+
+impl Vectorised for Fill<'_> {
+    type Output = ();
+    #[inline(always)]
+    fn run(self) {
+        self.lanes
+            .fill(self.scale, self.out, self.stride, self.rows, self.sums)
     }
 }
 
@@ -233,23 +257,6 @@ unsafe fn fill_normals_avx512(
         _mm512_storeu_si512(w.as_mut_ptr().cast(), v);
     }
     _mm512_storeu_pd(sums.as_mut_ptr(), sum_v);
-}
-
-/// [`NormalLanes::fill`] with AVX2.
-///
-/// # Safety
-/// The CPU must support AVX2 and FMA.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn fill_normals_avx2(
-    lanes: &mut NormalLanes,
-    scale: &[f64; LANES],
-    out: &mut [f64],
-    stride: usize,
-    rows: usize,
-    sums: &mut [f64; LANES],
-) {
-    lanes.fill(scale, out, stride, rows, sums)
 }
 
 /// The portable tile: the same fused multiply–adds in the same order as the vector
