@@ -32,4 +32,5 @@ pub mod prelude {
     };
     pub use crate::sde::reference::{GeometricBrownianMotion, LinearSde, NonCommutative, OrnsteinUhlenbeck};
     pub use crate::sde::{Calculus, Noise, Sde};
+    pub use crate::symmetry::{ExponentialSymmetry, Symmetric};
 }
