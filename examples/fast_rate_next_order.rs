@@ -1,16 +1,18 @@
-//! SGD's fast rate on scalar factorisation to next order (THEORY §6b.1): the coupled-copy
+//! The fast rate on scalar factorisation to next order (THEORY §6b.1): the coupled-copy
 //! measurement of `analysis::timescales` at 20,000 paths against the plain prediction
-//! `−ln(1 − 2ηP)/η`, the next-order prediction for the same window
-//! (`sgd_fast_rate_next_order`) and the stationary next-order rate
-//! (`sgd_stationary_fast_rate`), with z-scores from the bootstrap standard error.
+//! (`−ln(1 − 2ηP)/η` for SGD, `2P` for the SDE), the next-order prediction for the same
+//! window (`sgd_fast_rate_next_order`, `sde_fast_rate_next_order`) and, for SGD, the
+//! stationary next-order rate (`sgd_stationary_fast_rate`), with z-scores from the
+//! bootstrap standard error.
 //!
-//! `cargo run --release --example fast_rate_next_order` (B = 5, η = 0.07 and 0.03, about
-//! 10 s); `-- --paths 5000 --batch 1 --eta 0.0125,0.05 --seed 7` to choose; `-- --json`
-//! prints one JSON object.
+//! `cargo run --release --example fast_rate_next_order` (SGD, B = 5, η = 0.07 and 0.03,
+//! about 10 s); `-- --paths 5000 --batch 1 --eta 0.0125,0.05 --seed 7 --process sde` to
+//! choose (the SDE takes about a minute per η at η = 0.1 and 20,000 paths, four times
+//! longer at each halving of η); `-- --json` prints one JSON object.
 
 use noether_sde::analysis::timescales::{
-    predicted_rates, scalar_factorization_timescales, sgd_fast_rate_next_order, sgd_stationary_fast_rate,
-    Process, TimescaleConfig,
+    predicted_rates, scalar_factorization_timescales, sde_fast_rate_next_order, sgd_fast_rate_next_order,
+    sgd_stationary_fast_rate, Process, TimescaleConfig,
 };
 
 fn arg(name: &str) -> Option<String> {
@@ -27,6 +29,10 @@ fn main() {
     let etas: Vec<f64> = arg("--eta")
         .map(|s| s.split(',').filter_map(|e| e.parse().ok()).collect())
         .unwrap_or_else(|| vec![0.07, 0.03]);
+    let process = match arg("--process").as_deref() {
+        Some("sde") => Process::Sde,
+        _ => Process::Sgd,
+    };
     let defaults = TimescaleConfig::default();
     let cfg = TimescaleConfig {
         paths,
@@ -38,13 +44,18 @@ fn main() {
     let mut rows = Vec::new();
     for &eta in &etas {
         let run = || -> noether_sde::Result<serde_json::Value> {
-            let p = scalar_factorization_timescales(&cfg, Process::Sgd, eta, batch)?;
+            let p = scalar_factorization_timescales(&cfg, process, eta, batch)?;
             let se = p.fast.standard_error();
-            let (plain, _) = predicted_rates(&cfg, Process::Sgd, eta, batch, cfg.charge0);
-            let next = sgd_fast_rate_next_order(&cfg, eta, batch)?;
-            let stationary = sgd_stationary_fast_rate(cfg.v, cfg.sigma, cfg.charge0, eta, batch);
+            let (plain, _) = predicted_rates(&cfg, process, eta, batch, cfg.charge0);
+            let (next, stationary) = match process {
+                Process::Sgd => (
+                    sgd_fast_rate_next_order(&cfg, eta, batch)?,
+                    sgd_stationary_fast_rate(cfg.v, cfg.sigma, cfg.charge0, eta, batch),
+                ),
+                Process::Sde => (sde_fast_rate_next_order(&cfg, eta, batch)?, f64::NAN),
+            };
             Ok(serde_json::json!({
-                "eta": eta, "batch": batch, "paths": paths,
+                "process": process, "eta": eta, "batch": batch, "paths": paths,
                 "measured": p.fast.rate, "ci95": [p.fast.ci_low, p.fast.ci_high], "se": se,
                 "plain": plain, "z_plain": (p.fast.rate - plain) / se,
                 "next_order": next, "z_next_order": (p.fast.rate - next) / se,
