@@ -24,6 +24,12 @@ pub mod symmetry;
 
 pub use error::{Error, Result};
 
+/// The user guide (`docs/GUIDE.md`): your own `Sde`, your own `Model` with SGD and its
+/// SDE, choosing a scheme, reading the report. Its code blocks run as doc tests. The
+/// science it cites is `docs/THEORY.md` ("THEORY §N").
+#[doc = include_str!("../docs/GUIDE.md")]
+pub mod guide {}
+
 /// The names most programs need, in one import: `use noether_sde::prelude::*;`.
 pub mod prelude {
     pub use crate::brownian::{BrownianGrid, BrownianPath, Increment, IncrementStream, LevyArea, LevyMethod};
