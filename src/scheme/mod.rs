@@ -6,17 +6,23 @@
 //! calculus before the first step, so a Stratonovich scheme cannot silently solve an
 //! Itô equation and commutative Milstein cannot silently run on general noise.
 
-mod euler_maruyama;
-mod heun;
-mod milstein;
-mod milstein_levy;
-mod rk_milstein;
+pub mod catalogue;
+use catalogue::catalogue;
 
-pub use euler_maruyama::EulerMaruyama;
-pub use heun::Heun;
-pub use milstein::Milstein;
-pub use milstein_levy::MilsteinLevy;
-pub use rk_milstein::RkMilstein;
+// The scheme catalogue: one line per scheme file (module { Variant => constructor }).
+// Adding a scheme = its file + one line here; the CLI, the convergence suite, the report
+// and the conformance tests pick it up from its `SchemeInfo`.
+catalogue! {
+    euler_maruyama { EulerMaruyama => EulerMaruyama::new() }
+    milstein { Milstein => Milstein::new() }
+    milstein_levy {
+        MilsteinLevy => MilsteinLevy::new(),
+        MilsteinNoLevy => MilsteinLevy::without_areas(),
+    }
+    rk_milstein { RkMilstein => RkMilstein::new() }
+    heun { Heun => Heun::new() }
+    euler_heun { EulerHeun => EulerHeun::new() }
+}
 
 use crate::brownian::{BrownianPath, Increment};
 use crate::error::{check_vector, Error, Result};
@@ -24,13 +30,25 @@ use crate::observe::{first_non_finite, Flow, Observer};
 use crate::sde::{Calculus, DerivativeScratch, Noise, Sde};
 use nalgebra::DVector;
 
-/// What a scheme is and what it accepts.
+/// What a scheme is and what it accepts: the entry the scheme catalogue
+/// ([`catalogue`]), the CLI, the convergence studies and the report read.
+///
+/// Built with [`SchemeInfo::new`] and the `const` setters, so a scheme declares
+/// everything about itself in its own file.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct SchemeInfo {
-    /// Stable identifier (`"euler_maruyama"`, `"milstein"`, …).
+    /// Canonical name (`"euler_maruyama"`, `"milstein"`, …): lower case, `_`-separated.
     pub name: &'static str,
-    /// Strong order on the noise kinds it is designed for.
+    /// Other accepted spellings (`"em"`); `-` and `_` are always interchangeable.
+    pub aliases: &'static [&'static str],
+    /// One line for help texts.
+    pub summary: &'static str,
+    /// Strong order on the noise kinds it is designed for (see
+    /// [`SchemeInfo::strong_order_on`] for the noise kinds where it differs).
     pub strong_order: f64,
+    /// Noise kinds on which the strong order differs from [`SchemeInfo::strong_order`]
+    /// (Euler–Maruyama is order 1 on additive noise).
+    pub strong_order_by_noise: &'static [(Noise, f64)],
     /// Weak order.
     pub weak_order: f64,
     /// Calculus of the SDEs it solves.
@@ -39,12 +57,81 @@ pub struct SchemeInfo {
     pub noise: &'static [Noise],
     /// Whether general (non-commutative) noise makes it read Lévy areas.
     pub needs_levy_area: bool,
+    /// Whether it chooses its own steps (an embedded error estimate).
+    pub adaptive: bool,
 }
 
 impl SchemeInfo {
+    /// A fixed-step scheme without Lévy areas, aliases or per-noise orders.
+    pub const fn new(
+        name: &'static str,
+        strong_order: f64,
+        weak_order: f64,
+        calculus: Calculus,
+        noise: &'static [Noise],
+    ) -> Self {
+        SchemeInfo {
+            name,
+            aliases: &[],
+            summary: "",
+            strong_order,
+            strong_order_by_noise: &[],
+            weak_order,
+            calculus,
+            noise,
+            needs_levy_area: false,
+            adaptive: false,
+        }
+    }
+
+    /// With other accepted spellings.
+    pub const fn aliases(mut self, aliases: &'static [&'static str]) -> Self {
+        self.aliases = aliases;
+        self
+    }
+
+    /// With a one-line summary.
+    pub const fn summary(mut self, summary: &'static str) -> Self {
+        self.summary = summary;
+        self
+    }
+
+    /// With strong orders that differ on some noise kinds.
+    pub const fn strong_order_by_noise(mut self, orders: &'static [(Noise, f64)]) -> Self {
+        self.strong_order_by_noise = orders;
+        self
+    }
+
+    /// Reading Lévy areas on general noise.
+    pub const fn levy_area(mut self, needs: bool) -> Self {
+        self.needs_levy_area = needs;
+        self
+    }
+
     /// Whether the scheme will read Lévy areas when solving an SDE with noise `noise`.
     pub fn reads_area(&self, noise: Noise) -> bool {
         self.needs_levy_area && noise == Noise::General
+    }
+
+    /// The strong order on an SDE with noise `noise` (and the scheme's calculus).
+    ///
+    /// ```
+    /// use noether_sde::scheme::{EulerMaruyama, Scheme};
+    /// use noether_sde::sde::Noise;
+    /// let em = EulerMaruyama::new().info();
+    /// assert_eq!(em.strong_order_on(Noise::Scalar), 0.5);
+    /// assert_eq!(em.strong_order_on(Noise::Additive), 1.0);
+    /// ```
+    pub fn strong_order_on(&self, noise: Noise) -> f64 {
+        self.strong_order_by_noise
+            .iter()
+            .find(|(n, _)| *n == noise)
+            .map_or(self.strong_order, |&(_, order)| order)
+    }
+
+    /// Whether the scheme accepts noise `noise`.
+    pub fn accepts(&self, noise: Noise) -> bool {
+        self.noise.contains(&noise)
     }
 }
 

@@ -2,11 +2,14 @@
 //! problem (the declared order must lie in the fitted slope's 99.9% interval, which
 //! must exclude the neighbouring half-orders),
 //! bit-for-bit reproducibility, and the same invalid-input errors.
-//! Adding a scheme = one line at the bottom.
+//! Every scheme of the catalogue (`SchemeKind::ALL`) is checked: adding a scheme to the
+//! catalogue adds it here.
 
 use nalgebra::DVector;
 use noether_sde::analysis::convergence::{convergence_study, ConvergenceConfig, Measure, Reference};
 use noether_sde::prelude::*;
+use noether_sde::scheme::catalogue::{SchemeKind, SchemeVisitor};
+use noether_sde::sde::Noise;
 
 /// GBM μ = 0.5, s = 0.8, in the calculus the scheme solves; exact reference on the path.
 ///
@@ -22,7 +25,7 @@ fn gbm_for<K: Scheme>(scheme: &K) -> GeometricBrownianMotion {
     }
 }
 
-pub fn declared_strong_order<K: Scheme>(scheme: K) {
+fn declared_strong_order<K: Scheme>(scheme: K) {
     let gbm = gbm_for(&scheme);
     let exact = |g: &BrownianGrid| DVector::from_element(1, gbm.exact(1.0, g.t1(), g.w_end()[0]));
     let cfg = ConvergenceConfig {
@@ -43,26 +46,27 @@ pub fn declared_strong_order<K: Scheme>(scheme: K) {
     )
     .unwrap();
     let info = scheme.info();
+    let declared = info.strong_order_on(Noise::Scalar);
     // a 99.9% interval (Student's t with levels − 2 degrees of freedom: the slope's s.e.
     // is estimated from 6 points), so each scheme's check has a 0.1% false alarm; and it
     // must be narrow enough to tell the declared order from order ± 1/2
     let [lo, hi] = study.fit.interval(0.999);
     assert!(
-        lo <= info.strong_order && info.strong_order <= hi,
+        lo <= declared && declared <= hi,
         "{}: declared strong order {} outside the measured 99.9% interval [{lo:.3}, {hi:.3}] (slope {:.3})",
         info.name,
-        info.strong_order,
+        declared,
         study.fit.slope
     );
     assert!(
-        info.strong_order - 0.5 < lo && hi < info.strong_order + 0.5,
+        declared - 0.5 < lo && hi < declared + 0.5,
         "{}: interval [{lo:.3}, {hi:.3}] too wide to tell order {} from its neighbours",
         info.name,
-        info.strong_order
+        declared
     );
 }
 
-pub fn reproducible<K: Scheme>(scheme: K) {
+fn reproducible<K: Scheme>(scheme: K) {
     let gbm = gbm_for(&scheme);
     let span = TimeSpan::new(0.0, 1.0, 0.01).unwrap();
     let x0 = DVector::from_element(1, 1.0);
@@ -78,7 +82,7 @@ pub fn reproducible<K: Scheme>(scheme: K) {
     assert_ne!(run(9).to_bits(), run(10).to_bits());
 }
 
-pub fn rejects_invalid_input<K: Scheme>(scheme: K) {
+fn rejects_invalid_input<K: Scheme>(scheme: K) {
     let gbm = gbm_for(&scheme);
     let mut path = IncrementStream::new(&SeedTree::new(1), 0, 1);
     let span = TimeSpan::new(0.0, 1.0, 0.1).unwrap();
@@ -123,28 +127,59 @@ pub fn rejects_invalid_input<K: Scheme>(scheme: K) {
     assert!(matches!(wrong, Err(Error::Incompatible { .. })));
 }
 
-macro_rules! conformance {
-    ($name:ident, $scheme:expr) => {
-        mod $name {
-            use super::*;
-            #[test]
-            fn declared_strong_order_is_measured() {
-                declared_strong_order($scheme);
-            }
-            #[test]
-            fn same_seed_same_bits() {
-                reproducible($scheme);
-            }
-            #[test]
-            fn invalid_input_is_a_typed_error() {
-                rejects_invalid_input($scheme);
-            }
-        }
-    };
+/// The three checks, generic in the scheme; run on every scheme of the catalogue.
+#[derive(Clone, Copy)]
+enum Check {
+    Order,
+    Reproducible,
+    Invalid,
 }
 
-conformance!(euler_maruyama, EulerMaruyama::new());
-conformance!(milstein, Milstein::new());
-conformance!(milstein_levy, MilsteinLevy::new());
-conformance!(rk_milstein, RkMilstein::new());
-conformance!(heun, Heun::new());
+impl SchemeVisitor for Check {
+    type Output = ();
+    fn visit<K: Scheme + Sync + 'static>(self, scheme: K) {
+        assert!(
+            scheme.info().accepts(Noise::Scalar),
+            "{}: the conformance suite runs on GBM (scalar noise); give this scheme a problem here",
+            scheme.info().name
+        );
+        match self {
+            Check::Order => declared_strong_order(scheme),
+            Check::Reproducible => reproducible(scheme),
+            Check::Invalid => rejects_invalid_input(scheme),
+        }
+    }
+}
+
+/// Runs `check` on every scheme of the catalogue, reporting every failing scheme by name.
+fn every_scheme(check: Check) {
+    let failures: Vec<String> = SchemeKind::ALL
+        .iter()
+        .filter_map(|kind| {
+            std::panic::catch_unwind(|| kind.visit(check)).err().map(|e| {
+                let message = e
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()))
+                    .unwrap_or_default();
+                format!("{}: {message}", kind.name())
+            })
+        })
+        .collect();
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn every_declared_strong_order_is_measured() {
+    every_scheme(Check::Order);
+}
+
+#[test]
+fn every_scheme_same_seed_same_bits() {
+    every_scheme(Check::Reproducible);
+}
+
+#[test]
+fn every_scheme_turns_invalid_input_into_typed_errors() {
+    every_scheme(Check::Invalid);
+}
