@@ -9,6 +9,7 @@ tree keyed by path index, which merges shards bit for bit.
 """
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional, Sequence, Union
@@ -26,8 +27,11 @@ _BUILTIN = ("charge", "loss", "sharpness", "theta")
 
 
 def schemes() -> list:
-    """The library's schemes: name, aliases, strong and weak order, calculus, noise kinds."""
-    return list(_core.schemes())
+    """The library's scheme catalogue: one dict per scheme with ``name``, ``aliases``,
+    ``summary``, ``strong_order`` (and ``strong_order_by_noise``), ``weak_order``,
+    ``noise`` (the kinds it accepts), ``calculus``, ``levy_area`` and ``adaptive``.
+    Any name or alias is accepted as ``method=`` by :func:`simulate`."""
+    return json.loads(_core.schemes())
 
 
 class Sde:

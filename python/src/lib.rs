@@ -8,6 +8,7 @@
 
 #![deny(missing_docs)]
 
+mod convergence;
 mod errors;
 mod models;
 mod sde;
@@ -24,6 +25,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<sde::PySde>()?;
     m.add_function(wrap_pyfunction!(models::build_model, m)?)?;
     m.add_function(wrap_pyfunction!(simulate::schemes, m)?)?;
+    m.add_function(wrap_pyfunction!(convergence::convergence, m)?)?;
     m.add_function(wrap_pyfunction!(simulate::simulate_model, m)?)?;
     m.add_function(wrap_pyfunction!(simulate::simulate_sde, m)?)?;
     m.add_function(wrap_pyfunction!(simulate::merge_states, m)?)?;

@@ -235,3 +235,54 @@ impl BatchSde for PySde {
         self.call("diffusion", &self.diffusion, t, x, out)
     }
 }
+
+/// One path at a time (a `1 × d` block per call): the route of convergence studies,
+/// which integrate each path on its own Brownian grid at several step sizes. A failing
+/// callback writes NaN (the solve then reports a divergence) and keeps its exception
+/// for the caller to re-raise.
+impl noether_sde::sde::Sde for PySde {
+    fn dim(&self) -> usize {
+        self.dim
+    }
+    fn noise_dim(&self) -> usize {
+        self.noise_dim
+    }
+    fn noise(&self) -> Noise {
+        self.noise
+    }
+    fn calculus(&self) -> Calculus {
+        self.calculus
+    }
+    fn drift(&self, t: f64, x: &nalgebra::DVector<f64>, out: &mut nalgebra::DVector<f64>) {
+        if self
+            .call("drift", &self.drift, t, x.as_slice(), out.as_mut_slice())
+            .is_err()
+        {
+            out.fill(f64::NAN);
+        }
+    }
+    fn diffusion_apply(
+        &self,
+        t: f64,
+        x: &nalgebra::DVector<f64>,
+        dw: &nalgebra::DVector<f64>,
+        out: &mut nalgebra::DVector<f64>,
+    ) {
+        let (d, m) = (self.dim, self.noise_dim);
+        let mut b = vec![0.0; diffusion_width(self.noise, d, m)];
+        if self
+            .call("diffusion", &self.diffusion, t, x.as_slice(), &mut b)
+            .is_err()
+        {
+            out.fill(f64::NAN);
+            return;
+        }
+        for i in 0..d {
+            out[i] = match self.noise {
+                Noise::Diagonal => b[i] * dw[i],
+                _ if m == 1 => b[i] * dw[0],
+                _ => (0..m).fold(0.0, |s, j| s + b[i * m + j] * dw[j]),
+            };
+        }
+    }
+}

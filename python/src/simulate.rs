@@ -12,47 +12,41 @@ use noether_sde::ensemble::lockstep::LockstepProblem;
 use noether_sde::ensemble::{
     Ensemble, EnsembleProblem, EnsembleStatistics, Functionals, PathRecord, SdeProblem, SgdProblem,
 };
-use noether_sde::scheme::{
-    check_compatible, EulerMaruyama, Heun, Milstein, MilsteinLevy, RkMilstein, Scheme, TimeSpan,
-};
+use noether_sde::scheme::catalogue::{SchemeKind, SchemeVisitor};
+use noether_sde::scheme::{check_compatible, Scheme, TimeSpan};
 use noether_sde::sde::Sde;
 use noether_sde::sgd::SgdConfig;
 use noether_sde::{Error, Result};
 use numpy::{PyArray1, PyArrayMethods, ToPyArray};
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict, PyList};
+use pyo3::types::{PyBytes, PyDict};
 use std::ops::Range;
 
-/// How the paths of a built-in model advance.
+/// How the paths of a built-in model advance: discrete steps, or the SGD-SDE by a scheme
+/// of the library's catalogue.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Method {
     Sgd,
     Gd,
-    EulerMaruyama,
-    Milstein,
-    MilsteinLevy,
-    Heun,
-    RkMilstein,
+    Sde(SchemeKind),
 }
 
 impl Method {
     fn parse(name: &str) -> Result<Self> {
-        Ok(match name.to_ascii_lowercase().replace('-', "_").as_str() {
-            "sgd" => Method::Sgd,
-            "gd" => Method::Gd,
-            "em" | "euler_maruyama" => Method::EulerMaruyama,
-            "milstein" => Method::Milstein,
-            "milstein_levy" => Method::MilsteinLevy,
-            "heun" => Method::Heun,
-            "rk_milstein" => Method::RkMilstein,
-            _ => {
-                return Err(Error::invalid(
+        match name.trim().to_ascii_lowercase().as_str() {
+            "sgd" => Ok(Method::Sgd),
+            "gd" => Ok(Method::Gd),
+            _ => SchemeKind::parse(name).map(Method::Sde).map_err(|_| {
+                Error::invalid(
                     "method",
                     name,
-                    "one of sgd, gd, em (euler_maruyama), milstein, milstein_levy, heun, rk_milstein",
-                ))
-            }
-        })
+                    format!(
+                        "known: sgd, gd, {} (see ns.schemes())",
+                        SchemeKind::names().join(", ")
+                    ),
+                )
+            }),
+        }
     }
 
     fn is_discrete(self) -> bool {
@@ -60,35 +54,11 @@ impl Method {
     }
 }
 
-/// Every scheme's name, orders, calculus and accepted noise.
+/// Every scheme of the library's catalogue, as JSON (name, aliases, summary, orders,
+/// noise kinds, calculus, Lévy areas, adaptivity).
 #[pyfunction]
-pub fn schemes(py: Python<'_>) -> PyResult<Bound<'_, PyList>> {
-    let infos = [
-        (EulerMaruyama::new().info(), "em"),
-        (Milstein::new().info(), ""),
-        (MilsteinLevy::new().info(), ""),
-        (Heun::new().info(), ""),
-        (RkMilstein::new().info(), ""),
-    ];
-    let list = PyList::empty(py);
-    for (info, alias) in infos {
-        let d = PyDict::new(py);
-        d.set_item("name", info.name)?;
-        d.set_item("aliases", if alias.is_empty() { vec![] } else { vec![alias] })?;
-        d.set_item("strong_order", info.strong_order)?;
-        d.set_item("weak_order", info.weak_order)?;
-        d.set_item("calculus", format!("{:?}", info.calculus).to_lowercase())?;
-        d.set_item(
-            "noise",
-            info.noise
-                .iter()
-                .map(|n| format!("{n:?}").to_lowercase())
-                .collect::<Vec<_>>(),
-        )?;
-        d.set_item("needs_levy_area", info.needs_levy_area)?;
-        list.append(d)?;
-    }
-    Ok(list)
+pub fn schemes() -> String {
+    serde_json::Value::Array(SchemeKind::ALL.iter().map(|k| k.to_json()).collect()).to_string()
 }
 
 /// What one chunk of an ensemble produced.
@@ -110,19 +80,37 @@ fn run<P: EnsembleProblem, F: Fn(f64, &DVector<f64>, &mut [f64]) + Sync>(
     }
 }
 
-/// Checks the scheme against the SDE, then runs it.
-fn run_scheme<S: Sde + Sync, K: Scheme + Sync, F: Fn(f64, &DVector<f64>, &mut [f64]) + Sync>(
-    sde: &S,
-    scheme: K,
+/// One SGD-SDE ensemble by a scheme of the catalogue, converted to the scheme's calculus
+/// when it differs (as the CLI does: a Stratonovich scheme solves the Stratonovich form of
+/// the Itô SGD-SDE, the same process).
+struct Solve<'a, S, F> {
+    sde: &'a S,
+    kind: SchemeKind,
     x0: DVector<f64>,
     span: TimeSpan,
-    ensemble: &Ensemble,
-    record: &Functionals<F>,
+    ensemble: &'a Ensemble,
+    record: &'a Functionals<F>,
     per_path: bool,
-) -> Result<Output> {
-    check_compatible(&scheme.info(), sde)?;
-    let problem = SdeProblem::new(sde, scheme, x0, span)?;
-    run(ensemble, &problem, record, per_path)
+}
+
+impl<S, F> SchemeVisitor for Solve<'_, S, F>
+where
+    S: Sde + Sync,
+    F: Fn(f64, &DVector<f64>, &mut [f64]) + Sync,
+{
+    type Output = Result<Output>;
+
+    fn visit<K: Scheme + Sync + 'static>(self, scheme: K) -> Result<Output> {
+        if !self.kind.needs_conversion(self.sde.calculus()) {
+            check_compatible(&scheme.info(), self.sde)?;
+            let problem = SdeProblem::new(self.sde, scheme, self.x0, self.span)?;
+            return run(self.ensemble, &problem, self.record, self.per_path);
+        }
+        let converted = noether_sde::sde::convert::StratonovichForm::new(self.sde)?;
+        check_compatible(&scheme.info(), &converted)?;
+        let problem = SdeProblem::new(&converted, scheme, self.x0, self.span)?;
+        run(self.ensemble, &problem, self.record, self.per_path)
+    }
 }
 
 /// The settings of one model run.
@@ -164,25 +152,23 @@ fn run_model_chunk<F: Fn(f64, &DVector<f64>, &mut [f64]) + Sync>(
         } else {
             let sde = m.sde(data, cfg)?;
             let span = TimeSpan::new(0.0, t_end, dt.unwrap_or(eta / 2.0))?;
-            if method == Method::EulerMaruyama && !per_path {
+            if method == Method::Sde(SchemeKind::EulerMaruyama) && !per_path {
                 if let Some(stats) = m.batched_em(&sde, theta0, span, ensemble, record) {
                     return stats.map(Output::Statistics);
                 }
             }
-            let x0 = theta0.clone();
-            match method {
-                Method::EulerMaruyama => run_scheme(&sde, EulerMaruyama::new(), x0, span, ensemble, record, per_path),
-                Method::Milstein => run_scheme(&sde, Milstein::new(), x0, span, ensemble, record, per_path),
-                Method::MilsteinLevy => run_scheme(&sde, MilsteinLevy::new(), x0, span, ensemble, record, per_path),
-                Method::RkMilstein => run_scheme(&sde, RkMilstein::new(), x0, span, ensemble, record, per_path),
-                Method::Heun => {
-                    // Heun solves Stratonovich SDEs: run it on the Stratonovich form of the
-                    // Itô SGD-SDE (the same process), as the CLI does
-                    let strat = noether_sde::sde::convert::StratonovichForm::new(&sde)?;
-                    run_scheme(&strat, Heun::new(), x0, span, ensemble, record, per_path)
-                }
-                Method::Sgd | Method::Gd => unreachable!("discrete methods are handled above"),
-            }
+            let Method::Sde(kind) = method else {
+                unreachable!("discrete methods are handled above")
+            };
+            kind.visit(Solve {
+                sde: &sde,
+                kind,
+                x0: theta0.clone(),
+                span,
+                ensemble,
+                record,
+                per_path,
+            })
         }
     })
 }
@@ -535,7 +521,7 @@ pub fn simulate_sde<'py>(
     chunk: u64,
     progress: Option<Bound<'py, PyAny>>,
 ) -> PyResult<Bound<'py, PyDict>> {
-    if Method::parse(method).py_err()? != Method::EulerMaruyama {
+    if Method::parse(method).py_err()? != Method::Sde(SchemeKind::EulerMaruyama) {
         return Err(crate::errors::Incompatible::new_err(format!(
             "method `{method}`: a Python-defined Sde runs on the lockstep driver, which has Euler–Maruyama (em) so far"
         )));
