@@ -89,7 +89,7 @@ fn figure(rows: &[SuiteRow]) -> Figure {
                 anchor.1 = f64::max(anchor.1, p.h);
             }
         }
-        // guides start below the smallest error at the finest step and run to the coarsest
+        // guides start below the smallest error at the finest step
         slopes.sort_by(f64::total_cmp);
         for s in slopes {
             let label = if (s - 0.5).abs() < 1e-9 {
@@ -97,7 +97,9 @@ fn figure(rows: &[SuiteRow]) -> Figure {
             } else {
                 format!("slope {s}")
             };
-            panel = panel.with(Series::guide(label, (anchor.0, 0.5 * anchor.2), anchor.1, s));
+            // over the finer two thirds of the steps, so the label at its end stays inside
+            let end = anchor.0 * (anchor.1 / anchor.0).powf(2.0 / 3.0);
+            panel = panel.with(Series::guide(label, (anchor.0, 0.5 * anchor.2), end, s));
         }
         fig = fig.with(panel);
     }
