@@ -33,7 +33,7 @@ impl Axis {
         }
         if log {
             // a margin so that markers on the extremes are not cut by the frame
-            let (lo, hi) = (lo / 1.1, hi * 1.1);
+            let (lo, hi) = (lo / 1.2, hi * 1.2);
             let (l, h) = (lo.log10(), hi.log10());
             // every decade when three or more fall inside, else 1-2-5 steps
             let mults: &[f64] = if h.floor() - l.ceil() >= 2.0 {
@@ -197,7 +197,7 @@ mod tests {
         assert_eq!(labels(&wide), ["0.001", "0.01", "0.1", "1"]);
         // too narrow for two marks: widened to the marks around the data
         let tight = Axis::new([1.1, 1.6].into_iter(), true);
-        assert_eq!(labels(&tight), ["1", "2"]);
+        assert_eq!(labels(&tight), ["0.5", "1", "2"]);
         let linear = Axis::new([0.0, 120.0].into_iter(), false);
         assert_eq!(labels(&linear), ["0", "25", "50", "75", "100"]);
     }
