@@ -73,6 +73,14 @@ pub enum Error {
         /// Why (e.g. gradient noise in only one eigenspace of A and no weight decay).
         reason: String,
     },
+    /// Reading or writing a file failed (the message is the operating system's).
+    #[error("{path}: {message}")]
+    Io {
+        /// The file or directory.
+        path: String,
+        /// What went wrong, e.g. `Permission denied (os error 13)`.
+        message: String,
+    },
     /// A Brownian path cannot deliver the requested increment.
     #[error("Brownian path: {reason}")]
     Brownian {
@@ -88,6 +96,16 @@ impl Error {
             name,
             value: value.to_string(),
             reason: reason.into(),
+        }
+    }
+}
+
+impl Error {
+    /// An [`Error::Io`] for `path` from an operating-system error.
+    pub fn io(path: &std::path::Path, e: &std::io::Error) -> Self {
+        Error::Io {
+            path: path.display().to_string(),
+            message: e.to_string(),
         }
     }
 }

@@ -52,13 +52,26 @@ struct ModelArgs {
 enum Command {
     /// Run the paper-reproduction suite and write the report (the default command).
     ///
-    /// Writes report.md, results.json and SVG figures to --out and prints one row per
-    /// claim (prediction, measurement with its interval, verdict). Exits with 1 if a
-    /// claim fails.
+    /// Writes report.md, results.json and each figure as SVG and PNG to --out and prints
+    /// one row per claim (prediction, measurement with its interval, verdict). Exits with
+    /// 1 if a claim fails or a file cannot be written, 2 for invalid input.
+    ///
+    /// Files are written only when every claim has run, each to a temporary name renamed
+    /// into place, report.md last. An existing non-empty --out is written into only if an
+    /// earlier run of this tool wrote everything in it (its .noether-sde-report manifest
+    /// lists the files), or with --force.
     Reproduce {
         /// Output directory (created if missing).
         #[arg(long, value_name = "DIR", default_value = "report")]
         out: PathBuf,
+        /// Run only these claim families (comma-separated or repeated): orders,
+        /// noether_flow, timescales, matrix_factorization, normalized_layer,
+        /// approximate_symmetry, warmup.
+        #[arg(long, value_name = "NAME", value_delimiter = ',')]
+        only: Vec<String>,
+        /// Write into a non-empty --out that holds files this tool did not write.
+        #[arg(long)]
+        force: bool,
         /// Smaller ensembles (under a minute).
         #[arg(long)]
         quick: bool,
@@ -233,11 +246,13 @@ fn print(json: bool, value: &serde_json::Value, text: impl Fn(&serde_json::Value
     }
 }
 
-fn reproduce(out: PathBuf, quick: bool, json: bool) -> CliResult<i32> {
+fn reproduce(out: PathBuf, quick: bool, json: bool, only: Vec<String>, force: bool) -> CliResult<i32> {
     let options = noether_sde::report::ReportOptions {
         out_dir: out,
         quick,
         progress: std::io::stderr().is_terminal(),
+        only,
+        force,
     };
     let summary = noether_sde::report::run(&options).map_err(|e| CliError::library("reproduce", e))?;
     if json {
@@ -253,7 +268,13 @@ fn reproduce(out: PathBuf, quick: bool, json: bool) -> CliResult<i32> {
 
 fn run(command: Command) -> CliResult<i32> {
     match command {
-        Command::Reproduce { out, quick, json } => return reproduce(out, quick, json),
+        Command::Reproduce {
+            out,
+            quick,
+            json,
+            only,
+            force,
+        } => return reproduce(out, quick, json, only, force),
         Command::Models { json } => {
             if json {
                 emit(&format!("{}\n", cli::models::models_json()));
@@ -339,6 +360,8 @@ fn main() {
         out: PathBuf::from("report"),
         quick: false,
         json: false,
+        only: Vec::new(),
+        force: false,
     });
     let code = match run(command) {
         Ok(code) => code,

@@ -104,6 +104,9 @@ pub struct WarmupResult {
     pub diverged_warmup: u64,
     /// Sharpness (mean over surviving warmup paths) at the recorded times: `(t, λ_max)`.
     pub sharpness_trace: Vec<(f64, f64)>,
+    /// Standard error of each mean in `sharpness_trace` (over the surviving paths of the
+    /// first 20).
+    pub sharpness_std_error: Vec<f64>,
     /// Learning rate at the recorded times (for the `2/η` stability line).
     pub eta_trace: Vec<(f64, f64)>,
     /// Final charge of the warmup paths.
@@ -189,6 +192,11 @@ pub fn scalar_factorization_warmup(cfg: &WarmupConfig) -> Result<WarmupResult> {
             .zip(&sharp)
             .filter(|(_, w)| w.count() > 0)
             .map(|(&t, w)| (t, w.mean()))
+            .collect(),
+        sharpness_std_error: sharp
+            .iter()
+            .filter(|w| w.count() > 0)
+            .map(Welford::std_error)
             .collect(),
         eta_trace: times.iter().map(|&t| (t, schedule.eta(t))).collect(),
         final_charge: MeanInterval::from_welford(&charge, 0.95),

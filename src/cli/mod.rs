@@ -85,6 +85,8 @@ fn flag_of(name: &str) -> Option<&'static str> {
         "weight_decay" => "--weight-decay",
         "dt" | "h" => "--dt",
         "t1" | "t_end" => "--time",
+        "out" => "--out",
+        "only" => "--only",
         _ => return None,
     })
 }

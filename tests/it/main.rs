@@ -15,6 +15,7 @@ mod ensemble;
 mod errors;
 mod exact;
 mod observe;
+mod report_output;
 mod sde;
 mod sgd;
 mod sharpness;
