@@ -9,6 +9,7 @@ mod moments;
 mod record;
 
 pub use guard::first_non_finite;
+pub(crate) use moments::merge_moments;
 pub use moments::{TimeAverage, VectorMoments, Welford};
 pub(crate) use record::{earliest, reached};
 pub use record::{RecordFunctionals, SaveAt};

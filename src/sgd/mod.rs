@@ -10,6 +10,7 @@ mod batched;
 mod config;
 mod data;
 mod discrete;
+pub mod ensemble;
 mod model;
 // The one module with `unsafe`: SIMD kernels behind run-time CPU-feature detection
 // (calling a `#[target_feature]` function and raw-pointer vector loads need it). Each
