@@ -57,6 +57,7 @@ pub use record::{Functionals, PathObserver};
 pub use statistics::EnsembleStatistics;
 
 use crate::error::{Error, Result};
+use crate::observe::{check_divergence_bound, DEFAULT_DIVERGENCE_BOUND};
 use crate::rng::SeedTree;
 use nalgebra::{DMatrix, DVector};
 use record::{BlockRecorder, Outcome};
@@ -111,6 +112,7 @@ pub struct Ensemble {
     paths: Range<u64>,
     threads: Threads,
     progress: Option<Progress>,
+    divergence_bound: f64,
 }
 
 impl Ensemble {
@@ -122,7 +124,31 @@ impl Ensemble {
             paths,
             threads: Threads::Current,
             progress: None,
+            divergence_bound: DEFAULT_DIVERGENCE_BOUND,
         }
+    }
+
+    /// A path diverges when its state or a recorded functional is non-finite or exceeds
+    /// `bound` in absolute value ([`crate::observe::out_of_bounds`]); the default is
+    /// [`DEFAULT_DIVERGENCE_BOUND`] = 1e100. Diverged paths are counted and left out of
+    /// every statistic.
+    ///
+    /// # Errors
+    /// [`Error::InvalidParameter`] unless `0 < bound <= `[`crate::observe::MAX_DIVERGENCE_BOUND`].
+    ///
+    /// ```
+    /// use noether_sde::ensemble::Ensemble;
+    /// assert!(Ensemble::new(1, 0..10).with_divergence_bound(1e6).is_ok());
+    /// assert!(Ensemble::new(1, 0..10).with_divergence_bound(f64::NAN).is_err());
+    /// ```
+    pub fn with_divergence_bound(mut self, bound: f64) -> Result<Self> {
+        self.divergence_bound = check_divergence_bound(bound)?;
+        Ok(self)
+    }
+
+    /// The divergence bound.
+    pub fn divergence_bound(&self) -> f64 {
+        self.divergence_bound
     }
 
     /// Calls `report(n)` each time a block of `n` paths finishes (e.g. to advance a
@@ -191,7 +217,8 @@ impl Ensemble {
 
     fn block(&self, first: u64, i: usize) -> Range<u64> {
         let j = first + i as u64;
-        (j * BLOCK).max(self.paths.start)..((j + 1) * BLOCK).min(self.paths.end)
+        // saturating: the last aligned block of the u64 range ends at 2^64
+        (j * BLOCK).max(self.paths.start)..((j + 1).saturating_mul(BLOCK)).min(self.paths.end)
     }
 
     /// Folds `step` over the blocks in order, with one workspace per worker, and combines
@@ -268,7 +295,12 @@ impl Ensemble {
         functionals.check_span(problem.time_range())?;
         let k = functionals.count;
         let acc = self.over_blocks(
-            || (problem.workspace(), BlockRecorder::new(functionals, false)),
+            || {
+                (
+                    problem.workspace(),
+                    BlockRecorder::new(functionals, false, self.divergence_bound),
+                )
+            },
             || Accumulator::new(k),
             |(ws, rec), acc, block| {
                 rec.reset(block.start);
@@ -284,6 +316,7 @@ impl Ensemble {
         Ok(EnsembleStatistics::from_accumulator(
             self.seeds.seed(),
             self.paths.clone(),
+            self.divergence_bound,
             functionals.times.clone(),
             k,
             acc,
@@ -305,7 +338,12 @@ impl Ensemble {
         functionals.check_span(problem.time_range())?;
         let (rows, k) = (functionals.times.len(), functionals.count);
         self.over_blocks(
-            || (problem.workspace(), BlockRecorder::new(functionals, true)),
+            || {
+                (
+                    problem.workspace(),
+                    BlockRecorder::new(functionals, true, self.divergence_bound),
+                )
+            },
             Vec::new,
             |(ws, rec), out: &mut Vec<Result<PathRecord>>, block| {
                 rec.reset(block.start);

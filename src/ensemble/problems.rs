@@ -3,7 +3,7 @@
 
 use super::PathObserver;
 use crate::brownian::{IncrementStream, LevyArea};
-use crate::error::{check_vector, Result};
+use crate::error::{check_vector, Error, Result};
 use crate::observe::{Flow, Observer};
 use crate::rng::SeedTree;
 use crate::scheme::{integrate_with, Scheme, TimeSpan, Workspace};
@@ -42,8 +42,7 @@ pub(crate) struct PathAdapter<'o, O> {
 impl<O: PathObserver> Observer for PathAdapter<'_, O> {
     #[inline]
     fn observe(&mut self, step: usize, t: f64, x: &DVector<f64>) -> Flow {
-        self.inner.observe(self.path, step, t, x);
-        Flow::Continue
+        self.inner.observe(self.path, step, t, x)
     }
 }
 
@@ -64,6 +63,9 @@ impl<'a, S: Sde + Sync + ?Sized, K: Scheme> SdeProblem<'a, S, K> {
     /// [`Error::DimensionMismatch`] / [`Error::NonFinite`] for a bad `x0`,
     /// [`Error::Incompatible`] if the scheme cannot solve the SDE.
     pub fn new(sde: &'a S, scheme: K, x0: DVector<f64>, span: TimeSpan) -> Result<Self> {
+        if sde.dim() == 0 {
+            return Err(Error::invalid("dim", 0, "the SDE has no state dimension"));
+        }
         check_vector("x0", &x0, sde.dim())?;
         let ws = Workspace::new(sde, scheme.clone())?;
         let levy = if ws.reads_area() {

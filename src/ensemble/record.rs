@@ -3,14 +3,16 @@
 
 use super::BLOCK;
 use crate::error::{check_finite, Error, Result};
-use crate::observe::{earliest, reached};
+use crate::observe::{earliest, out_of_bounds, reached, Flow};
 use nalgebra::DVector;
 
 /// Receives what the paths of a block produce (implemented by the ensemble's recorders).
 pub trait PathObserver {
-    /// Called at the initial state (step 0) and after every step of path `path`.
-    fn observe(&mut self, path: u64, step: usize, t: f64, x: &DVector<f64>);
-    /// Called once when path `path` ends, with its final state or why it stopped.
+    /// Called at the initial state (step 0) and after every step of path `path`;
+    /// [`Flow::Stop`] ends the path (it diverged: the observer has recorded why).
+    fn observe(&mut self, path: u64, step: usize, t: f64, x: &DVector<f64>) -> Flow;
+    /// Called once when path `path` ends, with its final state or why it stopped (also
+    /// after the observer stopped it).
     fn finish(&mut self, path: u64, outcome: Result<&DVector<f64>>);
 }
 
@@ -94,10 +96,12 @@ pub(super) struct BlockRecorder<'f, F> {
     next_at: Vec<f64>,
     pub(super) outcomes: Vec<Outcome>,
     pub(super) finals: Option<Vec<DVector<f64>>>,
+    /// The divergence bound (see [`crate::observe::out_of_bounds`]).
+    bound: f64,
 }
 
 impl<'f, F: Fn(f64, &DVector<f64>, &mut [f64]) + Sync> BlockRecorder<'f, F> {
-    pub(super) fn new(functionals: &'f Functionals<F>, keep_finals: bool) -> Self {
+    pub(super) fn new(functionals: &'f Functionals<F>, keep_finals: bool, bound: f64) -> Self {
         let cells = functionals.times.len() * functionals.count;
         BlockRecorder {
             functionals,
@@ -107,6 +111,7 @@ impl<'f, F: Fn(f64, &DVector<f64>, &mut [f64]) + Sync> BlockRecorder<'f, F> {
             next_at: vec![functionals.earliest[0]; BLOCK as usize],
             outcomes: vec![Outcome::Pending; BLOCK as usize],
             finals: keep_finals.then(Vec::new),
+            bound,
         }
     }
 
@@ -125,19 +130,24 @@ impl<'f, F: Fn(f64, &DVector<f64>, &mut [f64]) + Sync> BlockRecorder<'f, F> {
         }
     }
 
-    /// Records every save time that `t` reaches (`reached(t, times[i])`), in order.
+    /// Records every save time that `t` reaches (`reached(t, times[i])`), in order;
+    /// `false` if a recorded value is out of bounds (the path diverged).
     #[cold]
-    fn record(&mut self, slot: usize, t: f64, x: &DVector<f64>) {
+    fn record(&mut self, slot: usize, t: f64, x: &DVector<f64>) -> bool {
         let earliest = &self.functionals.earliest;
         let k = self.functionals.count;
         let base = slot * earliest.len() * k;
         let next = &mut self.next[slot];
+        let mut fine = true;
         while *next < earliest.len() && t >= earliest[*next] {
             let at = base + *next * k;
-            (self.functionals.f)(t, x, &mut self.values[at..at + k]);
+            let out = &mut self.values[at..at + k];
+            (self.functionals.f)(t, x, out);
+            fine &= !out_of_bounds(out, self.bound);
             *next += 1;
         }
         self.next_at[slot] = earliest.get(*next).copied().unwrap_or(f64::INFINITY);
+        fine
     }
 
     pub(super) fn slot_values(&self, slot: usize) -> &[f64] {
@@ -148,15 +158,20 @@ impl<'f, F: Fn(f64, &DVector<f64>, &mut [f64]) + Sync> BlockRecorder<'f, F> {
 
 impl<F: Fn(f64, &DVector<f64>, &mut [f64]) + Sync> PathObserver for BlockRecorder<'_, F> {
     #[inline]
-    fn observe(&mut self, path: u64, _step: usize, t: f64, x: &DVector<f64>) {
+    fn observe(&mut self, path: u64, step: usize, t: f64, x: &DVector<f64>) -> Flow {
         let slot = (path - self.start) as usize;
-        if t >= self.next_at[slot] {
-            self.record(slot, t, x);
+        if out_of_bounds(x.as_slice(), self.bound) || (t >= self.next_at[slot] && !self.record(slot, t, x)) {
+            self.outcomes[slot] = Outcome::Diverged { step, t };
+            return Flow::Stop;
         }
+        Flow::Continue
     }
 
     fn finish(&mut self, path: u64, outcome: Result<&DVector<f64>>) {
         let slot = (path - self.start) as usize;
+        if matches!(self.outcomes[slot], Outcome::Diverged { .. }) {
+            return; // stopped by `observe`: the divergence stands
+        }
         self.outcomes[slot] = match outcome {
             Ok(x) => {
                 if let Some(finals) = &mut self.finals {

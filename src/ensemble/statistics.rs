@@ -8,6 +8,10 @@ use nalgebra::DVector;
 use serde::{Deserialize, Serialize};
 use std::ops::Range;
 
+fn default_bound() -> f64 {
+    crate::observe::DEFAULT_DIVERGENCE_BOUND
+}
+
 /// Moments of `k` functionals at `T` times over the paths of one aligned dyadic range
 /// `[start, start + 2^level)`: count, means (`T × k`) and co-moment sums (`T × k × k`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -159,11 +163,18 @@ impl Accumulator {
 /// Means, variances and covariances of recorded functionals over a range of paths,
 /// exactly mergeable with the statistics of the adjacent range (see the module docs).
 ///
-/// Serialisable, so shards run on different machines can be merged later.
+/// Serialisable, so shards run on different machines can be merged later. Deserialising
+/// validates the structure (the nodes tile the path range exactly, array lengths, counts,
+/// the divergence record): a malformed or truncated
+/// file is an error, never a panic.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "Unchecked")]
 pub struct EnsembleStatistics {
     seed: u64,
     paths: Range<u64>,
+    /// The divergence bound the paths were run with (absent in older files: the default).
+    #[serde(default = "default_bound")]
+    divergence_bound: f64,
     times: Vec<f64>,
     count: usize,
     nodes: Vec<Node>,
@@ -172,10 +183,158 @@ pub struct EnsembleStatistics {
     first_divergence: Option<(u64, usize, f64)>,
 }
 
+/// The serialised form, before validation.
+#[derive(Deserialize)]
+struct Unchecked {
+    seed: u64,
+    paths: Range<u64>,
+    #[serde(default = "default_bound")]
+    divergence_bound: f64,
+    times: Vec<f64>,
+    count: usize,
+    nodes: Vec<Node>,
+    #[allow(dead_code)] // recomputed from the nodes
+    total: Node,
+    divergent: u64,
+    first_divergence: Option<(u64, usize, f64)>,
+}
+
+impl TryFrom<Unchecked> for EnsembleStatistics {
+    type Error = Error;
+
+    fn try_from(u: Unchecked) -> Result<Self> {
+        let bad = |field: &'static str, value: String, reason: &str| {
+            Error::invalid(field, value, reason.to_string())
+        };
+        if u.count == 0 || u.count > 1 << 12 {
+            return Err(bad("count", u.count.to_string(), "must be between 1 and 4096"));
+        }
+        if u.times.is_empty()
+            || u.times.iter().any(|t| !t.is_finite())
+            || u.times.windows(2).any(|w| w[1] < w[0])
+        {
+            return Err(bad(
+                "times",
+                format!("{} values", u.times.len()),
+                "must be finite, ascending and not empty",
+            ));
+        }
+        let cells = u
+            .times
+            .len()
+            .checked_mul(u.count)
+            .filter(|c| c.checked_mul(u.count).is_some_and(|c2| c2 <= 1 << 28))
+            .ok_or_else(|| bad("count", u.count.to_string(), "times × count² is too large"))?;
+        crate::observe::check_divergence_bound(u.divergence_bound)?;
+        if u.paths.start > u.paths.end {
+            return Err(bad("paths", format!("{:?}", u.paths), "start after end"));
+        }
+        let mut expected = u128::from(u.paths.start);
+        let mut finished: u128 = 0;
+        for (i, node) in u.nodes.iter().enumerate() {
+            let at = |what: &str| format!("nodes[{i}]: {what}");
+            if node.level > 63 {
+                return Err(bad("nodes.level", node.level.to_string(), &at("at most 63")));
+            }
+            let size = 1u128 << node.level;
+            if u128::from(node.start) != expected || u128::from(node.start) % size != 0 {
+                return Err(bad(
+                    "nodes.start",
+                    node.start.to_string(),
+                    &at("the nodes must tile the path range with aligned dyadic blocks"),
+                ));
+            }
+            if let Some(prev) = i.checked_sub(1).map(|j| &u.nodes[j]) {
+                if prev.level == node.level && u128::from(prev.start) % (2 * size) == 0 {
+                    return Err(bad(
+                        "nodes.level",
+                        node.level.to_string(),
+                        &at("two sibling nodes are not merged"),
+                    ));
+                }
+            }
+            if u128::from(node.n) > size {
+                return Err(bad(
+                    "nodes.n",
+                    node.n.to_string(),
+                    &at("more paths than the node covers"),
+                ));
+            }
+            if node.mean.len() != cells || node.m2.len() != cells * u.count {
+                return Err(bad(
+                    "nodes.mean/m2",
+                    format!("{}/{}", node.mean.len(), node.m2.len()),
+                    &at(&format!(
+                        "lengths must be times × count = {cells} and times × count² = {}",
+                        cells * u.count
+                    )),
+                ));
+            }
+            if node.mean.iter().chain(&node.m2).any(|v| !v.is_finite()) {
+                return Err(bad(
+                    "nodes.mean/m2",
+                    "non-finite".into(),
+                    &at("moments must be finite"),
+                ));
+            }
+            expected += size;
+            finished += u128::from(node.n);
+        }
+        if expected != u128::from(u.paths.end) && !(u.nodes.is_empty() && u.paths.is_empty()) {
+            return Err(bad(
+                "nodes",
+                format!("{} nodes", u.nodes.len()),
+                &format!("do not cover the paths {:?} exactly", u.paths),
+            ));
+        }
+        let len = u128::from(u.paths.end - u.paths.start);
+        if finished + u128::from(u.divergent) != len {
+            return Err(bad(
+                "divergent",
+                u.divergent.to_string(),
+                &format!("finished ({finished}) + diverged must equal the {len} paths"),
+            ));
+        }
+        match u.first_divergence {
+            None if u.divergent > 0 => {
+                return Err(bad(
+                    "first_divergence",
+                    "null".into(),
+                    "missing while paths diverged",
+                ))
+            }
+            Some((p, _, t)) if u.divergent == 0 || !u.paths.contains(&p) || !t.is_finite() => {
+                return Err(bad(
+                    "first_divergence",
+                    format!("path {p}"),
+                    "not a diverged path of this range",
+                ))
+            }
+            _ => {}
+        }
+        let acc = Accumulator {
+            nodes: u.nodes,
+            divergent: u.divergent,
+            first_divergence: u.first_divergence,
+            k: u.count,
+            ..Default::default()
+        };
+        Ok(Self::from_accumulator(
+            u.seed,
+            u.paths,
+            u.divergence_bound,
+            u.times,
+            u.count,
+            acc,
+        ))
+    }
+}
+
 impl EnsembleStatistics {
     pub(super) fn from_accumulator(
         seed: u64,
         paths: Range<u64>,
+        divergence_bound: f64,
         times: Vec<f64>,
         count: usize,
         acc: Accumulator,
@@ -184,6 +343,7 @@ impl EnsembleStatistics {
         EnsembleStatistics {
             seed,
             paths,
+            divergence_bound,
             times,
             count,
             nodes: acc.nodes,
@@ -228,11 +388,15 @@ impl EnsembleStatistics {
                 .iter()
                 .zip(&later.times)
                 .all(|(a, b)| a.to_bits() == b.to_bits());
-        if self.seed != later.seed || !same_times || self.count != later.count {
+        if self.seed != later.seed
+            || !same_times
+            || self.count != later.count
+            || self.divergence_bound.to_bits() != later.divergence_bound.to_bits()
+        {
             return Err(Error::invalid(
                 "shards",
                 format!("seeds {} and {}", self.seed, later.seed),
-                "shards must share the seed, the save times and the functionals",
+                "shards must share the seed, the save times, the functionals and the divergence bound",
             ));
         }
         let mut acc = Accumulator::new(self.count);
@@ -247,6 +411,7 @@ impl EnsembleStatistics {
         Ok(Self::from_accumulator(
             self.seed,
             self.paths.start..later.paths.end,
+            self.divergence_bound,
             self.times,
             self.count,
             acc,
@@ -256,6 +421,11 @@ impl EnsembleStatistics {
     /// The range of paths summarised.
     pub fn paths(&self) -> Range<u64> {
         self.paths.clone()
+    }
+
+    /// The divergence bound the paths were run with.
+    pub fn divergence_bound(&self) -> f64 {
+        self.divergence_bound
     }
 
     /// The master seed.
@@ -289,7 +459,19 @@ impl EnsembleStatistics {
             .map(|(path, step, t)| Error::Divergence { path, step, t })
     }
 
-    /// Mean of functional `j` at save time `time` (NaN without finished paths).
+    /// Why some statistics are undefined, if they are: `"no finished paths"` (every path
+    /// diverged, or the range is empty: no mean) or `"one finished path"` (no variance,
+    /// standard error or interval).
+    pub fn undefined(&self) -> Option<&'static str> {
+        match self.total.n {
+            0 => Some("no finished paths"),
+            1 => Some("one finished path"),
+            _ => None,
+        }
+    }
+
+    /// Mean of functional `j` at save time `time` (NaN without finished paths: see
+    /// [`EnsembleStatistics::undefined`]).
     ///
     /// # Panics
     /// If `time` or `j` is out of range.

@@ -4,7 +4,7 @@
 use super::{BatchedSgdSde, DiscreteSgd, GeneralizedLinearModel, Model, SgdSde, SgdSdeBlock, SgdWorkspace};
 use crate::ensemble::{EnsembleProblem, PathAdapter, PathObserver, BLOCK};
 use crate::error::{check_finite, check_vector, Error, Result};
-use crate::observe::first_non_finite;
+use crate::observe::Flow;
 use crate::rng::{SeedTree, Stream, Xoshiro256PlusPlus};
 use crate::scheme::TimeSpan;
 use nalgebra::DVector;
@@ -138,7 +138,11 @@ impl<M: GeneralizedLinearModel> EnsembleProblem for BatchedSgdSdeProblem<'_, M> 
             let path = base + p as u64;
             ws.rngs[p] = Some(seeds.rng(path, Stream::Brownian));
             ws.block.state_mut().set_column(p, &self.x0);
-            observer.observe(path, 0, self.span.t0(), &self.x0);
+            if observer.observe(path, 0, self.span.t0(), &self.x0) == Flow::Stop {
+                ws.rngs[p] = None;
+                ws.block.state_mut().column_mut(p).fill(0.0);
+                observer.finish(path, Ok(&self.x0));
+            }
         }
         for k in 0..self.span.steps() {
             let t = self.span.time(k);
@@ -151,21 +155,13 @@ impl<M: GeneralizedLinearModel> EnsembleProblem for BatchedSgdSdeProblem<'_, M> 
                 }
                 let path = base + p as u64;
                 ws.column.copy_from(&ws.block.state().column(p));
-                if first_non_finite(&ws.column).is_some() {
+                // the observer decides divergence (non-finite or out of bounds)
+                if observer.observe(path, k + 1, t_next, &ws.column) == Flow::Stop {
                     // retire the path: zero noise and a finite column from now on
                     ws.rngs[p] = None;
                     ws.block.state_mut().column_mut(p).fill(0.0);
-                    observer.finish(
-                        path,
-                        Err(Error::Divergence {
-                            path,
-                            step: k + 1,
-                            t: t_next,
-                        }),
-                    );
-                    continue;
+                    observer.finish(path, Ok(&ws.column));
                 }
-                observer.observe(path, k + 1, t_next, &ws.column);
             }
         }
         for p in slots {

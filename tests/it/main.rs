@@ -13,6 +13,7 @@ mod convergence;
 mod ensemble;
 mod errors;
 mod exact;
+mod fuzz;
 mod observe;
 mod sde;
 mod sgd;
