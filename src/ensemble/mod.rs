@@ -68,6 +68,9 @@ use std::ops::Range;
 /// Blocks are aligned: block `j` holds paths `[64 j, 64 (j + 1))` of the ensemble's range.
 pub const BLOCK: u64 = 64;
 
+/// The most threads [`Ensemble::threads`] accepts.
+pub const MAX_THREADS: usize = 4096;
+
 /// One path's recorded functionals (`times × k`) and final state.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PathRecord {
@@ -189,7 +192,8 @@ impl Ensemble {
         self
     }
 
-    /// Run on a dedicated pool of `threads` threads (`0` = rayon's default count).
+    /// Run on a dedicated pool of `threads` threads (`0` = rayon's default count; more
+    /// than [`MAX_THREADS`] is an error when the ensemble runs).
     pub fn threads(mut self, threads: usize) -> Self {
         self.threads = Threads::Exactly(threads);
         self
@@ -264,6 +268,11 @@ impl Ensemble {
             match self.threads {
                 Threads::Sequential => Ok(sequential()),
                 Threads::Current => Ok(parallel()),
+                Threads::Exactly(n) if n > MAX_THREADS => Err(Error::invalid(
+                    "threads",
+                    n,
+                    format!("at most {MAX_THREADS} threads (each reserves a stack)"),
+                )),
                 Threads::Exactly(n) => {
                     let pool = rayon::ThreadPoolBuilder::new()
                         .num_threads(n)

@@ -24,11 +24,22 @@ impl<'s, 'a, M: Model> SgdProblem<'s, 'a, M> {
     ///
     /// # Errors
     /// [`Error::NonFinite`] for a bad `theta0`, [`Error::InvalidParameter`] for a negative or
-    /// non-finite `t_end`.
+    /// non-finite `t_end`, or one that takes more than 1e12 steps (the cap of
+    /// [`TimeSpan`]).
     pub fn new(sgd: &'s DiscreteSgd<'a, M>, theta0: DVector<f64>, t_end: f64) -> Result<Self> {
         check_finite("theta0", theta0.as_slice())?;
         if !(t_end.is_finite() && t_end >= 0.0) {
             return Err(Error::invalid("t_end", t_end, "must be finite and >= 0"));
+        }
+        // the step cap of `TimeSpan` (1e12 steps), with the smaller of η(0) and η(t_end)
+        let schedule = &sgd.config().schedule;
+        let slowest = schedule.eta(0.0).min(schedule.eta(t_end));
+        if t_end / slowest > 1e12 {
+            return Err(Error::invalid(
+                "t_end",
+                t_end,
+                format!("more than 1e12 steps of η ≥ {slowest:e} requested"),
+            ));
         }
         Ok(SgdProblem { sgd, theta0, t_end })
     }
