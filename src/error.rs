@@ -41,8 +41,10 @@ pub enum Error {
         /// The entry itself.
         value: f64,
     },
-    /// The state became non-finite during a solve.
-    #[error("divergence on path {path} at step {step} (t = {t}): the state is no longer finite")]
+    /// The path diverged: its state (or, in an ensemble, a recorded observable) became
+    /// non-finite or left the divergence bound
+    /// ([`crate::observe::DEFAULT_DIVERGENCE_BOUND`] unless set otherwise).
+    #[error("divergence on path {path} at step {step} (t = {t}): the state or a recorded observable is no longer finite or exceeds the divergence bound")]
     Divergence {
         /// Index of the path in its ensemble (0 for a single solve).
         path: u64,

@@ -141,6 +141,10 @@ Example:
         /// Run only shard I of N (paths [I·P/N, (I+1)·P/N)); combine the outputs with `merge`.
         #[arg(long, value_name = "I/N", value_parser = Shard::parse)]
         shard: Option<Shard>,
+        /// A path diverges (counted, left out of every statistic) when its state or an
+        /// observable is non-finite or exceeds B in absolute value; 0 < B <= 1e140.
+        #[arg(long = "divergence-bound", value_name = "B", default_value_t = noether_sde::observe::DEFAULT_DIVERGENCE_BOUND)]
+        divergence_bound: f64,
         /// Print one JSON object.
         #[arg(long)]
         json: bool,
@@ -294,6 +298,7 @@ fn run(command: Command) -> CliResult<i32> {
             seed,
             save_every,
             shard,
+            divergence_bound,
             json,
         } => {
             let built = cli::models::build(&model.model, &model.params)?;
@@ -308,6 +313,7 @@ fn run(command: Command) -> CliResult<i32> {
                 seed,
                 save_every,
                 shard,
+                divergence_bound,
             };
             let out = cli::simulate::simulate(&built, &args)?;
             print(json, &out, cli::simulate::text);
@@ -350,12 +356,57 @@ fn run(command: Command) -> CliResult<i32> {
     Ok(0)
 }
 
+/// clap's multi-line error (message, blank line, tip, usage, "For more information")
+/// as one line: the `error:` line and its tip.
+fn one_line(rendered: &str) -> String {
+    let mut lines = rendered.lines().map(str::trim).filter(|l| !l.is_empty());
+    let first = lines.next().unwrap_or("error: invalid arguments");
+    let first = if first.starts_with("error:") {
+        first.to_string()
+    } else {
+        format!("error: {first}")
+    };
+    match lines.find(|l| l.starts_with("tip:")) {
+        Some(tip) => format!("{first} ({tip})"),
+        None => first,
+    }
+}
+
+/// `RAYON_NUM_THREADS` (the size of the thread pool) must be a count of at most 16 threads
+/// per available core: each thread reserves a stack and a memory arena.
+fn check_threads(value: Option<&str>) -> CliResult<()> {
+    let Some(value) = value.map(str::trim).filter(|v| !v.is_empty()) else {
+        return Ok(());
+    };
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    let limit = (16 * cores).min(4096);
+    match value.parse::<usize>() {
+        Ok(n) if n <= limit => Ok(()),
+        Ok(n) => Err(CliError::input(format!(
+            "RAYON_NUM_THREADS={n}: at most {limit} threads (16 per available core, {cores} here); set it lower or unset it"
+        ))),
+        Err(_) => Err(CliError::input(format!(
+            "RAYON_NUM_THREADS={value}: not a thread count (0 = one per core); set a number or unset it"
+        ))),
+    }
+}
+
 fn main() {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
-        // clap prints `error: ...` (then the usage) and exits with 2; help exits with 0
-        Err(e) => e.exit(),
+        Err(e) => match e.kind() {
+            // help and version go to stdout with exit 0
+            clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => e.exit(),
+            _ => {
+                eprintln!("{}", one_line(&e.render().to_string()));
+                std::process::exit(2);
+            }
+        },
     };
+    if let Err(e) = check_threads(std::env::var("RAYON_NUM_THREADS").ok().as_deref()) {
+        eprintln!("{e}");
+        std::process::exit(e.code);
+    }
     let command = cli.command.unwrap_or(Command::Reproduce {
         out: PathBuf::from("report"),
         quick: false,

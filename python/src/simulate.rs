@@ -270,7 +270,16 @@ fn stats_dict<'py>(py: Python<'py>, stats: &EnsembleStatistics) -> PyResult<Boun
     let mut high = Vec::with_capacity(t * k);
     for i in 0..t {
         for j in 0..k {
-            let ci = MeanInterval::from_moments(stats.mean(i, j), stats.std_error(i, j), n, 0.95);
+            let (m, se) = (stats.mean(i, j), stats.std_error(i, j));
+            // the level is valid, so this cannot fail; NaN bounds are what "undefined" means here
+            let ci = MeanInterval::from_moments(m, se, n, 0.95).unwrap_or(MeanInterval {
+                mean: m,
+                std_error: se,
+                ci_low: f64::NAN,
+                ci_high: f64::NAN,
+                level: 0.95,
+                n,
+            });
             mean.push(ci.mean);
             var.push(stats.variance(i, j));
             low.push(ci.ci_low);

@@ -47,14 +47,47 @@ pub struct MeanInterval {
 
 impl MeanInterval {
     /// From a Welford accumulator: `mean ± t_{(1+level)/2, n−1} · s/√n`.
-    /// With fewer than two samples the interval is `(−∞, ∞)`.
+    /// With fewer than two samples the interval is `(−∞, ∞)`; with `level` outside
+    /// `(0, 1)` its ends are NaN (use [`MeanInterval::from_moments`] to have it refused).
     pub fn from_welford(w: &Welford, level: f64) -> Self {
-        Self::from_moments(w.mean(), w.std_error(), w.count(), level)
+        Self::interval(w.mean(), w.std_error(), w.count(), level)
     }
 
     /// From a mean, its standard error `s/√n` and the sample count `n`:
     /// `mean ± t_{(1+level)/2, n−1} · se` (the interval is `(−∞, ∞)` for `n < 2`).
-    pub fn from_moments(mean: f64, std_error: f64, n: u64, level: f64) -> Self {
+    ///
+    /// # Errors
+    /// [`crate::Error::InvalidParameter`] unless `0 < level < 1`.
+    ///
+    /// ```
+    /// use noether_sde::analysis::stats::MeanInterval;
+    /// assert!(MeanInterval::from_moments(1.0, 0.1, 10, 1.5).is_err());
+    /// assert!(MeanInterval::from_moments(1.0, 0.1, 10, 0.95)?.contains(1.0));
+    /// # Ok::<(), noether_sde::Error>(())
+    /// ```
+    pub fn from_moments(mean: f64, std_error: f64, n: u64, level: f64) -> crate::Result<Self> {
+        if !(level > 0.0 && level < 1.0) {
+            return Err(crate::Error::invalid(
+                "level",
+                level,
+                "a confidence level must lie in (0, 1)",
+            ));
+        }
+        Ok(Self::interval(mean, std_error, n, level))
+    }
+
+    /// The interval, never panicking (NaN ends for a level outside `(0, 1)`).
+    fn interval(mean: f64, std_error: f64, n: u64, level: f64) -> Self {
+        if !(level > 0.0 && level < 1.0) {
+            return MeanInterval {
+                mean,
+                std_error,
+                ci_low: f64::NAN,
+                ci_high: f64::NAN,
+                level,
+                n,
+            };
+        }
         if n < 2 {
             return MeanInterval {
                 mean,
@@ -65,9 +98,19 @@ impl MeanInterval {
                 n,
             };
         }
-        let q = StudentsT::new(0.0, 1.0, (n - 1) as f64)
-            .map(|t| t.inverse_cdf(0.5 + 0.5 * level))
-            .unwrap_or(f64::INFINITY);
+        let p = 0.5 + 0.5 * level;
+        let dof = (n - 1) as f64;
+        let q = if p >= 1.0 {
+            f64::INFINITY
+        } else if dof > 1e6 {
+            // t_{p, ν} = z_p (1 + O(1/ν)): past 10⁶ degrees of freedom the normal quantile
+            // (closed form) replaces statrs' iterative t quantile, which can stall there
+            Normal::new(0.0, 1.0).map_or(f64::INFINITY, |z| z.inverse_cdf(p))
+        } else {
+            StudentsT::new(0.0, 1.0, dof)
+                .map(|t| t.inverse_cdf(p))
+                .unwrap_or(f64::INFINITY)
+        };
         MeanInterval {
             mean,
             std_error,

@@ -61,6 +61,13 @@ pub fn convergence(
         return Err(CliError::input("--paths 0: at least one path is needed"));
     }
     let defaults = SuiteConfig::default();
+    let limit = 16 * defaults.strong_paths.max(defaults.weak_paths);
+    if let Some(n) = paths.filter(|&n| n > limit) {
+        return Err(CliError::input(format!(
+            "--paths {n}: a study of {n} paths would take {}× the default's time; at most {limit} (lower --paths)",
+            n / defaults.strong_paths.max(defaults.weak_paths).max(1)
+        )));
+    }
     let config = SuiteConfig {
         strong_paths: paths.unwrap_or(defaults.strong_paths),
         weak_paths: paths.unwrap_or(defaults.weak_paths),

@@ -84,6 +84,7 @@ fn flag_of(name: &str) -> Option<&'static str> {
         "batch" => "--batch",
         "weight_decay" => "--weight-decay",
         "dt" | "h" => "--dt",
+        "divergence_bound" => "--divergence-bound",
         "t1" | "t_end" => "--time",
         "out" => "--out",
         "only" => "--only",

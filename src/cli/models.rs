@@ -643,7 +643,7 @@ pub fn build(name: &str, pairs: &[String]) -> CliResult<Built> {
         "scalar_factorization" => {
             let model = ScalarFactorization::new(params.float("v")?, params.float("sigma")?).map_err(lib)?;
             let theta0 = DVector::from_vec(vec![params.float("u0")?, params.float("w0")?]);
-            let data = dataset(&mut params, |n, seed| {
+            let data = dataset(&mut params, sample_width(&model, theta0.len()), |n, seed| {
                 Dataset::from_population(&model, n, &mut SeedTree::new(seed).rng(0, Stream::Init))
             })?;
             let charge = Charge::Symmetry(model.symmetry().map_err(lib)?);
@@ -658,6 +658,10 @@ pub fn build(name: &str, pairs: &[String]) -> CliResult<Built> {
             let d_in = positive_count(&mut params, "d_in")?;
             let hidden = positive_count(&mut params, "hidden")?;
             let d_out = positive_count(&mut params, "d_out")?;
+            check_parameters(
+                "--param d_in/hidden/d_out",
+                hidden.saturating_mul(d_in.saturating_add(d_out)),
+            )?;
             let sigma_x = params.list("sigma_x", (d_in != 4).then(|| vec![1.0; d_in]))?;
             let sigma_eps = params.list("sigma_eps", (d_out != 2).then(|| vec![1.0; d_out]))?;
             let start = params.choice("start")?;
@@ -696,7 +700,9 @@ pub fn build(name: &str, pairs: &[String]) -> CliResult<Built> {
             } else {
                 unbalanced_start(&model).map_err(lib)?
             };
-            let data = dataset(&mut params, |n, s| model.dataset(n, s))?;
+            let data = dataset(&mut params, sample_width(&model, theta0.len()), |n, s| {
+                model.dataset(n, s)
+            })?;
             let charge = Charge::Symmetry(model.symmetry().map_err(lib)?);
             AnySetup::Matrix(Setup {
                 model,
@@ -707,6 +713,7 @@ pub fn build(name: &str, pairs: &[String]) -> CliResult<Built> {
         }
         "normalized_linear" => {
             let teacher = DVector::from_vec(params.list("teacher", None)?);
+            check_parameters("--param teacher", teacher.len())?;
             let variances = DVector::from_vec(params.list("input_variances", None)?);
             let model = NormalizedLinear::new(teacher, variances, params.float("sigma")?).map_err(lib)?;
             let norm0 = params.float("norm0")?;
@@ -714,7 +721,9 @@ pub fn build(name: &str, pairs: &[String]) -> CliResult<Built> {
                 return Err(CliError::input(format!("--param norm0={norm0}: must be > 0")));
             }
             let theta0 = model.teacher() * norm0;
-            let data = dataset(&mut params, |n, s| model.dataset(n, s))?;
+            let data = dataset(&mut params, sample_width(&model, theta0.len()), |n, s| {
+                model.dataset(n, s)
+            })?;
             if data.is_none() {
                 return Err(CliError::input(
                     "--param n=0: normalized_linear has no closed-form noise and needs a data set (n ≥ 1)",
@@ -731,6 +740,7 @@ pub fn build(name: &str, pairs: &[String]) -> CliResult<Built> {
         "linear_regression" => {
             let theta_star = DVector::from_vec(params.list("theta_star", None)?);
             let d = theta_star.len();
+            check_parameters("--param theta_star", d)?;
             let variances = params.list("sigma_x", (d != 3).then(|| vec![1.0; d]))?;
             if variances.len() != d {
                 return Err(CliError::input(format!(
@@ -750,7 +760,9 @@ pub fn build(name: &str, pairs: &[String]) -> CliResult<Built> {
                     theta0.len()
                 )));
             }
-            let data = dataset(&mut params, |n, s| model.dataset(n, s))?;
+            let data = dataset(&mut params, sample_width(&model, theta0.len()), |n, s| {
+                model.dataset(n, s)
+            })?;
             AnySetup::Linear(Setup {
                 model,
                 theta0,
@@ -767,7 +779,9 @@ pub fn build(name: &str, pairs: &[String]) -> CliResult<Built> {
             let scale = params.float("input_scale")?;
             let model = default_network(residual, activation, scale).map_err(lib)?;
             let theta0 = default_network_start(residual);
-            let data = dataset(&mut params, |n, s| model.dataset(n, s))?;
+            let data = dataset(&mut params, sample_width(&model, theta0.len()), |n, s| {
+                model.dataset(n, s)
+            })?;
             if data.is_none() {
                 return Err(CliError::input(format!(
                     "--param n=0: {} has no closed-form noise and needs a data set (n ≥ 1)",
@@ -801,8 +815,43 @@ fn positive_count(params: &mut Params, key: &'static str) -> CliResult<usize> {
     Ok(v as usize)
 }
 
-/// The data set of `n` (param) samples from `seed` (param), or `None` for `n = 0`.
-fn dataset(params: &mut Params, make: impl Fn(usize, u64) -> Result<Dataset>) -> CliResult<Option<Dataset>> {
+/// The most parameters a model may have: the CLI forms dense `D × D` matrices (the
+/// symmetry generator, noise covariances), `8 D²` bytes each (128 MiB at the limit), and
+/// `O(D³)` factorisations.
+pub const MAX_PARAMETERS: usize = 4096;
+
+/// The most bytes the data set and its per-sample gradients may take (1 GiB).
+pub const MAX_DATA_BYTES: f64 = (1u64 << 30) as f64;
+
+/// Refuses a model with `d` parameters before anything of size `d²` is allocated.
+fn check_parameters(flag: &str, d: usize) -> CliResult<()> {
+    if d == 0 {
+        return Err(CliError::input(format!(
+            "{flag}: the model would have no parameters"
+        )));
+    }
+    if d > MAX_PARAMETERS {
+        let bytes = 8.0 * (d as f64).powi(2);
+        return Err(CliError::input(format!(
+            "{flag}: the model would have {d} parameters; its dense {d}×{d} matrices take {:.1} GB each (at most {MAX_PARAMETERS} parameters); make the model smaller",
+            bytes / 1e9
+        )));
+    }
+    Ok(())
+}
+
+/// Floats stored per data sample: the sample itself and its per-sample gradient.
+fn sample_width<M: Model>(model: &M, dim: usize) -> usize {
+    model.input_dim() + model.target_dim() + dim
+}
+
+/// The data set of `n` (param) samples from `seed` (param), or `None` for `n = 0`;
+/// `width` floats per sample bound its memory ([`MAX_DATA_BYTES`]).
+fn dataset(
+    params: &mut Params,
+    width: usize,
+    make: impl Fn(usize, u64) -> Result<Dataset>,
+) -> CliResult<Option<Dataset>> {
     let n = params.count("n")?;
     let seed = params.count("seed")?;
     if n == 0 {
@@ -810,6 +859,14 @@ fn dataset(params: &mut Params, make: impl Fn(usize, u64) -> Result<Dataset>) ->
     }
     if n > 1_000_000 {
         return Err(CliError::input(format!("--param n={n}: at most 1000000 samples")));
+    }
+    let bytes = 8.0 * n as f64 * width as f64;
+    if bytes > MAX_DATA_BYTES {
+        return Err(CliError::input(format!(
+            "--param n={n}: the data set and its per-sample gradients ({width} floats per sample) would take {:.1} GB, more than {:.1} GB; lower --param n or make the model smaller",
+            bytes / 1e9,
+            MAX_DATA_BYTES / 1e9
+        )));
     }
     make(n as usize, seed)
         .map(Some)

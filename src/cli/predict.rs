@@ -64,6 +64,14 @@ fn predict_with<M: CliModel>(
         )));
     };
     let data = setup.data.as_ref();
+    let dim = setup.theta0.len() as f64;
+    let implied = 200.0 * data.map_or(1.0, |d| d.len() as f64) * dim * dim;
+    if implied > super::simulate::MAX_WORK {
+        return Err(CliError::input(format!(
+            "the prediction would take about {implied:.1e} multiply-adds (200 × samples × parameters²), more than {:e}; lower --param n or make the model smaller",
+            super::simulate::MAX_WORK
+        )));
+    }
     if let Some(d) = data {
         if cfg.batch > d.len() {
             return Err(CliError::input(format!(

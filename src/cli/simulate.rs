@@ -27,6 +27,17 @@ use std::path::PathBuf;
 /// (their cost grows like `m⁴` per step).
 const MAX_LEVY_NOISE_DIM: usize = 32;
 
+/// The most steps a path may take, for every method (the discrete ones step by η, the
+/// SDE schemes by `--dt`).
+pub const MAX_STEPS: f64 = 1e7;
+
+/// The most work a run may imply, in multiply-add units (measured at up to ~16 ns each for
+/// the per-sample models, so a few minutes at the limit):
+/// `paths × (steps × D × m + save times × 200 × D × max(N, 1))`, with `D` parameters, `m`
+/// samples per step (the batch for SGD, the data set for GD and the SDE, `D` for the
+/// closed-form SDE) and 200 products of a sharpness estimate on `N` samples.
+pub const MAX_WORK: f64 = 2e10;
+
 /// How the paths are advanced: the discrete process, or a scheme of the catalogue on
 /// the SGD-SDE.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -94,6 +105,8 @@ pub struct SimulateArgs {
     pub save_every: Option<f64>,
     /// `--shard`.
     pub shard: Option<Shard>,
+    /// `--divergence-bound`.
+    pub divergence_bound: f64,
 }
 
 /// The run's settings: everything that must agree between shards.
@@ -141,23 +154,30 @@ pub fn simulate(built: &Built, args: &SimulateArgs) -> CliResult<Value> {
     if total == 0 {
         return Err(CliError::input("--paths 0: at least one path is needed"));
     }
-    let dt = if args.method.is_discrete() {
+    let (dt, steps) = if args.method.is_discrete() {
         if let Some(dt) = args.dt {
             return Err(CliError::input(format!(
                 "--dt {dt}: applies to the SDE methods only (--method {} steps by η)",
                 args.method.name()
             )));
         }
-        None
+        let steps = time / eta;
+        if steps > MAX_STEPS {
+            return Err(CliError::input(format!(
+                "--eta {eta}: --time {time} would take {steps:.3e} steps of η, more than {MAX_STEPS:e}; raise --eta or lower --time"
+            )));
+        }
+        (None, steps.ceil())
     } else {
         let dt = args.dt.unwrap_or(eta / 2.0);
         require_positive("--dt", dt)?;
-        if time / dt > 1e7 {
+        let steps = time / dt;
+        if steps > MAX_STEPS {
             return Err(CliError::input(format!(
-                "--dt {dt}: more than 10^7 steps up to --time {time}"
+                "--dt {dt}: --time {time} would take {steps:.3e} steps, more than {MAX_STEPS:e}; raise --dt or lower --time"
             )));
         }
-        Some(dt)
+        (Some(dt), steps.ceil())
     };
     let save_every = args.save_every.unwrap_or(time / 10.0);
     require_positive("--save-every", save_every)?;
@@ -173,6 +193,12 @@ pub fn simulate(built: &Built, args: &SimulateArgs) -> CliResult<Value> {
         }
         None => 0..total,
     };
+    let implied = with_setup!(&built.setup, s => work(s, args.method, batch, steps, (paths.end - paths.start) as f64, times.len() as f64));
+    if implied > MAX_WORK {
+        return Err(CliError::input(format!(
+            "the run would take about {implied:.1e} multiply-adds (paths × steps × parameters × samples per step, plus the recorded sharpness), more than {MAX_WORK:e}; lower --paths, --time or --batch, raise --eta/--dt or --save-every, or make the model smaller (--param)"
+        )));
+    }
     let header = json!({
         "model": spec.name,
         "params": built.params,
@@ -185,6 +211,7 @@ pub fn simulate(built: &Built, args: &SimulateArgs) -> CliResult<Value> {
         "paths": total,
         "seed": args.seed,
         "save_every": save_every,
+        "divergence_bound": args.divergence_bound,
         "charge_definition": spec.charge,
         "loss_definition": "L(θ): the mean loss on the data set, or the population risk (without the weight-decay term)",
         "sharpness_definition": "λ_max(∇²L(θ)) by power iteration (relative residual 1e-6, at most 100 products per phase)",
@@ -201,13 +228,35 @@ pub fn simulate(built: &Built, args: &SimulateArgs) -> CliResult<Value> {
         ProgressBar::hidden()
     };
     let ticks = bar.clone();
-    let ensemble = Ensemble::new(args.seed, paths).with_progress(move |n| ticks.inc(n));
+    let ensemble = Ensemble::new(args.seed, paths)
+        .with_divergence_bound(args.divergence_bound)
+        .map_err(|e| CliError::library("--divergence-bound", e))?
+        .with_progress(move |n| ticks.inc(n));
     let mut run = Run { header, times };
     let result = with_setup!(&built.setup, s => run_ensemble(s, args.method, cfg, time, dt, &run, &ensemble));
     bar.finish_and_clear();
     let (stats, route) = result?;
     run.header["route"] = json!(route);
     Ok(render(&run.header, &stats, args.shard))
+}
+
+/// The multiply-adds a run implies (see [`MAX_WORK`]).
+fn work<M: CliModel>(
+    setup: &Setup<M>,
+    method: Method,
+    batch: usize,
+    steps: f64,
+    paths: f64,
+    times: f64,
+) -> f64 {
+    let d = setup.theta0.len() as f64;
+    let n = setup.data.as_ref().map(|data| data.len() as f64);
+    let per_step = match method {
+        Method::Sgd => batch as f64,
+        Method::Gd => n.unwrap_or(1.0),
+        Method::Sde(_) => n.unwrap_or(d),
+    };
+    paths * (steps * d * per_step + times * 200.0 * d * n.unwrap_or(1.0).max(1.0))
 }
 
 fn run_ensemble<M: CliModel>(
@@ -370,7 +419,15 @@ fn render(header: &Value, stats: &EnsembleStatistics, shard: Option<Shard>) -> V
         let mut low = Vec::with_capacity(times.len());
         let mut high = Vec::with_capacity(times.len());
         for i in 0..times.len() {
-            let ci = MeanInterval::from_moments(stats.mean(i, j), stats.std_error(i, j), n, 0.95);
+            let (m, se) = (stats.mean(i, j), stats.std_error(i, j));
+            let ci = MeanInterval::from_moments(m, se, n, 0.95).unwrap_or(MeanInterval {
+                mean: m,
+                std_error: se,
+                ci_low: f64::NAN,
+                ci_high: f64::NAN,
+                level: 0.95,
+                n,
+            });
             mean.push(ci.mean);
             std.push(stats.variance(i, j).sqrt());
             low.push(ci.ci_low);
@@ -389,6 +446,13 @@ fn render(header: &Value, stats: &EnsembleStatistics, shard: Option<Shard>) -> V
         json!({"charge": observable(0), "loss": observable(1), "sharpness": observable(2)}),
     );
     out.insert("finished".into(), json!(n));
+    out.insert(
+        "undefined".into(),
+        json!(stats.undefined().map(|why| match why {
+            "no finished paths" => "no finished paths: mean, std and ci are absent (null)".to_string(),
+            other => format!("{other}: std and ci need two finished paths and are absent (null)"),
+        })),
+    );
     out.insert("diverged".into(), json!(stats.divergent()));
     out.insert(
         "first_divergence".into(),
@@ -399,7 +463,12 @@ fn render(header: &Value, stats: &EnsembleStatistics, shard: Option<Shard>) -> V
     let raw = serde_json::to_value(stats).unwrap_or(Value::Null);
     let exact = serde_json::from_value::<EnsembleStatistics>(raw.clone()).is_ok_and(|back| &back == stats);
     let mergeable = if exact {
-        json!({"header": encode_floats(header.clone()), "statistics": encode_floats(raw)})
+        json!({
+            "schema": MERGE_SCHEMA,
+            "crate_version": env!("CARGO_PKG_VERSION"),
+            "header": encode_floats(header.clone()),
+            "statistics": encode_floats(raw),
+        })
     } else {
         Value::Null
     };
@@ -426,7 +495,16 @@ pub fn text(out: &Value) -> String {
         get("seed")
     );
     let _ = writeln!(s, "charge: {}", get("charge_definition"));
-    let _ = writeln!(s, "diverged: {}", get("diverged"));
+    let _ = writeln!(
+        s,
+        "finished: {}, diverged: {} (first: {})",
+        get("finished"),
+        get("diverged"),
+        get("first_divergence")
+    );
+    if let Some(why) = out.get("undefined").and_then(Value::as_str) {
+        let _ = writeln!(s, "undefined: {why}");
+    }
     let _ = writeln!(
         s,
         "{:>10}  {:>12} {:>12} {:>25}  {:>12} {:>12}  {:>12} {:>12}",
@@ -455,6 +533,10 @@ pub fn text(out: &Value) -> String {
 }
 
 const BITS: &str = "f64:";
+
+/// The version of the `mergeable` block `merge` reads (2: divergence bound, schema and
+/// crate version recorded).
+pub const MERGE_SCHEMA: u64 = 2;
 
 /// Replaces every float by the string `f64:<16 hex digits of its bits>`.
 fn encode_floats(v: Value) -> Value {
@@ -506,15 +588,43 @@ fn read_shard(path: &PathBuf) -> CliResult<ShardFile> {
             "merge: {name} is not the output of `simulate --json`: {what}"
         ))
     };
+    let field =
+        |field: &str, what: String| CliError::input(format!("merge: {name}: field `{field}`: {what}"));
     let mergeable = match value.get("mergeable") {
         None => return Err(bad("no `mergeable` block")),
         Some(Value::Null) => {
-            return Err(CliError::input(format!(
-                "merge: {name} recorded a non-finite statistic (e.g. an overflowing loss), which JSON cannot carry exactly; it cannot be merged"
-            )))
+            return Err(field(
+                "mergeable",
+                "null: the run recorded a non-finite statistic, which JSON cannot carry exactly; it cannot be merged".into(),
+            ))
         }
         Some(m) => m,
     };
+    match mergeable.get("schema").and_then(Value::as_u64) {
+        Some(MERGE_SCHEMA) => {}
+        other => {
+            return Err(field(
+                "mergeable.schema",
+                format!(
+                    "{} (this build reads schema {MERGE_SCHEMA}: rerun the shard with this version)",
+                    other.map_or("missing".into(), |v| v.to_string())
+                ),
+            ))
+        }
+    }
+    match mergeable.get("crate_version").and_then(Value::as_str) {
+        Some(env!("CARGO_PKG_VERSION")) => {}
+        other => {
+            return Err(field(
+                "mergeable.crate_version",
+                format!(
+                    "{} but this is noether-sde {} (shards must come from the same version)",
+                    other.unwrap_or("missing"),
+                    env!("CARGO_PKG_VERSION")
+                ),
+            ))
+        }
+    }
     let header = decode_floats(mergeable.get("header").cloned().ok_or_else(|| bad("no header"))?)
         .map_err(|e| bad(&e))?;
     let stats = decode_floats(
@@ -524,12 +634,28 @@ fn read_shard(path: &PathBuf) -> CliResult<ShardFile> {
             .ok_or_else(|| bad("no statistics"))?,
     )
     .map_err(|e| bad(&e))?;
-    let stats: EnsembleStatistics = serde_json::from_value(stats).map_err(|e| bad(&e.to_string()))?;
+    let stats: EnsembleStatistics =
+        serde_json::from_value(stats).map_err(|e| field("mergeable.statistics", e.to_string()))?;
     let shard = match value.get("shard") {
-        Some(Value::String(s)) => Some(Shard::parse(s).map_err(|e| bad(&e))?),
+        Some(Value::String(s)) => Some(Shard::parse(s).map_err(|e| field("shard", e))?),
         Some(Value::Null) | None => None,
-        Some(_) => return Err(bad("`shard` is neither I/N nor null")),
+        Some(_) => return Err(field("shard", "neither I/N nor null".into())),
     };
+    let total = header
+        .get("paths")
+        .and_then(Value::as_u64)
+        .ok_or_else(|| field("mergeable.header.paths", "missing or not a count".into()))?;
+    let expected = shard.map_or(0..total, |s| s.range(total));
+    if stats.paths() != expected {
+        return Err(field(
+            "mergeable.statistics.paths",
+            format!(
+                "{:?}, but shard {} of {total} paths is {expected:?}",
+                stats.paths(),
+                shard.map_or("(unsharded)".into(), |s| s.to_string())
+            ),
+        ));
+    }
     Ok(ShardFile {
         path: path.clone(),
         header,
@@ -548,6 +674,17 @@ pub fn merge(paths: &[PathBuf]) -> CliResult<Value> {
     }
     let mut files = paths.iter().map(read_shard).collect::<CliResult<Vec<_>>>()?;
     files.sort_by_key(|f| f.shard.map_or(0, |s| s.index));
+    if let Some(whole) = files.iter().find(|f| f.shard.is_none()) {
+        if files.len() > 1 {
+            return Err(CliError::input(format!(
+                "merge: {}: field `shard`: null (an unsharded run); it cannot be merged with other files",
+                whole.path.display()
+            )));
+        }
+        // one unsharded run: already whole, rendered as it is
+        let f = files.pop().expect("one file");
+        return Ok(render(&f.header, &f.stats, None));
+    }
     let first = &files[0];
     for f in &files[1..] {
         if f.header != first.header {
@@ -569,30 +706,15 @@ pub fn merge(paths: &[PathBuf]) -> CliResult<Value> {
             )));
         }
     }
-    let count = match first.shard {
-        Some(s) => s.count,
-        None => {
-            if files.len() > 1 {
-                return Err(CliError::input(format!(
-                    "merge: {} is an unsharded run; it cannot be merged with other files",
-                    first.path.display()
-                )));
-            }
-            1
-        }
-    };
+    let count = first.shard.map_or(1, |s| s.count);
     for f in &files {
-        match f.shard {
-            Some(s) if s.count == count => {}
-            _ => {
-                return Err(CliError::input(format!(
-                    "merge: {} is shard {} but {} is shard {}: the shard counts differ",
-                    f.path.display(),
-                    f.shard.map_or("none".into(), |s| s.to_string()),
-                    first.path.display(),
-                    first.shard.map_or("none".into(), |s| s.to_string()),
-                )))
-            }
+        if let Some(s) = f.shard.filter(|s| s.count != count) {
+            return Err(CliError::input(format!(
+                "merge: {}: field `shard`: {s}, but {} is shard {}: the shard counts differ",
+                f.path.display(),
+                first.path.display(),
+                first.shard.map_or("none".into(), |s| s.to_string()),
+            )));
         }
     }
     for pair in files.windows(2) {

@@ -274,7 +274,8 @@ impl Ensemble {
         functionals.check_span(problem.time_range())?;
         let k = functionals.count;
         let per = width.div_ceil(BLOCK as usize).max(1);
-        let mut rec = BlockRecorder::with_slots(functionals, false, per * BLOCK as usize);
+        let mut rec =
+            BlockRecorder::with_slots(functionals, false, self.divergence_bound, per * BLOCK as usize);
         let mut ws = problem.workspace();
         let mut acc = Accumulator::new(k);
         let (first, count) = self.blocks();
@@ -296,6 +297,7 @@ impl Ensemble {
         Ok(EnsembleStatistics::from_accumulator(
             self.seeds.seed(),
             self.paths.clone(),
+            self.divergence_bound,
             functionals.times.clone(),
             k,
             acc,

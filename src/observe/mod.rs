@@ -8,7 +8,10 @@ mod guard;
 mod moments;
 mod record;
 
-pub use guard::first_non_finite;
+pub use guard::{
+    check_divergence_bound, first_non_finite, out_of_bounds, DEFAULT_DIVERGENCE_BOUND, MAX_DIVERGENCE_BOUND,
+};
+pub(crate) use moments::merge_moments;
 pub use moments::{TimeAverage, VectorMoments, Welford};
 pub(crate) use record::{earliest, reached};
 pub use record::{RecordFunctionals, SaveAt};

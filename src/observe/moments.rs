@@ -6,6 +6,53 @@
 use super::{Flow, Observer};
 use nalgebra::{DMatrix, DVector};
 
+/// Chan et al.'s exact pairwise update, the one moment merge of the crate: `a ← a ∪ b`
+/// for `T` blocks of `k` means (`mean.len() = T k`) and `k × k` co-moment sums
+/// (`m2.len() = T k²`, either layout: the update is symmetric in the two indices).
+/// Returns the merged count.
+///
+/// ```text
+/// n = n_a + n_b,  w = n_b / n,  δ = mean_b − mean_a
+/// m2_a ← m2_a + (m2_b + δ δᵀ · n_a w),   mean_a ← mean_a + δ w
+/// ```
+///
+/// The same operations in the same order wherever moments are merged ([`Welford`],
+/// [`VectorMoments`], the ensemble's block tree), so a merge's bits depend only on its
+/// operands.
+pub(crate) fn merge_moments(
+    (n_a, mean_a, m2_a): (u64, &mut [f64], &mut [f64]),
+    (n_b, mean_b, m2_b): (u64, &[f64], &[f64]),
+    k: usize,
+) -> u64 {
+    debug_assert!(mean_a.len() == mean_b.len() && m2_a.len() == m2_b.len());
+    if n_b == 0 {
+        return n_a;
+    }
+    if n_a == 0 {
+        mean_a.copy_from_slice(mean_b);
+        m2_a.copy_from_slice(m2_b);
+        return n_b;
+    }
+    let n = n_a + n_b;
+    let w = n_b as f64 / n as f64;
+    let cross = n_a as f64 * w;
+    for (tau, (mean, om)) in mean_a.chunks_mut(k).zip(mean_b.chunks(k)).enumerate() {
+        let m2 = &mut m2_a[tau * k * k..(tau + 1) * k * k];
+        let om2 = &m2_b[tau * k * k..(tau + 1) * k * k];
+        for a in 0..k {
+            let da = om[a] - mean[a];
+            for b in 0..k {
+                let db = om[b] - mean[b];
+                m2[a * k + b] += om2[a * k + b] + da * db * cross;
+            }
+        }
+        for a in 0..k {
+            mean[a] += (om[a] - mean[a]) * w;
+        }
+    }
+    n
+}
+
 /// Running count, mean and sum of squared deviations of a scalar.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Welford {
@@ -31,19 +78,19 @@ impl Welford {
 
     /// Adds all samples of `other` (exact: the result is the moments of both sets).
     pub fn merge(&mut self, other: &Welford) {
-        if other.n == 0 {
-            return;
-        }
-        if self.n == 0 {
-            *self = *other;
-            return;
-        }
-        let n = self.n + other.n;
-        let delta = other.mean - self.mean;
-        let w = other.n as f64 / n as f64;
-        self.mean += delta * w;
-        self.m2 += other.m2 + delta * delta * self.n as f64 * w;
-        self.n = n;
+        self.n = merge_moments(
+            (
+                self.n,
+                std::slice::from_mut(&mut self.mean),
+                std::slice::from_mut(&mut self.m2),
+            ),
+            (
+                other.n,
+                std::slice::from_ref(&other.mean),
+                std::slice::from_ref(&other.m2),
+            ),
+            1,
+        );
     }
 
     /// Number of samples.
@@ -113,20 +160,12 @@ impl VectorMoments {
 
     /// Adds all samples of `other` exactly.
     pub fn merge(&mut self, other: &VectorMoments) {
-        if other.n == 0 {
-            return;
-        }
-        if self.n == 0 {
-            *self = other.clone();
-            return;
-        }
-        let n = self.n + other.n;
-        let w = other.n as f64 / n as f64;
-        let delta = &other.mean - &self.mean;
-        self.mean.axpy(w, &delta, 1.0);
-        self.m2 += &other.m2;
-        self.m2.ger(self.n as f64 * w, &delta, &delta, 1.0);
-        self.n = n;
+        let d = self.mean.len();
+        self.n = merge_moments(
+            (self.n, self.mean.as_mut_slice(), self.m2.as_mut_slice()),
+            (other.n, other.mean.as_slice(), other.m2.as_slice()),
+            d,
+        );
     }
 
     /// Number of samples.

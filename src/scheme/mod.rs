@@ -262,13 +262,15 @@ impl TimeSpan {
     /// The grid from `t0` to `t1` with step `h`.
     ///
     /// # Errors
-    /// [`Error::InvalidParameter`] if `h <= 0`, `t1 < t0` or any value is not finite.
+    /// [`Error::InvalidParameter`] if `h <= 0`, `t1 < t0`, any value is not finite, or
+    /// `t1 > t0` and `h` is so large that no step would be taken (`(t1 − t0)/h ≤ 1e-9`).
     ///
     /// ```
     /// use noether_sde::scheme::TimeSpan;
     /// assert_eq!(TimeSpan::new(0.0, 1.0, 0.25).unwrap().steps(), 4);
     /// assert!(TimeSpan::new(0.0, 1.0, 0.0).is_err());
     /// assert!(TimeSpan::new(1.0, 0.0, 0.1).is_err());
+    /// assert!(TimeSpan::new(0.0, 1.0, 1e10).is_err()); // zero steps
     /// ```
     pub fn new(t0: f64, t1: f64, h: f64) -> Result<Self> {
         if !t0.is_finite() {
@@ -292,6 +294,13 @@ impl TimeSpan {
             return Err(Error::invalid("dt", h, "more than 1e12 steps requested"));
         }
         let steps = (ratio - 1e-9).ceil().max(0.0) as usize;
+        if steps == 0 && t1 > t0 {
+            return Err(Error::invalid(
+                "dt",
+                h,
+                format!("the step is larger than the span [{t0}, {t1}]: zero steps would be taken"),
+            ));
+        }
         Ok(TimeSpan { t0, t1, h, steps })
     }
 

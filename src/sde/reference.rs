@@ -276,9 +276,16 @@ impl LinearSde {
     ///
     /// # Errors
     /// [`Error::DimensionMismatch`] if a matrix is not `d × d`, [`Error::NonFinite`]
-    /// for NaN or infinite entries, [`Error::InvalidParameter`] if `b` is empty.
+    /// for NaN or infinite entries, [`Error::InvalidParameter`] if `b` is empty or `a` is 0×0.
     pub fn new(a: DMatrix<f64>, b: Vec<DMatrix<f64>>) -> Result<Self> {
         let d = a.nrows();
+        if d == 0 {
+            return Err(Error::invalid(
+                "a",
+                "0×0",
+                "the state needs at least one dimension",
+            ));
+        }
         if a.ncols() != d {
             return Err(Error::DimensionMismatch {
                 what: "drift matrix columns",

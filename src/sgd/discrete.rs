@@ -75,6 +75,7 @@ impl<'a, M: Model> DiscreteSgd<'a, M> {
     /// As [`super::SgdSde::finite`].
     pub fn finite(model: &'a M, data: &'a Dataset, config: SgdConfig) -> Result<Self> {
         config.validate(Some(data.len()))?;
+        super::model::check_model_dim(model)?;
         check_data_dims(model, data)?;
         Ok(DiscreteSgd {
             model,
@@ -94,6 +95,7 @@ impl<'a, M: Model> DiscreteSgd<'a, M> {
         M: Population + PopulationForms,
     {
         config.validate(None)?;
+        super::model::check_model_dim(model)?;
         Ok(DiscreteSgd {
             model,
             source: Source::Population(model, Some(model)),
@@ -112,6 +114,7 @@ impl<'a, M: Model> DiscreteSgd<'a, M> {
         M: Population,
     {
         config.validate(None)?;
+        super::model::check_model_dim(model)?;
         Ok(DiscreteSgd {
             model,
             source: Source::Population(model, None),

@@ -10,6 +10,7 @@ mod batched;
 mod config;
 mod data;
 mod discrete;
+pub mod ensemble;
 mod model;
 // SIMD tile products behind run-time CPU-feature detection (`crate::simd`): calling a
 // `#[target_feature]` function and raw-pointer vector loads need `unsafe`. Each kernel is

@@ -72,3 +72,18 @@ pub trait PopulationForms: Model {
         false
     }
 }
+
+/// A model must have at least one parameter.
+///
+/// # Errors
+/// [`crate::Error::InvalidParameter`] (`dim`) for `model.dim() = 0`.
+pub(crate) fn check_model_dim<M: Model + ?Sized>(model: &M) -> crate::Result<()> {
+    if model.dim() == 0 {
+        return Err(crate::Error::invalid(
+            "dim",
+            0,
+            "the model has no parameters (an empty model has nothing to train)",
+        ));
+    }
+    Ok(())
+}

@@ -90,6 +90,7 @@ impl<'a, M: Model> SgdSde<'a, M> {
     /// than the data set), [`Error::DimensionMismatch`] if the data do not fit the model.
     pub fn finite(model: &'a M, data: &'a Dataset, config: SgdConfig) -> Result<Self> {
         config.validate(Some(data.len()))?;
+        super::model::check_model_dim(model)?;
         check_data_dims(model, data)?;
         Ok(SgdSde {
             model,
@@ -110,6 +111,7 @@ impl<'a, M: Model> SgdSde<'a, M> {
         M: PopulationForms,
     {
         config.validate(None)?;
+        super::model::check_model_dim(model)?;
         Ok(SgdSde {
             model,
             source: Source::Closed(model),

@@ -105,6 +105,7 @@ pub fn fixed_point<M: Model>(
     t: f64,
 ) -> Result<FixedPoint> {
     check_vector("theta", theta, sym.dim())?;
+    check_finite("t", &[t])?;
     let rate = |lambda: f64| charge_rate(sym, sde, &sym.orbit(theta, lambda), t);
     let mu_max = sym.eigenvalues().amax();
     if mu_max <= 0.0 {

@@ -170,3 +170,71 @@ fn constructors_validate() {
     assert!(BrownianGrid::sample(&SeedTree::new(1), 0, 1, 0.0, 1.0, 0, None).is_err());
     assert!(BrownianGrid::sample(&SeedTree::new(1), 0, 1, 1.0, 1.0, 4, None).is_err());
 }
+
+#[test]
+fn what_cannot_be_computed_is_refused() {
+    // a step larger than the span would take zero steps
+    assert!(matches!(
+        TimeSpan::new(0.0, 1.0, 1e10),
+        Err(Error::InvalidParameter { name: "dt", .. })
+    ));
+    // an empty state
+    assert!(LinearSde::new(
+        nalgebra::DMatrix::zeros(0, 0),
+        vec![nalgebra::DMatrix::zeros(0, 0)]
+    )
+    .is_err());
+    // a confidence level outside (0, 1)
+    assert!(noether_sde::analysis::stats::MeanInterval::from_moments(0.0, 1.0, 10, 1.5).is_err());
+    // a fixed point at a NaN time
+    let model = noether_sde::models::ScalarFactorization::new(1.0, 0.5).unwrap();
+    let sde =
+        noether_sde::sgd::SgdSde::population(&model, noether_sde::sgd::SgdConfig::new(0.05, 4)).unwrap();
+    let sym = noether_sde::symmetry::ExponentialSymmetry::rescaling(2, &[0], &[1]).unwrap();
+    let theta = DVector::from_vec(vec![2.0, 0.5]);
+    assert!(noether_sde::symmetry::noether::fixed_point(&sym, &sde, &theta, f64::NAN).is_err());
+    assert!(noether_sde::symmetry::noether::fixed_point(&sym, &sde, &theta, 0.0).is_ok());
+}
+
+#[test]
+fn ensembles_at_the_end_of_the_u64_range_do_not_overflow() {
+    let gbm = GeometricBrownianMotion::new(0.1, 0.2).unwrap();
+    let span = TimeSpan::new(0.0, 0.2, 0.1).unwrap();
+    let problem = SdeProblem::new(&gbm, EulerMaruyama::new(), DVector::from_element(1, 1.0), span).unwrap();
+    let record = Functionals::new(vec![0.2], 1, |_t: f64, x: &DVector<f64>, out: &mut [f64]| {
+        out[0] = x[0]
+    })
+    .unwrap();
+    let stats = Ensemble::new(1, u64::MAX - 3..u64::MAX)
+        .statistics(&problem, &record)
+        .unwrap();
+    assert_eq!(stats.finished(), 3);
+}
+
+#[test]
+fn a_functional_returning_nan_or_passing_the_bound_is_a_divergence() {
+    let gbm = GeometricBrownianMotion::new(0.1, 0.2).unwrap();
+    let span = TimeSpan::new(0.0, 1.0, 0.1).unwrap();
+    let problem = SdeProblem::new(&gbm, EulerMaruyama::new(), DVector::from_element(1, 1.0), span).unwrap();
+    let nan = Functionals::new(vec![1.0], 1, |_t: f64, _x: &DVector<f64>, out: &mut [f64]| {
+        out[0] = f64::NAN
+    })
+    .unwrap();
+    let stats = Ensemble::new(1, 0..10).statistics(&problem, &nan).unwrap();
+    assert_eq!((stats.finished(), stats.divergent()), (0, 10));
+    assert_eq!(stats.undefined(), Some("no finished paths"));
+    // the state passes a bound of 0.5 at step 0 (x0 = 1)
+    let value = Functionals::new(vec![1.0], 1, |_t: f64, x: &DVector<f64>, out: &mut [f64]| {
+        out[0] = x[0]
+    })
+    .unwrap();
+    let bounded = Ensemble::new(1, 0..10).with_divergence_bound(0.5).unwrap();
+    let stats = bounded.statistics(&problem, &value).unwrap();
+    assert_eq!(stats.divergent(), 10);
+    assert!(matches!(
+        stats.first_divergence(),
+        Some(Error::Divergence { path: 0, step: 0, .. })
+    ));
+    assert!(Ensemble::new(1, 0..10).with_divergence_bound(0.0).is_err());
+    assert!(Ensemble::new(1, 0..10).with_divergence_bound(1e200).is_err());
+}

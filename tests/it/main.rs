@@ -14,6 +14,7 @@ mod docs;
 mod ensemble;
 mod errors;
 mod exact;
+mod fuzz;
 mod observe;
 mod report_output;
 mod sde;
