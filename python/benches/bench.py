@@ -22,33 +22,35 @@ import noether_sde as ns
 
 
 def best_of(n, f):
-    times = []
+    """(best wall seconds, median wall seconds, best CPU seconds of this process)."""
+    times, cpu = [], []
     for _ in range(n):
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         f()
         times.append(time.perf_counter() - t)
-    return min(times), float(np.median(times))
+        cpu.append(time.process_time() - c)
+    return min(times), float(np.median(times)), min(cpu)
 
 
 def main():
     quick = "--quick" in sys.argv
     cli = os.environ.get("NOETHER_SDE_CLI", os.path.join(os.path.dirname(__file__), "../../target/release/noether-sde"))
     print(f"noether_sde {ns.__version__}, numpy {np.__version__}, Python {platform.python_version()}, "
-          f"{os.cpu_count()} cores")
+          f"{os.cpu_count()} cores, load average {os.getloadavg()}")
 
     # 1. built-in model: Python vs the Rust API (through the CLI binary)
     paths, t_end = (512, 10.0) if quick else (2048, 20.0)
     model = ns.models.ScalarFactorization(v=1.0, sigma=1.0)
     kw = dict(method="em", eta=0.05, batch=4, t_end=t_end, dt=0.01, paths=paths, seed=1, save_every=1.0,
               observables=["charge", "loss", "sharpness"], progress=False)
-    py_best, py_med = best_of(3, lambda: ns.simulate(model, **kw))
+    py_best, py_med, py_cpu = best_of(3, lambda: ns.simulate(model, **kw))
     args = [cli, "simulate", "--model", "scalar_factorization", "--method", "em", "--eta", "0.05", "--batch", "4",
             "--time", str(t_end), "--dt", "0.01", "--paths", str(paths), "--seed", "1", "--save-every", "1", "--json"]
-    rust_best, rust_med = best_of(3, lambda: subprocess.run(args, check=True, capture_output=True))
+    rust_best, rust_med, _ = best_of(3, lambda: subprocess.run(args, check=True, capture_output=True))
     steps = paths * int(round(t_end / 0.01))
     print(json.dumps({"builtin_scalar_factorization_em": {
         "paths": paths, "steps_per_path": int(round(t_end / 0.01)),
-        "python_s_best": py_best, "python_s_median": py_med,
+        "python_s_best": py_best, "python_s_median": py_med, "python_cpu_s": py_cpu,
         "rust_cli_s_best": rust_best, "rust_cli_s_median": rust_med,
         "ratio_python_over_rust": py_best / rust_best,
         "python_ns_per_path_step": 1e9 * py_best / steps}}))
@@ -58,14 +60,45 @@ def main():
     sde = ns.Sde(drift=lambda t, X: 0.5 * X, diffusion=lambda t, X: 0.3 * X, dim=1, noise="scalar")
     run = lambda: ns.simulate(sde, x0=[1.0], t_end=1.0, dt=1.0 / steps, paths=paths, seed=1, save_at=[1.0],
                               progress=False)
-    best, med = best_of(3, run)
+    best, med, cpu = best_of(3, run)
     print(json.dumps({"python_gbm_sde_em": {"paths": paths, "steps": steps, "s_best": best, "s_median": med,
-                                            "ns_per_path_step": 1e9 * best / (paths * steps)}}))
-    for name in ("diffrax", "torchsde"):
-        try:
-            __import__(name)
-        except ImportError:
-            print(json.dumps({name: "not installed"}))
+                                            "cpu_s": cpu, "ns_per_path_step": 1e9 * best / (paths * steps),
+                                            "cpu_ns_per_path_step": 1e9 * cpu / (paths * steps)}}))
+    try:
+        print(json.dumps({"diffrax": bench_diffrax(paths, steps)}))
+    except ImportError:
+        print(json.dumps({"diffrax": "not installed"}))
+    try:
+        import torchsde  # noqa: F401
+        print(json.dumps({"torchsde": "installed but not measured by this script"}))
+    except ImportError:
+        print(json.dumps({"torchsde": "not installed"}))
+
+
+def bench_diffrax(paths, steps):
+    """The same GBM by diffrax's Euler on an UnsafeBrownianPath, vmapped over paths, jitted."""
+    import diffrax
+    import jax
+    import jax.numpy as jnp
+
+    jax.config.update("jax_enable_x64", True)
+    drift = diffrax.ODETerm(lambda t, y, args: 0.5 * y)
+
+    def one(key):
+        bm = diffrax.UnsafeBrownianPath(shape=(), key=key)
+        terms = diffrax.MultiTerm(drift, diffrax.ControlTerm(lambda t, y, args: 0.3 * y, bm))
+        sol = diffrax.diffeqsolve(terms, diffrax.Euler(), 0.0, 1.0, dt0=1.0 / steps, y0=jnp.float64(1.0),
+                                  saveat=diffrax.SaveAt(t1=True), max_steps=steps + 1,
+                                  adjoint=diffrax.ForwardMode())
+        return sol.ys[0]
+
+    keys = jax.random.split(jax.random.PRNGKey(0), paths)
+    solve = jax.jit(jax.vmap(one))
+    solve(keys).block_until_ready()  # compile
+    best, med, cpu = best_of(3, lambda: solve(keys).block_until_ready())
+    return {"version": diffrax.__version__, "jax": jax.__version__, "s_best": best, "s_median": med,
+            "cpu_s": cpu, "ns_per_path_step": 1e9 * best / (paths * steps),
+            "cpu_ns_per_path_step": 1e9 * cpu / (paths * steps)}
 
 
 if __name__ == "__main__":

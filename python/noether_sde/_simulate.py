@@ -164,10 +164,15 @@ def _progress_bar(total: int, enabled):
     return tqdm(total=total, unit="path", delay=2.0, leave=False)
 
 
-def _chunk(paths: int, lockstep: bool) -> int:
+def _chunk(paths: int, lockstep: bool, steps: float) -> int:
+    """Paths per chunk: Ctrl-C and the progress bar are served between chunks, so a chunk
+    is about 2·10^7 path-steps (well under a second for small models), in whole blocks of
+    64 paths; the lockstep driver also checks for Ctrl-C in every callback."""
     if lockstep:
         return min(16384, max(64, paths))
-    return max(256, -(-paths // 20 // 64) * 64)
+    steps = steps if math.isfinite(steps) and steps > 1.0 else 1.0  # bad values are reported by the library
+    by_work = int(2e7 // steps) // 64 * 64
+    return max(64, min(by_work, max(256, -(-paths // 20 // 64) * 64)))
 
 
 def _split(names_sizes, mean, var, low, high, values=None):
@@ -358,10 +363,12 @@ def _run_range(model, is_sde: bool, s: dict, paths: tuple, keep_paths: bool, pro
     n = paths[1] - paths[0]
     if is_sde:
         return _core.simulate_sde(model._core, s["method"], s["x0"], s["t0"], s["t_end"], s["dt"], s["seed"],
-                                  paths, s["save_every"], s["save_at"], keep_paths, _chunk(n, True), progress)
+                                  paths, s["save_every"], s["save_at"], keep_paths, _chunk(n, True, 0), progress)
     return _core.simulate_model(model._core, s["method"], s["eta"], s["batch"], s["weight_decay"], s["t_end"],
                                 s["dt"], s["seed"], paths, s["theta0"], s["save_every"], s["save_at"],
-                                s["observables"], keep_paths, s["threads"], _chunk(n, False), progress)
+                                s["observables"], keep_paths, s["threads"],
+                                _chunk(n, False, s["t_end"] / (s["dt"] or s["eta"] / (1 if s["method"] in ("sgd", "gd") else 2))),
+                                progress)
 
 
 def _shard_task(model, is_sde, settings, paths):

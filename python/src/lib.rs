@@ -30,5 +30,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(simulate::simulate_sde, m)?)?;
     m.add_function(wrap_pyfunction!(simulate::merge_states, m)?)?;
     m.add_function(wrap_pyfunction!(simulate::summarise_state, m)?)?;
+    m.add_function(wrap_pyfunction!(simulate::reproduce, m)?)?;
     Ok(())
 }

@@ -598,3 +598,16 @@ pub fn merge_states<'py>(py: Python<'py>, states: Vec<Vec<u8>>) -> PyResult<Boun
 pub fn summarise_state<'py>(py: Python<'py>, state: Vec<u8>) -> PyResult<Bound<'py, PyDict>> {
     stats_dict(py, &decode(&state)?)
 }
+
+/// Runs the paper-reproduction report (the library's `report::run`, as the CLI's
+/// `reproduce`) into `out`; returns the summary (claims, files) as JSON.
+#[pyfunction]
+pub fn reproduce(py: Python<'_>, out: std::path::PathBuf, quick: bool) -> PyResult<String> {
+    let options = noether_sde::report::ReportOptions {
+        out_dir: out,
+        quick,
+        progress: false,
+    };
+    let summary = py.detach(|| noether_sde::report::run(&options)).py_err()?;
+    serde_json::to_string(&summary).map_err(|e| crate::errors::NoetherError::new_err(e.to_string()))
+}
