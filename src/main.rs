@@ -30,11 +30,35 @@ const MODELS_HELP: &str = "The model: scalar_factorization, matrix_factorization
   noether-sde simulate --model tanh_net --method sgd --shard 0/2 --json > a.json
   noether-sde simulate --model tanh_net --method sgd --shard 1/2 --json > b.json
   noether-sde merge a.json b.json
+  noether-sde simulate --model scalar_factorization --method sgd --format csv > run.csv
+  noether-sde timescales --etas 0.0125,0.025,0.05 --batches 2,4,8
 
 Exit codes: 0 success, 1 runtime failure or a failed claim, 2 invalid input.")]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
+}
+
+/// Output format of `simulate` and `merge`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Format {
+    /// A readable table.
+    Text,
+    /// One JSON object (the settings, the statistics and the `mergeable` block).
+    Json,
+    /// Long-format CSV `t,observable,statistic,value` (`pandas.read_csv` loads it as is).
+    Csv,
+}
+
+/// Comma-separated numbers (`0.01,0.02,0.04`).
+fn number_list<T: std::str::FromStr>(s: &str) -> Result<Vec<T>, String> {
+    s.split(',')
+        .map(|v| {
+            v.trim()
+                .parse::<T>()
+                .map_err(|_| format!("'{v}' is not a number"))
+        })
+        .collect()
 }
 
 /// Flags shared by `simulate` and `predict` that choose the model.
@@ -145,16 +169,20 @@ Example:
         /// observable is non-finite or exceeds B in absolute value; 0 < B <= 1e140.
         #[arg(long = "divergence-bound", value_name = "B", default_value_t = noether_sde::observe::DEFAULT_DIVERGENCE_BOUND)]
         divergence_bound: f64,
-        /// Print one JSON object.
-        #[arg(long)]
+        /// Print one JSON object (= --format json).
+        #[arg(long, conflicts_with = "format")]
         json: bool,
+        /// Output format: text, json (needed by `merge`) or csv (long format, one row per
+        /// time × observable × statistic).
+        #[arg(long, value_enum)]
+        format: Option<Format>,
     },
     /// The theory's predictions at the model's start: the fixed-point charge of the
     /// Noether flow on the start's orbit, the slow rate κ there, the fast rate and their
     /// ratio.
     ///
     /// The fast rate is the top eigenvalue of the Hessian of L_γ at the fixed point θ*
-    /// (λ_max(∇²L(θ*)) + 2γ); the ratio is fast/slow, the separation of the two
+    /// (λ_max(∇²L(θ*)) + 2γ); the ratio is slow/fast (slow rate over fast rate), the separation of the two
     /// timescales. For matrix_factorization also the equilibrium UᵀU − WWᵀ at the
     /// balanced-and-aligned global minimum.
     #[command(allow_negative_numbers = true)]
@@ -225,6 +253,50 @@ Example:
         /// The shard files (any order).
         #[arg(value_name = "FILE", required = true)]
         files: Vec<PathBuf>,
+        /// Output format: json (default) or csv (long format).
+        #[arg(long, value_enum, default_value = "json")]
+        format: Format,
+    },
+    /// The two timescales of scalar factorisation on your own η and B ladders: fast and
+    /// slow rates measured (95% bootstrap intervals) and predicted, and the slopes of
+    /// ln(slow/fast) in ln η (expected 1) and ln B (expected −1) (THEORY §5).
+    ///
+    /// The η ladder runs the SGD-SDE (Milstein, Richardson-extrapolated), the B ladder
+    /// discrete online SGD (the SDE depends on η and B only through η/B).
+    #[command(
+        after_help = "Example:\n  noether-sde timescales --etas 0.0125,0.025,0.05 --batches 2,4,8 --paths 200 --json"
+    )]
+    Timescales {
+        /// Learning rates of the SDE ladder (comma-separated).
+        #[arg(long, value_name = "LIST", default_value = "0.0125,0.025,0.05")]
+        etas: String,
+        /// Batch size of the SDE ladder.
+        #[arg(long = "batch-for-etas", default_value_t = 8)]
+        batch_for_etas: usize,
+        /// Batch sizes of the SGD ladder (comma-separated).
+        #[arg(long, value_name = "LIST", default_value = "2,4,8")]
+        batches: String,
+        /// Learning rate of the SGD ladder.
+        #[arg(long = "eta-for-batches", default_value_t = 0.05)]
+        eta_for_batches: f64,
+        /// Paths per rung [default: 100].
+        #[arg(long)]
+        paths: Option<u64>,
+        /// Master seed.
+        #[arg(long, default_value_t = 55)]
+        seed: u64,
+        /// Teacher v [default: 1].
+        #[arg(long)]
+        v: Option<f64>,
+        /// Label noise σ [default: 1].
+        #[arg(long)]
+        sigma: Option<f64>,
+        /// Starting charge C(0) = u² − w² [default: 0.5].
+        #[arg(long)]
+        charge0: Option<f64>,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -247,6 +319,14 @@ fn print(json: bool, value: &serde_json::Value, text: impl Fn(&serde_json::Value
         emit(&format!("{value}\n"));
     } else {
         emit(&text(value));
+    }
+}
+
+fn print_as(format: Format, value: &serde_json::Value, text: impl Fn(&serde_json::Value) -> String) {
+    match format {
+        Format::Text => emit(&text(value)),
+        Format::Json => emit(&format!("{value}\n")),
+        Format::Csv => emit(&cli::csv::long_csv(value)),
     }
 }
 
@@ -300,6 +380,7 @@ fn run(command: Command) -> CliResult<i32> {
             shard,
             divergence_bound,
             json,
+            format,
         } => {
             let built = cli::models::build(&model.model, &model.params)?;
             let args = SimulateArgs {
@@ -316,7 +397,12 @@ fn run(command: Command) -> CliResult<i32> {
                 divergence_bound,
             };
             let out = cli::simulate::simulate(&built, &args)?;
-            print(json, &out, cli::simulate::text);
+            let format = if json {
+                Format::Json
+            } else {
+                format.unwrap_or(Format::Text)
+            };
+            print_as(format, &out, cli::simulate::text);
         }
         Command::Predict {
             model,
@@ -349,8 +435,34 @@ fn run(command: Command) -> CliResult<i32> {
                 emit(&SchemeKind::table());
             }
         }
-        Command::Merge { files } => {
-            emit(&format!("{}\n", cli::simulate::merge(&files)?));
+        Command::Merge { files, format } => {
+            print_as(format, &cli::simulate::merge(&files)?, cli::simulate::text);
+        }
+        Command::Timescales {
+            etas,
+            batch_for_etas,
+            batches,
+            eta_for_batches,
+            paths,
+            seed,
+            v,
+            sigma,
+            charge0,
+            json,
+        } => {
+            let args = cli::timescales::TimescalesArgs {
+                etas: number_list(&etas).map_err(|e| CliError::input(format!("--etas {etas}: {e}")))?,
+                batch_for_etas,
+                batches: number_list(&batches)
+                    .map_err(|e| CliError::input(format!("--batches {batches}: {e}")))?,
+                eta_for_batches,
+                paths,
+                seed,
+                v,
+                sigma,
+                charge0,
+            };
+            print(json, &cli::timescales::timescales(&args)?, cli::timescales::text);
         }
     }
     Ok(0)

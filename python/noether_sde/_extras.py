@@ -64,7 +64,7 @@ def convergence(sde, *, x0, t_end: float = 1.0, schemes: Sequence[str] = ("euler
     return out
 
 
-def reproduce(out: str = "report", quick: bool = True) -> dict:
+def reproduce(out: str = "report", quick: bool = True, only=None, force: bool = False) -> dict:
     """Runs the paper-reproduction report (the CLI's ``reproduce``) and writes
     ``report.md``, ``results.json`` and SVG figures to ``out``.
 
@@ -73,6 +73,9 @@ def reproduce(out: str = "report", quick: bool = True) -> dict:
     factorisation, the two timescales and their η/B scaling, the matrix-factorisation
     equilibrium, the normalised layer's weight-decay equilibrium, approximate
     symmetries, warmup and sharpening. ``quick=True`` uses smaller ensembles (under a
-    minute). Returns ``{"claims": [...], "files": [...]}``.
+    minute). ``only`` runs a subset of claim families (names as in
+    ``noether-sde reproduce --only``); an existing non-empty ``out`` that the tool did
+    not write is refused unless ``force=True``. Returns ``{"claims": [...], "files": [...]}``.
     """
-    return json.loads(_core.reproduce(os.fspath(out), bool(quick)))
+    names = None if only is None else ([only] if isinstance(only, str) else [str(n) for n in only])
+    return json.loads(_core.reproduce(os.fspath(out), bool(quick), names, bool(force)))

@@ -602,11 +602,20 @@ pub fn summarise_state<'py>(py: Python<'py>, state: Vec<u8>) -> PyResult<Bound<'
 /// Runs the paper-reproduction report (the library's `report::run`, as the CLI's
 /// `reproduce`) into `out`; returns the summary (claims, files) as JSON.
 #[pyfunction]
-pub fn reproduce(py: Python<'_>, out: std::path::PathBuf, quick: bool) -> PyResult<String> {
+#[pyo3(signature = (out, quick, only=None, force=false))]
+pub fn reproduce(
+    py: Python<'_>,
+    out: std::path::PathBuf,
+    quick: bool,
+    only: Option<Vec<String>>,
+    force: bool,
+) -> PyResult<String> {
     let options = noether_sde::report::ReportOptions {
         out_dir: out,
         quick,
         progress: false,
+        only: only.unwrap_or_default(),
+        force,
     };
     let summary = py.detach(|| noether_sde::report::run(&options)).py_err()?;
     serde_json::to_string(&summary).map_err(|e| crate::errors::NoetherError::new_err(e.to_string()))

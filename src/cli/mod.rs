@@ -5,9 +5,11 @@
 //! input. Every error is one line on stderr starting with `error:`.
 
 pub mod convergence;
+pub mod csv;
 pub mod models;
 pub mod predict;
 pub mod simulate;
+pub mod timescales;
 
 use noether_sde::Error;
 use std::fmt;

@@ -103,7 +103,7 @@ fn predict_with<M: CliModel>(
     out.insert("ratio".into(), json!(fp.slow_rate / fast));
     out.insert(
         "ratio_definition".into(),
-        json!("slow_rate / fast_rate: the ratio of the fast to the slow timescale, O(η/B) (THEORY §5)"),
+        json!("slow_rate / fast_rate = (fast timescale) / (slow timescale), O(η/B) (THEORY §5)"),
     );
     Ok(out)
 }

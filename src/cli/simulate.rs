@@ -115,15 +115,22 @@ struct Run {
     times: Vec<f64>,
 }
 
-/// `[0, s, 2s, …]` up to `t_end` (and `t_end` itself).
-fn save_times(t_end: f64, every: f64) -> CliResult<Vec<f64>> {
-    let count = (t_end / every + 1e-9).floor();
+/// The save times: every `k`-th step, `k = max(1, round(every/step))`, labelled with the
+/// times the steps actually reach (`t_j = j·k·step`, as the time grid computes them), and
+/// `t_end` itself (the last, possibly shortened, step). Returns the times and the
+/// interval actually used, `k·step`: a requested interval that is not a multiple of the
+/// step is snapped to the nearest one instead of labelling a later step with an earlier
+/// time.
+fn save_times(t_end: f64, every: f64, step: f64) -> CliResult<(Vec<f64>, f64)> {
+    let k = (every / step).round().max(1.0);
+    let snapped = k * step;
+    let count = (t_end / snapped + 1e-9).floor();
     if count > 10_000.0 {
         return Err(CliError::input(format!(
             "--save-every {every}: more than 10000 save times up to --time {t_end}"
         )));
     }
-    let mut times: Vec<f64> = (0..=count as u64).map(|k| k as f64 * every).collect();
+    let mut times: Vec<f64> = (0..=count as u64).map(|j| (j as f64 * k) * step).collect();
     let last = times[times.len() - 1];
     if t_end - last > 1e-9 * t_end.max(1.0) {
         times.push(t_end);
@@ -131,7 +138,7 @@ fn save_times(t_end: f64, every: f64) -> CliResult<Vec<f64>> {
         let n = times.len();
         times[n - 1] = t_end;
     }
-    Ok(times)
+    Ok((times, snapped))
 }
 
 /// Runs `simulate` and returns its JSON object.
@@ -179,9 +186,9 @@ pub fn simulate(built: &Built, args: &SimulateArgs) -> CliResult<Value> {
         }
         (Some(dt), steps.ceil())
     };
-    let save_every = args.save_every.unwrap_or(time / 10.0);
-    require_positive("--save-every", save_every)?;
-    let times = save_times(time, save_every)?;
+    let requested_save_every = args.save_every.unwrap_or(time / 10.0);
+    require_positive("--save-every", requested_save_every)?;
+    let (times, save_every) = save_times(time, requested_save_every, dt.unwrap_or(eta))?;
     let paths = match args.shard {
         Some(shard) => {
             if shard.count > total {

@@ -615,3 +615,74 @@ fn schemes_lists_the_catalogue() {
         "unknown scheme",
     );
 }
+
+/// `--format csv` is long format (`t,observable,statistic,value`, one row per saved time ×
+/// observable × statistic, four fields on every row: what `pandas.read_csv` loads with no
+/// arguments), and saved times are the times the steps reach (η = 2: no t = 0.5 row).
+#[test]
+fn simulate_writes_long_csv_and_truthful_save_times() {
+    let args = [
+        "simulate",
+        "--model",
+        "scalar_factorization",
+        "--method",
+        "sgd",
+        "--eta",
+        "2",
+        "--time",
+        "4",
+        "--save-every",
+        "0.5",
+        "--paths",
+        "4",
+    ];
+    let v = json(&[&args[..], &["--json"]].concat());
+    assert_eq!(
+        v["times"],
+        serde_json::json!([0.0, 2.0, 4.0]),
+        "snapped to the step η = 2"
+    );
+    assert_eq!(v["save_every"], 2.0);
+    let out = run(&[&args[..], &["--format", "csv"]].concat());
+    assert!(out.status.success());
+    let csv = String::from_utf8(out.stdout).expect("utf-8");
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines[0], "t,observable,statistic,value");
+    assert_eq!(lines.len(), 1 + 3 * 3 * 4, "{csv}");
+    for line in &lines[1..] {
+        let fields: Vec<&str> = line.split(',').collect();
+        assert_eq!(fields.len(), 4, "{line}");
+        assert!(fields[0].parse::<f64>().is_ok(), "{line}");
+        assert!(["charge", "loss", "sharpness"].contains(&fields[1]), "{line}");
+        assert!(fields[3].is_empty() || fields[3].parse::<f64>().is_ok(), "{line}");
+    }
+    // the CSV carries the JSON's numbers
+    let first_mean = v["observables"]["charge"]["mean"][0].as_f64().expect("a number");
+    assert_eq!(lines[1], format!("0,charge,mean,{first_mean}"));
+    bad_input(&[&args[..], &["--format", "xml"]].concat(), "xml");
+}
+
+/// `timescales` runs user-chosen ladders and refuses ladders it cannot fit.
+#[test]
+fn timescales_on_user_ladders() {
+    let v = json(&[
+        "timescales",
+        "--etas",
+        "0.025,0.05",
+        "--batches",
+        "4,8",
+        "--paths",
+        "20",
+        "--json",
+    ]);
+    let points = v["points"].as_array().expect("points");
+    assert_eq!(points.len(), 4);
+    for p in points {
+        has_keys(p, &["process", "eta", "batch", "fast", "slow", "ratio"]);
+        assert!(p["ratio"].as_f64().expect("a number") > 0.0);
+    }
+    has_keys(&v["slope_eta"], &["slope", "ci_low", "ci_high"]);
+    bad_input(&["timescales", "--etas", "0.05"], "at least two rungs");
+    bad_input(&["timescales", "--etas", "0.05,x"], "--etas");
+    bad_input(&["timescales", "--batches", "0,4"], "--batches");
+}
