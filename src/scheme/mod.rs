@@ -6,12 +6,14 @@
 //! calculus before the first step, so a Stratonovich scheme cannot silently solve an
 //! Itô equation and commutative Milstein cannot silently run on general noise.
 
+mod dri1;
 mod euler_maruyama;
 mod heun;
 mod milstein;
 mod milstein_levy;
 mod rk_milstein;
 
+pub use dri1::Dri1;
 pub use euler_maruyama::EulerMaruyama;
 pub use heun::Heun;
 pub use milstein::Milstein;

@@ -323,9 +323,54 @@ impl LinearSde {
         }
     }
 
+    /// The three-noise non-commutative instance of the weak order-2 studies: `d = 2`,
+    ///
+    /// ```text
+    /// A = [[−0.5, 0.4], [−0.3, −0.6]],  B₁ = 0.4 [[0, 1], [1, 0]],
+    /// B₂ = 0.4 [[1, 0], [0, −1]],        B₃ = 0.3 [[0, −1], [1, 0]],
+    /// ```
+    ///
+    /// whose `B_j` pairwise do not commute (`B₁B₂ = −B₂B₁ ≠ 0`, …), so `L^j b_k ≠ L^k b_j`.
+    pub fn three_noise() -> Self {
+        let m = |s: f64, v: [f64; 4]| DMatrix::from_row_slice(2, 2, &v) * s;
+        LinearSde {
+            a: m(1.0, [-0.5, 0.4, -0.3, -0.6]),
+            b: vec![
+                m(0.4, [0.0, 1.0, 1.0, 0.0]),
+                m(0.4, [1.0, 0.0, 0.0, -1.0]),
+                m(0.3, [0.0, -1.0, 1.0, 0.0]),
+            ],
+        }
+    }
+
     /// `E X_t = e^{At} X_0`.
     pub fn mean(&self, x0: &DVector<f64>, t: f64) -> DVector<f64> {
         (&self.a * t).exp() * x0
+    }
+
+    /// The second moment `M_t = E[X_t X_tᵀ]`, which solves the linear ODE
+    /// `Ṁ = AM + MAᵀ + Σ_j B_j M B_jᵀ` (Itô), so `vec M_t = e^{Lt} vec(X₀X₀ᵀ)` with
+    /// `L = I⊗A + A⊗I + Σ_j B_j⊗B_j` (`d² × d²`; meant for small `d`).
+    ///
+    /// ```
+    /// use noether_sde::sde::reference::LinearSde;
+    /// use nalgebra::{DMatrix, DVector};
+    /// // scalar GBM: E X_t² = X₀² e^{(2μ + s²)t}
+    /// let gbm = LinearSde::new(DMatrix::from_element(1, 1, 0.3), vec![DMatrix::from_element(1, 1, 0.5)])?;
+    /// let m = gbm.second_moment(&DVector::from_element(1, 2.0), 1.5);
+    /// assert!((m[(0, 0)] - 4.0 * ((0.6f64 + 0.25) * 1.5).exp()).abs() < 1e-12);
+    /// # Ok::<(), noether_sde::Error>(())
+    /// ```
+    pub fn second_moment(&self, x0: &DVector<f64>, t: f64) -> DMatrix<f64> {
+        let d = self.a.nrows();
+        let identity = DMatrix::<f64>::identity(d, d);
+        let mut generator = identity.kronecker(&self.a) + self.a.kronecker(&identity);
+        for bj in &self.b {
+            generator += bj.kronecker(bj);
+        }
+        let start = x0 * x0.transpose();
+        let vec_m = (generator * t).exp() * DVector::from_column_slice(start.as_slice());
+        DMatrix::from_column_slice(d, d, vec_m.as_slice())
     }
 }
 

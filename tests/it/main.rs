@@ -21,3 +21,4 @@ mod stats;
 mod symmetry;
 mod timescales;
 mod warmup;
+mod weak;
