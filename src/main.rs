@@ -1,5 +1,5 @@
 //! The `noether-sde` command line: `reproduce` (the default) writes the paper-reproduction
-//! report; `models`, `simulate`, `predict`, `convergence` and `merge` are scriptable
+//! report; `models`, `schemes`, `simulate`, `predict`, `convergence` and `merge` are scriptable
 //! clients of the library, each with `--json` output (one JSON object on stdout).
 //!
 //! Exit codes: 0 success, 1 a runtime failure (or a report claim that failed), 2 invalid
@@ -23,6 +23,7 @@ const MODELS_HELP: &str = "The model: scalar_factorization, matrix_factorization
 #[command(after_help = "Examples:
   noether-sde                                   # = noether-sde reproduce
   noether-sde models
+  noether-sde schemes
   noether-sde simulate --model scalar_factorization --method milstein --paths 256 --json
   noether-sde predict --model matrix_factorization --eta 0.02 --batch 2
   noether-sde convergence --problem gbm --scheme milstein --kind strong
@@ -82,10 +83,11 @@ enum Command {
     /// exactly the unsharded result.
     #[command(allow_negative_numbers = true)]
     #[command(
-        after_help = "Methods: sgd and gd run the discrete process (time t = kη); em, milstein,
-milstein-levy and rk-milstein solve the SGD-SDE (Itô) with step --dt. milstein needs
-scalar/commutative noise (scalar_factorization with n = 0); heun solves the Stratonovich
-form of the same SDE (drift a − ½ΣL^j b_j), so it needs few noise columns (n = 0).
+        after_help = "Methods: sgd and gd run the discrete process (time t = kη); every scheme of
+`noether-sde schemes` solves the SGD-SDE (Itô) with step --dt. milstein needs
+scalar/commutative noise (scalar_factorization with n = 0); a Stratonovich scheme (heun,
+euler_heun) solves the Stratonovich form of the same SDE (drift a − ½ΣL^j b_j), so it
+needs few noise columns (n = 0).
 
 Example:
   noether-sde simulate --model scalar_factorization --param sigma=0.5 --method em \\
@@ -94,8 +96,10 @@ Example:
     Simulate {
         #[command(flatten)]
         model: ModelArgs,
-        /// sgd | gd (discrete) or em | milstein | milstein-levy | heun | rk-milstein (SDE).
-        #[arg(long, value_enum)]
+        /// sgd | gd (discrete), or any scheme of `noether-sde schemes` on the SGD-SDE
+        /// (em = euler_maruyama, milstein, milstein_levy, rk_milstein, heun, …; `-` and `_`
+        /// are interchangeable).
+        #[arg(long, value_parser = Method::parse)]
         method: Method,
         /// Learning rate η > 0 [default: the model's, see `models`].
         #[arg(long)]
@@ -156,12 +160,20 @@ Example:
         #[arg(long)]
         json: bool,
     },
+    /// List the integrators of the scheme catalogue: names, aliases, strong and weak
+    /// orders, accepted noise, calculus.
+    Schemes {
+        /// Print one JSON object `{"schemes": [{name, strong_order, weak_order, noise,
+        /// calculus, adaptive, …}, …]}`.
+        #[arg(long)]
+        json: bool,
+    },
     /// Measure a scheme's strong or weak order of convergence with its 95% interval.
     ///
-    /// Defined studies: gbm with euler_maruyama, milstein, rk_milstein, heun (strong) and
-    /// euler_maruyama, milstein (weak); noncommutative with milstein_levy,
-    /// milstein_no_levy, rk_milstein, euler_maruyama (strong); ou with euler_maruyama
-    /// (strong). Any other combination is an error.
+    /// Strong studies: gbm with every scheme that accepts scalar noise; noncommutative
+    /// (general noise) and ou (additive noise) with every Itô scheme that accepts their
+    /// noise. Weak studies: gbm. The expected order is the scheme's declaration (see
+    /// `noether-sde schemes`). Any other combination is an error.
     #[command(
         after_help = "Example:\n  noether-sde convergence --problem noncommutative --scheme milstein-levy --kind strong --json"
     )]
@@ -169,14 +181,14 @@ Example:
         /// The test problem.
         #[arg(long, value_enum)]
         problem: Problem,
-        /// The scheme: em (= euler_maruyama), milstein, milstein_levy, milstein_no_levy,
-        /// rk_milstein, heun (`-` and `_` are interchangeable).
+        /// The scheme: a name or alias of `noether-sde schemes` (em = euler_maruyama,
+        /// milstein, milstein_levy, …; `-` and `_` are interchangeable).
         #[arg(long)]
         scheme: String,
         /// Strong or weak error.
         #[arg(long, value_enum)]
         kind: Kind,
-        /// Paths per step size [default: 400 strong, 4000 weak].
+        /// Paths per step size [default: 2000 strong, 20000 weak].
         #[arg(long)]
         paths: Option<usize>,
         /// Master seed.
@@ -300,6 +312,15 @@ fn run(command: Command) -> CliResult<i32> {
         } => {
             let out = cli::convergence::convergence(problem, &scheme, kind, paths, seed)?;
             print(json, &out, cli::convergence::text);
+        }
+        Command::Schemes { json } => {
+            use noether_sde::scheme::catalogue::SchemeKind;
+            if json {
+                let all: Vec<_> = SchemeKind::ALL.iter().map(|k| k.to_json()).collect();
+                emit(&format!("{}\n", serde_json::json!({ "schemes": all })));
+            } else {
+                emit(&SchemeKind::table());
+            }
         }
         Command::Merge { files } => {
             emit(&format!("{}\n", cli::simulate::merge(&files)?));

@@ -3,6 +3,7 @@
 
 use super::{CliError, CliResult};
 use noether_sde::analysis::convergence::suite::{run_one, SuiteConfig, ROWS};
+use noether_sde::scheme::catalogue::SchemeKind;
 use serde_json::{json, Value};
 
 /// The problems of the suite.
@@ -40,14 +41,6 @@ fn kind_name(k: Kind) -> &'static str {
     }
 }
 
-/// The suite's scheme name for a command-line spelling (`em`, `rk-milstein`, …).
-fn scheme_name(s: &str) -> String {
-    match s {
-        "em" => "euler_maruyama".into(),
-        other => other.replace('-', "_"),
-    }
-}
-
 /// Runs one study and returns its JSON object
 /// `{"problem","scheme","kind","order","ci":[lo,hi],"expected","paths","seed","points":[..]}`.
 ///
@@ -61,7 +54,9 @@ pub fn convergence(
     seed: u64,
 ) -> CliResult<Value> {
     let (p, k) = (problem_name(problem), kind_name(kind));
-    let s = scheme_name(scheme);
+    let s = SchemeKind::parse(scheme)
+        .map_err(|e| CliError::input(format!("--scheme {scheme}: {e}")))?
+        .name();
     if paths == Some(0) {
         return Err(CliError::input("--paths 0: at least one path is needed"));
     }
@@ -71,7 +66,7 @@ pub fn convergence(
         weak_paths: paths.unwrap_or(defaults.weak_paths),
         seed,
     };
-    let row = run_one(p, &s, k, &config)
+    let row = run_one(p, s, k, &config)
         .map_err(|e| CliError::library("convergence", e))?
         .ok_or_else(|| {
             let defined: Vec<String> = ROWS

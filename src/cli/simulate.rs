@@ -15,9 +15,8 @@ use indicatif::{ProgressBar, ProgressStyle};
 use nalgebra::DVector;
 use noether_sde::analysis::stats::MeanInterval;
 use noether_sde::ensemble::{Ensemble, EnsembleStatistics, Functionals, SdeProblem, SgdProblem};
-use noether_sde::scheme::{
-    check_compatible, EulerMaruyama, Heun, Milstein, MilsteinLevy, RkMilstein, Scheme, TimeSpan,
-};
+use noether_sde::scheme::catalogue::{SchemeKind, SchemeVisitor};
+use noether_sde::scheme::{check_compatible, Scheme, TimeSpan};
 use noether_sde::sde::Sde;
 use noether_sde::sgd::SgdConfig;
 use serde_json::{json, Map, Value};
@@ -28,36 +27,42 @@ use std::path::PathBuf;
 /// (their cost grows like `m⁴` per step).
 const MAX_LEVY_NOISE_DIM: usize = 32;
 
-/// How the paths are advanced.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+/// How the paths are advanced: the discrete process, or a scheme of the catalogue on
+/// the SGD-SDE.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Method {
     /// Discrete mini-batch SGD.
     Sgd,
     /// Discrete full-batch gradient descent.
     Gd,
-    /// The SGD-SDE by Euler–Maruyama.
-    Em,
-    /// The SGD-SDE by Milstein (scalar/commutative noise only).
-    Milstein,
-    /// The SGD-SDE by Milstein with Lévy areas (general noise, small noise dimension).
-    MilsteinLevy,
-    /// Stochastic Heun, run on the Stratonovich form of the Itô SGD-SDE (the same process).
-    Heun,
-    /// The SGD-SDE by the derivative-free Runge–Kutta Milstein scheme.
-    RkMilstein,
+    /// The SGD-SDE by a scheme of the catalogue.
+    Sde(SchemeKind),
 }
 
 impl Method {
-    /// The name used on the command line.
+    /// Parses `sgd`, `gd` or any scheme name or alias of the catalogue.
+    ///
+    /// # Errors
+    /// The message lists the accepted names.
+    pub fn parse(s: &str) -> Result<Method, String> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "sgd" => Ok(Method::Sgd),
+            "gd" => Ok(Method::Gd),
+            _ => SchemeKind::parse(s).map(Method::Sde).map_err(|_| {
+                format!(
+                    "unknown method '{s}'; known: sgd, gd, {} (see `noether-sde schemes`)",
+                    SchemeKind::names().join(", ")
+                )
+            }),
+        }
+    }
+
+    /// The canonical name (`sgd`, `gd` or the scheme's catalogue name).
     pub fn name(self) -> &'static str {
         match self {
             Method::Sgd => "sgd",
             Method::Gd => "gd",
-            Method::Em => "em",
-            Method::Milstein => "milstein",
-            Method::MilsteinLevy => "milstein-levy",
-            Method::Heun => "heun",
-            Method::RkMilstein => "rk-milstein",
+            Method::Sde(kind) => kind.name(),
         }
     }
 
@@ -244,13 +249,10 @@ fn run_ensemble<M: CliModel>(
     } else {
         let sde = setup.model.sde(data, cfg)?;
         let span = TimeSpan::new(0.0, time, dt.expect("SDE methods have a step"))?;
-        macro_rules! solve {
-            ($scheme:expr) => {
-                sde_problem(&sde, $scheme, method, theta0, span)
-                    .and_then(|problem| Ok((ensemble.statistics(&problem, &record)?, "per_path")))
-            };
-        }
-        if method == Method::Em {
+        let Method::Sde(kind) = method else {
+            unreachable!("discrete methods are handled above")
+        };
+        if kind == SchemeKind::EulerMaruyama {
             if let Some(stats) = setup
                 .model
                 .batched_em_statistics(&sde, &theta0, span, ensemble, &record)
@@ -260,27 +262,18 @@ fn run_ensemble<M: CliModel>(
                     .map_err(|e| runtime_context(CliError::from(e), method));
             }
         }
-        return match method {
-            Method::Em => solve!(EulerMaruyama::new()),
-            Method::Milstein => solve!(Milstein::new()),
-            Method::MilsteinLevy => solve!(MilsteinLevy::new()),
-            Method::Heun => {
-                // Heun solves Stratonovich SDEs: run it on the Stratonovich form of the Itô
-                // SGD-SDE (the same process; drift a − ½ Σ_j L^j b_j, m derivatives per step)
-                if sde.noise_dim() > MAX_LEVY_NOISE_DIM {
-                    return Err(CliError::input(format!(
-                        "--method heun: the Stratonovich form needs one directional derivative per noise column, and this SGD-SDE has {} (one per sample); use em, or --param n=0 where the model has closed forms",
-                        sde.noise_dim()
-                    )));
-                }
-                let strat = noether_sde::sde::convert::StratonovichForm::new(&sde)?;
-                sde_problem(&strat, Heun::new(), method, theta0, span)
-                    .and_then(|problem| Ok((ensemble.statistics(&problem, &record)?, "per_path")))
-            }
-            Method::RkMilstein => solve!(RkMilstein::new()),
-            Method::Sgd | Method::Gd => unreachable!("discrete methods are handled above"),
-        }
-        .map_err(|e| runtime_context(e, method));
+        let solve = Solve {
+            sde: &sde,
+            kind,
+            theta0,
+            span,
+            ensemble,
+            record: &record,
+        };
+        return kind
+            .visit(solve)
+            .map(|s| (s, "per_path"))
+            .map_err(|e| runtime_context(e, method));
     };
     statistics.map_err(|e| runtime_context(CliError::from(e), method))
 }
@@ -293,36 +286,77 @@ fn runtime_context(e: CliError, method: Method) -> CliError {
     }
 }
 
-/// The SDE problem, after checking that `scheme` can solve `sde` (with a hint when not).
+/// One SGD-SDE ensemble by a scheme of the catalogue, converted to the scheme's calculus
+/// when it differs (a Stratonovich scheme solves the Stratonovich form of the Itô
+/// SGD-SDE: the same process, drift `a − ½ Σ_j L^j b_j`).
+struct Solve<'a, S, F> {
+    sde: &'a S,
+    kind: SchemeKind,
+    theta0: DVector<f64>,
+    span: TimeSpan,
+    ensemble: &'a Ensemble,
+    record: &'a Functionals<F>,
+}
+
+impl<S, F> SchemeVisitor for Solve<'_, S, F>
+where
+    S: Sde + Sync,
+    F: Fn(f64, &DVector<f64>, &mut [f64]) + Sync,
+{
+    type Output = CliResult<EnsembleStatistics>;
+
+    fn visit<K: Scheme + Sync + 'static>(self, scheme: K) -> Self::Output {
+        if !self.kind.needs_conversion(self.sde.calculus()) {
+            let problem = sde_problem(self.sde, scheme, self.kind, self.theta0, self.span)?;
+            return Ok(self.ensemble.statistics(&problem, self.record)?);
+        }
+        if self.sde.noise_dim() > MAX_LEVY_NOISE_DIM {
+            return Err(CliError::input(format!(
+                "--method {}: solves {:?} SDEs, and the conversion of this Itô SGD-SDE needs one directional derivative per noise column ({}, one per sample); use an Itô scheme such as euler_maruyama, or --param n=0 where the model has closed forms",
+                self.kind.name(),
+                scheme.info().calculus,
+                self.sde.noise_dim()
+            )));
+        }
+        let converted = noether_sde::sde::convert::StratonovichForm::new(self.sde)?;
+        let problem = sde_problem(&converted, scheme, self.kind, self.theta0, self.span)?;
+        Ok(self.ensemble.statistics(&problem, self.record)?)
+    }
+}
+
+/// The SDE problem, after checking that `scheme` can solve `sde` (with a hint, built from
+/// the catalogue, when not).
 fn sde_problem<'a, S: Sde + Sync, K: Scheme>(
     sde: &'a S,
     scheme: K,
-    method: Method,
+    kind: SchemeKind,
     theta0: DVector<f64>,
     span: TimeSpan,
 ) -> CliResult<SdeProblem<'a, S, K>> {
     let info = scheme.info();
     if let Err(e) = check_compatible(&info, sde) {
-        let hint = match method {
-            Method::Heun => {
-                " (the SGD-SDE is an Itô equation; Heun converges to the Stratonovich solution, a different process: use em, milstein or rk-milstein)"
-            }
-            Method::Milstein => {
-                " (commutative Milstein needs scalar, diagonal, additive or commutative noise; this SGD-SDE's noise is general, as is every finite-data SGD-SDE's: use em, rk-milstein or milstein-levy; scalar_factorization with --param n=0 has scalar noise)"
-            }
-            _ => "",
-        };
-        return Err(CliError::input(format!("--method {}: {e}{hint}", method.name())));
+        let others: Vec<&str> = SchemeKind::ALL
+            .iter()
+            .map(|k| k.info())
+            .filter(|i| i.accepts(sde.noise()))
+            .map(|i| i.name)
+            .collect();
+        return Err(CliError::input(format!(
+            "--method {}: {e} (this SGD-SDE's noise is {}, as is every finite-data SGD-SDE's unless noted; schemes that accept it: {}; scalar_factorization with --param n=0 has scalar noise)",
+            kind.name(),
+            sde.noise().name(),
+            others.join(", ")
+        )));
     }
     if info.reads_area(sde.noise()) && sde.noise_dim() > MAX_LEVY_NOISE_DIM {
         return Err(CliError::input(format!(
-            "--method {}: needs Lévy areas of all {} noise columns (cost ∝ m⁴ per step, at most {MAX_LEVY_NOISE_DIM} here); use em (or a model with fewer noise columns: a finite data set has one per sample)",
-            method.name(),
+            "--method {}: needs Lévy areas of all {} noise columns (cost ∝ m⁴ per step, at most {MAX_LEVY_NOISE_DIM} here); use euler_maruyama (or a model with fewer noise columns: a finite data set has one per sample)",
+            kind.name(),
             sde.noise_dim()
         )));
     }
     SdeProblem::new(sde, scheme, theta0, span)
-        .map_err(|e| CliError::library(&format!("--method {}", method.name()), e))
+        .map_err(|e| CliError::library(&format!("--method {}", kind.name()), e))
 }
 
 /// The JSON of one (possibly merged) run.

@@ -223,17 +223,15 @@ impl Dri1 {
 
 impl Scheme for Dri1 {
     fn info(&self) -> SchemeInfo {
-        SchemeInfo {
-            name: if self.three_point {
-                "dri1_three_point"
-            } else {
-                "dri1"
-            },
-            strong_order: if self.three_point { 0.0 } else { 1.0 },
-            weak_order: 2.0,
-            calculus: Calculus::Ito,
-            noise: ANY_NOISE,
-            needs_levy_area: !self.three_point,
+        if self.three_point {
+            // no strong order: the discrete variables do not converge to the path
+            SchemeInfo::new("dri1_three_point", 0.0, 2.0, Calculus::Ito, ANY_NOISE)
+                .aliases(&["dri1_3p"])
+                .summary("DRI1 on three-point variables from the path's ΔW: weak order 2, no Lévy areas")
+        } else {
+            SchemeInfo::new("dri1", 1.0, 2.0, Calculus::Ito, ANY_NOISE)
+                .summary("Debrabant-Rößler DRI1: weak order 2 (strong 1 with the path's iterated integrals)")
+                .levy_area(true)
         }
     }
 

@@ -3,7 +3,7 @@
 use super::{Scheme, SchemeInfo, ANY_NOISE};
 use crate::brownian::Increment;
 use crate::error::Result;
-use crate::sde::{Calculus, Sde};
+use crate::sde::{Calculus, Noise, Sde};
 use nalgebra::DVector;
 
 /// Euler–Maruyama for Itô SDEs with any noise.
@@ -28,14 +28,10 @@ impl EulerMaruyama {
 
 impl Scheme for EulerMaruyama {
     fn info(&self) -> SchemeInfo {
-        SchemeInfo {
-            name: "euler_maruyama",
-            strong_order: 0.5,
-            weak_order: 1.0,
-            calculus: Calculus::Ito,
-            noise: ANY_NOISE,
-            needs_levy_area: false,
-        }
+        SchemeInfo::new("euler_maruyama", 0.5, 1.0, Calculus::Ito, ANY_NOISE)
+            .aliases(&["em"])
+            .summary("Euler–Maruyama, X' = X + a h + b ΔW; any Itô SDE")
+            .strong_order_by_noise(&[(Noise::Additive, 1.0)])
     }
 
     fn prepare(&mut self, dim: usize, _noise_dim: usize) {

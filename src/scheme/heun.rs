@@ -12,7 +12,7 @@
 use super::{Scheme, SchemeInfo, ANY_NOISE};
 use crate::brownian::Increment;
 use crate::error::Result;
-use crate::sde::{Calculus, Sde};
+use crate::sde::{Calculus, Noise, Sde};
 use nalgebra::DVector;
 
 /// Stochastic Heun (predictor–corrector trapezoid) for Stratonovich SDEs.
@@ -37,14 +37,9 @@ impl Heun {
 
 impl Scheme for Heun {
     fn info(&self) -> SchemeInfo {
-        SchemeInfo {
-            name: "heun",
-            strong_order: 1.0,
-            weak_order: 1.0,
-            calculus: Calculus::Stratonovich,
-            noise: ANY_NOISE,
-            needs_levy_area: false,
-        }
+        SchemeInfo::new("heun", 1.0, 1.0, Calculus::Stratonovich, ANY_NOISE)
+            .summary("stochastic Heun (trapezoid predictor–corrector); Stratonovich SDEs")
+            .strong_order_by_noise(&[(Noise::General, 0.5)])
     }
 
     fn prepare(&mut self, dim: usize, _noise_dim: usize) {

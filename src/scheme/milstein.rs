@@ -44,19 +44,19 @@ impl Milstein {
 
 impl Scheme for Milstein {
     fn info(&self) -> SchemeInfo {
-        SchemeInfo {
-            name: "milstein",
-            strong_order: 1.0,
-            weak_order: 1.0,
-            calculus: Calculus::Ito,
-            noise: &[
+        SchemeInfo::new(
+            "milstein",
+            1.0,
+            1.0,
+            Calculus::Ito,
+            &[
                 Noise::Scalar,
                 Noise::Diagonal,
                 Noise::Additive,
                 Noise::Commutative,
             ],
-            needs_levy_area: false,
-        }
+        )
+        .summary("Milstein with the derivative terms L^j b_k; commutative noise only")
     }
 
     fn prepare(&mut self, dim: usize, noise_dim: usize) {

@@ -6,7 +6,7 @@
 use super::{MilsteinWork, Scheme, SchemeInfo, ANY_NOISE};
 use crate::brownian::Increment;
 use crate::error::Result;
-use crate::sde::{Calculus, Sde};
+use crate::sde::{Calculus, Noise, Sde};
 use nalgebra::DVector;
 
 /// Milstein for any noise, reading Lévy areas from the path when the noise is general.
@@ -54,17 +54,19 @@ impl MilsteinLevy {
 
 impl Scheme for MilsteinLevy {
     fn info(&self) -> SchemeInfo {
-        SchemeInfo {
-            name: if self.use_area {
-                "milstein_levy"
-            } else {
-                "milstein_no_levy"
-            },
-            strong_order: if self.use_area { 1.0 } else { 0.5 },
-            weak_order: 1.0,
-            calculus: Calculus::Ito,
-            noise: ANY_NOISE,
-            needs_levy_area: self.use_area,
+        if self.use_area {
+            SchemeInfo::new("milstein_levy", 1.0, 1.0, Calculus::Ito, ANY_NOISE)
+                .levy_area(true)
+                .summary("Milstein reading Lévy areas; general noise (cost ∝ m⁴ per step)")
+        } else {
+            SchemeInfo::new("milstein_no_levy", 0.5, 1.0, Calculus::Ito, ANY_NOISE)
+                .summary("Milstein with the Lévy areas dropped (order ½ on general noise)")
+                .strong_order_by_noise(&[
+                (Noise::Scalar, 1.0),
+                (Noise::Diagonal, 1.0),
+                (Noise::Additive, 1.0),
+                (Noise::Commutative, 1.0),
+                ])
         }
     }
 

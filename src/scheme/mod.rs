@@ -6,19 +6,29 @@
 //! calculus before the first step, so a Stratonovich scheme cannot silently solve an
 //! Itô equation and commutative Milstein cannot silently run on general noise.
 
-mod dri1;
-mod euler_maruyama;
-mod heun;
-mod milstein;
-mod milstein_levy;
-mod rk_milstein;
+pub mod catalogue;
+use catalogue::catalogue;
 
-pub use dri1::Dri1;
-pub use euler_maruyama::EulerMaruyama;
-pub use heun::Heun;
-pub use milstein::Milstein;
-pub use milstein_levy::MilsteinLevy;
-pub use rk_milstein::RkMilstein;
+// The scheme catalogue: one line per scheme file (module { Variant => constructor }).
+// Adding a scheme = its file + one line here; the CLI, the convergence suite, the report
+// and the conformance tests pick it up from its `SchemeInfo`.
+catalogue! {
+    euler_maruyama { EulerMaruyama => EulerMaruyama::new() }
+    milstein { Milstein => Milstein::new() }
+    milstein_levy {
+        MilsteinLevy => MilsteinLevy::new(),
+        MilsteinNoLevy => MilsteinLevy::without_areas(),
+    }
+    rk_milstein { RkMilstein => RkMilstein::new() }
+    heun { Heun => Heun::new() }
+    euler_heun { EulerHeun => EulerHeun::new() }
+    dri1 {
+        Dri1 => Dri1::new(),
+        Dri1ThreePoint => Dri1::three_point(),
+    }
+    sriw1 { Sriw1 => Sriw1::new() }
+    sra1 { Sra1 => Sra1::new() }
+}
 
 use crate::brownian::{BrownianPath, Increment};
 use crate::error::{check_vector, Error, Result};
@@ -26,13 +36,25 @@ use crate::observe::{first_non_finite, Flow, Observer};
 use crate::sde::{Calculus, DerivativeScratch, Noise, Sde};
 use nalgebra::DVector;
 
-/// What a scheme is and what it accepts.
+/// What a scheme is and what it accepts: the entry the scheme catalogue
+/// ([`catalogue`]), the CLI, the convergence studies and the report read.
+///
+/// Built with [`SchemeInfo::new`] and the `const` setters, so a scheme declares
+/// everything about itself in its own file.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct SchemeInfo {
-    /// Stable identifier (`"euler_maruyama"`, `"milstein"`, …).
+    /// Canonical name (`"euler_maruyama"`, `"milstein"`, …): lower case, `_`-separated.
     pub name: &'static str,
-    /// Strong order on the noise kinds it is designed for.
+    /// Other accepted spellings (`"em"`); `-` and `_` are always interchangeable.
+    pub aliases: &'static [&'static str],
+    /// One line for help texts.
+    pub summary: &'static str,
+    /// Strong order on the noise kinds it is designed for (see
+    /// [`SchemeInfo::strong_order_on`] for the noise kinds where it differs).
     pub strong_order: f64,
+    /// Noise kinds on which the strong order differs from [`SchemeInfo::strong_order`]
+    /// (Euler–Maruyama is order 1 on additive noise).
+    pub strong_order_by_noise: &'static [(Noise, f64)],
     /// Weak order.
     pub weak_order: f64,
     /// Calculus of the SDEs it solves.
@@ -41,12 +63,81 @@ pub struct SchemeInfo {
     pub noise: &'static [Noise],
     /// Whether general (non-commutative) noise makes it read Lévy areas.
     pub needs_levy_area: bool,
+    /// Whether it chooses its own steps (an embedded error estimate).
+    pub adaptive: bool,
 }
 
 impl SchemeInfo {
+    /// A fixed-step scheme without Lévy areas, aliases or per-noise orders.
+    pub const fn new(
+        name: &'static str,
+        strong_order: f64,
+        weak_order: f64,
+        calculus: Calculus,
+        noise: &'static [Noise],
+    ) -> Self {
+        SchemeInfo {
+            name,
+            aliases: &[],
+            summary: "",
+            strong_order,
+            strong_order_by_noise: &[],
+            weak_order,
+            calculus,
+            noise,
+            needs_levy_area: false,
+            adaptive: false,
+        }
+    }
+
+    /// With other accepted spellings.
+    pub const fn aliases(mut self, aliases: &'static [&'static str]) -> Self {
+        self.aliases = aliases;
+        self
+    }
+
+    /// With a one-line summary.
+    pub const fn summary(mut self, summary: &'static str) -> Self {
+        self.summary = summary;
+        self
+    }
+
+    /// With strong orders that differ on some noise kinds.
+    pub const fn strong_order_by_noise(mut self, orders: &'static [(Noise, f64)]) -> Self {
+        self.strong_order_by_noise = orders;
+        self
+    }
+
+    /// Reading Lévy areas on general noise.
+    pub const fn levy_area(mut self, needs: bool) -> Self {
+        self.needs_levy_area = needs;
+        self
+    }
+
     /// Whether the scheme will read Lévy areas when solving an SDE with noise `noise`.
     pub fn reads_area(&self, noise: Noise) -> bool {
         self.needs_levy_area && noise == Noise::General
+    }
+
+    /// The strong order on an SDE with noise `noise` (and the scheme's calculus).
+    ///
+    /// ```
+    /// use noether_sde::scheme::{EulerMaruyama, Scheme};
+    /// use noether_sde::sde::Noise;
+    /// let em = EulerMaruyama::new().info();
+    /// assert_eq!(em.strong_order_on(Noise::Scalar), 0.5);
+    /// assert_eq!(em.strong_order_on(Noise::Additive), 1.0);
+    /// ```
+    pub fn strong_order_on(&self, noise: Noise) -> f64 {
+        self.strong_order_by_noise
+            .iter()
+            .find(|(n, _)| *n == noise)
+            .map_or(self.strong_order, |&(_, order)| order)
+    }
+
+    /// Whether the scheme accepts noise `noise`.
+    pub fn accepts(&self, noise: Noise) -> bool {
+        self.noise.contains(&noise)
     }
 }
 
@@ -78,6 +169,13 @@ pub trait Scheme: Clone + Send {
         x: &DVector<f64>,
         out: &mut DVector<f64>,
     ) -> Result<()>;
+
+    /// Whether the scheme reads the time integrals `I_(j,0)`
+    /// ([`Increment::time_integral`]; the strong order-1.5 schemes). The drivers then
+    /// request them from the path. Default `false`.
+    fn reads_time_integral(&self) -> bool {
+        false
+    }
 
     /// Whether the scheme overrides [`Scheme::step_scalar`] (the one-dimensional fast
     /// path for SDEs that declare [`Sde::scalar_form`]). Default `false`.
@@ -272,12 +370,9 @@ where
             reason: "general noise needs Lévy areas, and the Brownian path provides none".into(),
         });
     }
+    check_time_integral(scheme, path)?;
     scheme.prepare(d, m);
-    let mut inc = if reads_area {
-        Increment::with_area(m)
-    } else {
-        Increment::new(m)
-    };
+    let mut inc = increment_for(scheme, reads_area, m);
     let mut x = x0.clone();
     let mut next = DVector::zeros(d);
     step_through(
@@ -327,11 +422,7 @@ impl<K: Scheme> Workspace<K> {
         check_compatible(&info, sde)?;
         let (d, m) = (sde.dim(), sde.noise_dim());
         scheme.prepare(d, m);
-        let inc = if info.reads_area(sde.noise()) {
-            Increment::with_area(m)
-        } else {
-            Increment::new(m)
-        };
+        let inc = increment_for(&scheme, info.reads_area(sde.noise()), m);
         Ok(Workspace {
             scheme,
             name: info.name,
@@ -403,12 +494,40 @@ where
             reason: "general noise needs Lévy areas, and the Brownian path provides none".into(),
         });
     }
+    check_time_integral(&ws.scheme, path)?;
     let Workspace {
         scheme, x, next, inc, ..
     } = ws;
     x.copy_from(x0);
     step_through(sde, scheme, span, path, path_index, observer, x, next, inc)?;
     Ok(&ws.x)
+}
+
+/// The increment buffer a scheme reads: `ΔW`, and the areas / time integrals it needs.
+fn increment_for<K: Scheme>(scheme: &K, reads_area: bool, m: usize) -> Increment {
+    let inc = if reads_area {
+        Increment::with_area(m)
+    } else {
+        Increment::new(m)
+    };
+    if scheme.reads_time_integral() {
+        inc.and_time_integral()
+    } else {
+        inc
+    }
+}
+
+/// [`Error::Incompatible`] if `scheme` reads `I_(j,0)` and `path` cannot provide it.
+fn check_time_integral<K: Scheme, P: BrownianPath + ?Sized>(scheme: &K, path: &P) -> Result<()> {
+    if scheme.reads_time_integral() && !path.provides_time_integral() {
+        return Err(Error::Incompatible {
+            scheme: scheme.info().name,
+            reason: "it reads the time integrals I_(j,0), and the Brownian path provides none \
+                     (IncrementStream::with_space_time_area, BrownianGrid::with_space_time_area)"
+                .into(),
+        });
+    }
+    Ok(())
 }
 
 /// The stepping loop shared by [`integrate`] and [`integrate_with`]: `x` holds the

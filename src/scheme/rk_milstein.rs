@@ -45,14 +45,9 @@ impl RkMilstein {
 
 impl Scheme for RkMilstein {
     fn info(&self) -> SchemeInfo {
-        SchemeInfo {
-            name: "rk_milstein",
-            strong_order: 1.0,
-            weak_order: 1.0,
-            calculus: Calculus::Ito,
-            noise: ANY_NOISE,
-            needs_levy_area: true,
-        }
+        SchemeInfo::new("rk_milstein", 1.0, 1.0, Calculus::Ito, ANY_NOISE)
+            .levy_area(true)
+            .summary("derivative-free Runge–Kutta Milstein, Lévy areas on general noise")
     }
 
     fn prepare(&mut self, dim: usize, noise_dim: usize) {

@@ -7,6 +7,9 @@
 //! - [`NonCommutative`]: `dX₁ = dW₁`, `dX₂ = sin(X₁) dW₂`; the noise does not commute
 //!   (`L¹b₂ = (0, cos X₁) ≠ L²b₁ = 0`), so Milstein needs the Lévy area, and
 //!   `X₂(T) = ∫ sin(W₁) dW₂` has no closed form: references are fine-grid solutions.
+//! - [`DoubleWell`]: `dX = (X − X³) dt + σ dW`, additive noise with a drift curved
+//!   along the noise (on Ornstein–Uhlenbeck SRA1's order-1.5 error terms vanish and it
+//!   converges at order 2).
 //! - [`LinearSde`]: `dX = AX dt + Σ_j B_j X dW_j` with `E X_t = e^{At} X_0`; general
 //!   noise in any dimension (the `d = m = 10` benchmark problem).
 
@@ -258,6 +261,66 @@ impl Sde for NonCommutative {
     fn diffusion_apply(&self, _t: f64, x: &DVector<f64>, dw: &DVector<f64>, out: &mut DVector<f64>) {
         out[0] = dw[0];
         out[1] = x[0].sin() * dw[1];
+    }
+}
+
+/// Overdamped motion in the double well `U(x) = x⁴/4 − x²/2` with additive noise:
+/// `dX = (X − X³) dt + σ dW` (`d = m = 1`).
+///
+/// The drift's curvature along the noise (`a'' b² = −6Xσ² ≠ 0`) keeps the order-2
+/// Itô–Taylor terms `I_(1,1,0)` alive, so order-1.5 additive-noise schemes show their
+/// order here (on Ornstein–Uhlenbeck, or on a Langevin system whose noise only enters
+/// linearly, SRA1 converges at order 2).
+///
+/// ```
+/// use noether_sde::sde::reference::DoubleWell;
+/// use noether_sde::sde::{Noise, Sde};
+/// let sde = DoubleWell::new(0.8)?;
+/// assert_eq!((sde.dim(), sde.noise_dim(), sde.noise()), (1, 1, Noise::Additive));
+/// # Ok::<(), noether_sde::Error>(())
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub struct DoubleWell {
+    sigma: f64,
+}
+
+impl DoubleWell {
+    /// Noise `sigma`.
+    ///
+    /// # Errors
+    /// [`Error::NonFinite`] for a non-finite `sigma`.
+    pub fn new(sigma: f64) -> Result<Self> {
+        check_finite("sigma", &[sigma])?;
+        Ok(DoubleWell { sigma })
+    }
+}
+
+impl Sde for DoubleWell {
+    fn dim(&self) -> usize {
+        1
+    }
+    fn noise_dim(&self) -> usize {
+        1
+    }
+    fn noise(&self) -> Noise {
+        Noise::Additive
+    }
+    fn drift(&self, _t: f64, x: &DVector<f64>, out: &mut DVector<f64>) {
+        out[0] = x[0] - x[0] * x[0] * x[0];
+    }
+    fn diffusion_apply(&self, _t: f64, _x: &DVector<f64>, dw: &DVector<f64>, out: &mut DVector<f64>) {
+        out[0] = self.sigma * dw[0];
+    }
+    fn diffusion_derivative(
+        &self,
+        _t: f64,
+        _x: &DVector<f64>,
+        _v: &DVector<f64>,
+        _c: &DVector<f64>,
+        out: &mut DVector<f64>,
+        _scratch: &mut DerivativeScratch,
+    ) {
+        out.fill(0.0);
     }
 }
 

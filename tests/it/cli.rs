@@ -118,7 +118,7 @@ fn simulate_json_has_the_documented_shape() {
         ],
     );
     assert_eq!(v["model"], "scalar_factorization");
-    assert_eq!(v["method"], "em");
+    assert_eq!(v["method"], "euler_maruyama"); // the catalogue's canonical name for `em`
     assert_eq!(v["paths"], 6);
     assert_eq!(v["diverged"], 0);
     let times = v["times"].as_array().expect("times");
@@ -154,6 +154,27 @@ fn simulate_runs_every_model_and_method_family() {
     // scalar noise: commutative Milstein, RK-Milstein and Heun (on the Stratonovich form) run on the population SDE
     for method in ["milstein", "rk-milstein", "heun"] {
         json(&as_strs(&simulate("scalar_factorization", method, TINY)));
+    }
+    // every scheme of the catalogue is a --method (canonical names and aliases)
+    let catalogue = json(&["schemes", "--json"]);
+    for scheme in catalogue["schemes"].as_array().expect("a list") {
+        let name = scheme["name"].as_str().expect("a name");
+        // (an additive-noise-only scheme such as SRA1 is refused on this scalar-noise SDE)
+        let noise = scheme["noise"].as_array().expect("a list");
+        if !noise.iter().any(|n| n == "scalar") {
+            bad_input(&as_strs(&simulate("scalar_factorization", name, TINY)), name);
+            continue;
+        }
+        let v = json(&as_strs(&simulate("scalar_factorization", name, TINY)));
+        assert_eq!(v["method"], name);
+        for alias in scheme["aliases"].as_array().expect("a list") {
+            let v = json(&as_strs(&simulate(
+                "scalar_factorization",
+                alias.as_str().expect("text"),
+                TINY,
+            )));
+            assert_eq!(v["method"], name, "alias {alias}");
+        }
     }
     // finite-data linear regression under em takes the batched route (the same
     // increments, the same paths to rounding: tests/it/ensemble.rs); the output says so
@@ -381,7 +402,7 @@ fn bad_input_is_one_error_line_and_exit_code_2() {
         &[
             "convergence",
             "--problem",
-            "ou",
+            "noncommutative",
             "--scheme",
             "milstein",
             "--kind",
@@ -402,4 +423,51 @@ fn bad_input_is_one_error_line_and_exit_code_2() {
         "nope",
     );
     bad_input(&["no-such-subcommand"], "no-such-subcommand");
+}
+
+/// `schemes --json` lists the catalogue with the fields front ends rely on.
+#[test]
+fn schemes_lists_the_catalogue() {
+    let v = json(&["schemes", "--json"]);
+    let schemes = v["schemes"].as_array().expect("a list");
+    assert!(schemes.len() >= 7, "{v}");
+    for s in schemes {
+        has_keys(
+            s,
+            &[
+                "name",
+                "aliases",
+                "strong_order",
+                "weak_order",
+                "noise",
+                "calculus",
+                "adaptive",
+            ],
+        );
+    }
+    let em = schemes
+        .iter()
+        .find(|s| s["name"] == "euler_maruyama")
+        .expect("em");
+    assert_eq!(em["aliases"][0], "em");
+    assert_eq!(em["strong_order_by_noise"]["additive"], 1.0);
+    let text = run(&["schemes"]);
+    assert!(text.status.success());
+    assert!(String::from_utf8_lossy(&text.stdout).contains("euler_heun"));
+    bad_input(
+        &["simulate", "--model", "scalar_factorization", "--method", "rk4"],
+        "unknown method 'rk4'",
+    );
+    bad_input(
+        &[
+            "convergence",
+            "--problem",
+            "gbm",
+            "--scheme",
+            "rk4",
+            "--kind",
+            "strong",
+        ],
+        "unknown scheme",
+    );
 }

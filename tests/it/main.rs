@@ -18,6 +18,7 @@ mod sde;
 mod sgd;
 mod sharpness;
 mod stats;
+mod strong15;
 mod symmetry;
 mod timescales;
 mod warmup;

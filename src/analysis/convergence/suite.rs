@@ -4,15 +4,18 @@
 //!
 //! | problem | reference | schemes |
 //! |---|---|---|
-//! | `gbm` (μ = 1.5, s = 0.5, X₀ = 1, T = 1) | exact `X₀e^{(μ−s²/2)T+sW_T}` | EM, Milstein, RK-Milstein, Heun (Stratonovich form), strong; EM and Milstein weak on `φ(x) = x` |
-//! | `noncommutative` (`dX₁ = dW₁, dX₂ = sin X₁ dW₂`) | Milstein with Lévy areas, 8× finer | Milstein with / without areas, RK-Milstein, strong |
+//! | `gbm` (μ = 1.5, s = 0.5, X₀ = 1, T = 1) | exact `X₀e^{(μ−s²/2)T+sW_T}` | EM, Milstein, RK-Milstein, Heun (Stratonovich form), DRI1, SRIW1, strong; EM and Milstein weak on `φ(x) = x` |
+//! | `noncommutative` (`dX₁ = dW₁, dX₂ = sin X₁ dW₂`) | Milstein with Lévy areas, 8× finer | Milstein with / without areas, RK-Milstein, DRI1 (with the path's areas), strong |
 //! | `ou` (θ = 1, μ = 0.5, σ = 0.8, X₀ = 2) | Milstein (= EM, additive noise), 8× finer | EM strong (order 1 for additive noise) |
+//! | `double_well` (`dX = (X − X³) dt + σ dW`, σ = 1, X₀ = 0) | Milstein 8× finer; SRA1 itself 8× finer | EM strong (1), SRA1 strong (1.5) |
 
 use super::{convergence_study, ConvergenceConfig, ConvergenceStudy, Measure, Reference};
 use crate::brownian::BrownianGrid;
 use crate::error::Result;
-use crate::scheme::{EulerMaruyama, Heun, Milstein, MilsteinLevy, RkMilstein};
-use crate::sde::reference::{GeometricBrownianMotion, NonCommutative, OrnsteinUhlenbeck};
+use crate::scheme::catalogue::{SchemeKind, SchemeVisitor};
+use crate::scheme::Scheme;
+use crate::sde::reference::{DoubleWell, GeometricBrownianMotion, NonCommutative, OrnsteinUhlenbeck};
+use crate::sde::{Calculus, Sde};
 use nalgebra::DVector;
 
 /// Size of the suite.
@@ -68,123 +71,32 @@ impl SuiteRow {
 
 /// Runs one named study of the suite.
 ///
-/// `problem` ∈ {`gbm`, `noncommutative`, `ou`}, `scheme` a scheme name, `kind`
-/// ∈ {`strong`, `weak`}. Returns `Ok(None)` for a combination the suite does not define.
+/// `problem` ∈ {`gbm`, `noncommutative`, `ou`}, `scheme` a name or alias of the scheme
+/// catalogue, `kind` ∈ {`strong`, `weak`}. The expected order is the scheme's own
+/// declaration ([`crate::scheme::SchemeInfo::strong_order_on`] the problem's noise, or
+/// its weak order). Returns `Ok(None)` for a combination the suite does not define: an
+/// unknown name, a scheme that does not accept the problem's noise, a weak study other
+/// than on `gbm`, or a Stratonovich scheme on a problem whose reference is a fine Itô
+/// solve (only `gbm` has an exact reference in both calculi).
 ///
 /// # Errors
 /// Propagates errors of [`convergence_study`].
 pub fn run_one(problem: &str, scheme: &str, kind: &str, config: &SuiteConfig) -> Result<Option<SuiteRow>> {
-    let strong = |coarsest, finest| ConvergenceConfig {
-        coarsest,
-        finest,
-        paths: config.strong_paths,
-        seed: config.seed,
-        ..Default::default()
+    let Ok(scheme) = SchemeKind::parse(scheme) else {
+        return Ok(None);
     };
-    let weak = |coarsest, finest| ConvergenceConfig {
-        coarsest,
-        finest,
-        paths: config.weak_paths,
-        seed: config.seed,
-        ..Default::default()
+    let Some(problem) = PROBLEMS.iter().copied().find(|p| *p == problem) else {
+        return Ok(None);
     };
-    let identity = |x: &DVector<f64>| x[0];
-    let row = match (problem, kind) {
-        ("gbm", _) => {
-            let gbm = GeometricBrownianMotion::new(1.5, 0.5)?;
-            let x0 = DVector::from_element(1, 1.0);
-            let exact = |g: &BrownianGrid| DVector::from_element(1, gbm.exact(1.0, g.t1(), g.w_end()[0]));
-            let reference = Reference::Exact(&exact);
-            let (cfg, measure) = match kind {
-                "strong" => (strong(7, 12), Measure::Strong),
-                "weak" => (weak(4, 8), Measure::Weak(&identity)),
-                _ => return Ok(None),
-            };
-            let go = |s: &dyn Fn() -> Result<ConvergenceStudy>,
-                      expected|
-             -> Result<Option<(ConvergenceStudy, f64)>> {
-                s().map(|st| Some((st, expected)))
-            };
-            let strat = gbm.stratonovich_form();
-            let result = match (scheme, kind) {
-                ("euler_maruyama", "strong") => go(
-                    &|| convergence_study(&gbm, &EulerMaruyama::new(), &x0, &cfg, reference, measure),
-                    0.5,
-                )?,
-                ("euler_maruyama", "weak") => go(
-                    &|| convergence_study(&gbm, &EulerMaruyama::new(), &x0, &cfg, reference, measure),
-                    1.0,
-                )?,
-                ("milstein", _) => go(
-                    &|| convergence_study(&gbm, &Milstein::new(), &x0, &cfg, reference, measure),
-                    1.0,
-                )?,
-                ("rk_milstein", _) => go(
-                    &|| convergence_study(&gbm, &RkMilstein::new(), &x0, &cfg, reference, measure),
-                    1.0,
-                )?,
-                ("heun", _) => go(
-                    &|| convergence_study(&strat, &Heun::new(), &x0, &cfg, reference, measure),
-                    1.0,
-                )?,
-                _ => None,
-            };
-            result.map(|(study, expected)| (study, expected, "gbm"))
-        }
-        ("noncommutative", "strong") => {
-            let sde = NonCommutative;
-            let x0 = DVector::from_vec(vec![0.0, 0.0]);
-            let cfg = strong(4, 8);
-            let reference = Reference::Fine { offset: 3 };
-            let run = |s: &dyn Fn() -> Result<ConvergenceStudy>, e: f64| {
-                s().map(|st| Some((st, e, "noncommutative")))
-            };
-            match scheme {
-                "milstein_levy" => run(
-                    &|| convergence_study(&sde, &MilsteinLevy::new(), &x0, &cfg, reference, Measure::Strong),
-                    1.0,
-                )?,
-                "milstein_no_levy" => run(
-                    &|| {
-                        convergence_study(
-                            &sde,
-                            &MilsteinLevy::without_areas(),
-                            &x0,
-                            &cfg,
-                            reference,
-                            Measure::Strong,
-                        )
-                    },
-                    0.5,
-                )?,
-                "rk_milstein" => run(
-                    &|| convergence_study(&sde, &RkMilstein::new(), &x0, &cfg, reference, Measure::Strong),
-                    1.0,
-                )?,
-                "euler_maruyama" => run(
-                    &|| convergence_study(&sde, &EulerMaruyama::new(), &x0, &cfg, reference, Measure::Strong),
-                    0.5,
-                )?,
-                _ => None,
-            }
-        }
-        ("ou", "strong") => {
-            let ou = OrnsteinUhlenbeck::new(1.0, 0.5, 0.8)?;
-            let x0 = DVector::from_element(1, 2.0);
-            let cfg = strong(3, 8);
-            let reference = Reference::Fine { offset: 3 };
-            match scheme {
-                "euler_maruyama" => Some((
-                    convergence_study(&ou, &EulerMaruyama::new(), &x0, &cfg, reference, Measure::Strong)?,
-                    1.0,
-                    "ou",
-                )),
-                _ => None,
-            }
-        }
-        _ => None,
+    let Some(kind) = ["strong", "weak"].iter().copied().find(|k| *k == kind) else {
+        return Ok(None);
     };
-    Ok(row.map(|(study, expected, problem)| SuiteRow {
+    let study = scheme.visit(Study {
+        problem,
+        kind,
+        config,
+    })?;
+    Ok(study.map(|(study, expected)| SuiteRow {
         problem,
         scheme: study.scheme,
         kind: study.kind,
@@ -193,12 +105,78 @@ pub fn run_one(problem: &str, scheme: &str, kind: &str, config: &SuiteConfig) ->
     }))
 }
 
+/// The problems of the suite.
+pub const PROBLEMS: &[&str] = &["gbm", "noncommutative", "ou", "double_well"];
+
+/// One study, generic in the scheme (run through the catalogue).
+struct Study<'a> {
+    problem: &'static str,
+    kind: &'static str,
+    config: &'a SuiteConfig,
+}
+
+impl SchemeVisitor for Study<'_> {
+    type Output = Result<Option<(ConvergenceStudy, f64)>>;
+
+    fn visit<K: Scheme + Sync + 'static>(self, scheme: K) -> Self::Output {
+        let info = scheme.info();
+        let ladder = |coarsest, finest, paths| ConvergenceConfig {
+            coarsest,
+            finest,
+            paths,
+            seed: self.config.seed,
+            ..Default::default()
+        };
+        let (strong, weak) = (self.config.strong_paths, self.config.weak_paths);
+        let identity = |x: &DVector<f64>| x[0];
+        let expected = |noise| match self.kind {
+            "strong" => info.strong_order_on(noise),
+            _ => info.weak_order,
+        };
+        let ito = info.calculus == Calculus::Ito;
+        match (self.problem, self.kind) {
+            ("gbm", _) => {
+                let ito_gbm = GeometricBrownianMotion::new(1.5, 0.5)?;
+                let gbm = if ito { ito_gbm } else { ito_gbm.stratonovich_form() };
+                let x0 = DVector::from_element(1, 1.0);
+                let exact = |g: &BrownianGrid| DVector::from_element(1, gbm.exact(1.0, g.t1(), g.w_end()[0]));
+                let (cfg, measure) = match self.kind {
+                    "strong" => (ladder(7, 12, strong), Measure::Strong),
+                    _ => (ladder(4, 8, weak), Measure::Weak(&identity)),
+                };
+                if !info.accepts(gbm.noise()) {
+                    return Ok(None);
+                }
+                let study = convergence_study(&gbm, &scheme, &x0, &cfg, Reference::Exact(&exact), measure)?;
+                Ok(Some((study, expected(gbm.noise()))))
+            }
+            // strong studies against a fine Milstein-with-areas solve on the same path
+            ("noncommutative", "strong") if ito => {
+                let x0 = DVector::from_vec(vec![0.0, 0.0]);
+                fine_study(&NonCommutative, &scheme, &x0, ladder(4, 8, strong), expected)
+            }
+            ("ou", "strong") if ito => {
+                let ou = OrnsteinUhlenbeck::new(1.0, 0.5, 0.8)?;
+                let x0 = DVector::from_element(1, 2.0);
+                fine_study(&ou, &scheme, &x0, ladder(3, 8, strong), expected)
+            }
+            ("double_well", "strong") if ito => {
+                let double_well = DoubleWell::new(1.0)?;
+                let x0 = DVector::from_element(1, 0.0);
+                fine_study(&double_well, &scheme, &x0, ladder(4, 9, strong), expected)
+            }
+            _ => Ok(None),
+        }
+    }
+}
+
 /// The rows of the standard table, in order.
 pub const ROWS: &[(&str, &str, &str)] = &[
     ("gbm", "euler_maruyama", "strong"),
     ("gbm", "milstein", "strong"),
     ("gbm", "rk_milstein", "strong"),
     ("gbm", "heun", "strong"),
+    ("gbm", "euler_heun", "strong"),
     ("gbm", "euler_maruyama", "weak"),
     ("gbm", "milstein", "weak"),
     ("noncommutative", "milstein_levy", "strong"),
@@ -206,6 +184,11 @@ pub const ROWS: &[(&str, &str, &str)] = &[
     ("noncommutative", "rk_milstein", "strong"),
     ("noncommutative", "euler_maruyama", "strong"),
     ("ou", "euler_maruyama", "strong"),
+    ("gbm", "dri1", "strong"),
+    ("gbm", "sriw1", "strong"),
+    ("noncommutative", "dri1", "strong"),
+    ("double_well", "euler_maruyama", "strong"),
+    ("double_well", "sra1", "strong"),
 ];
 
 /// Runs every row of [`ROWS`].
@@ -285,4 +268,28 @@ pub fn to_table(rows: &[SuiteRow]) -> String {
         }
     }
     s
+}
+
+/// A strong study against a reference 8× finer than the finest level (Milstein with
+/// areas; the scheme itself for orders above 1) (`None` if the
+/// scheme does not accept the problem's noise); `expected` maps the noise to the order.
+fn fine_study<S: Sde, K: Scheme>(
+    sde: &S,
+    scheme: &K,
+    x0: &DVector<f64>,
+    cfg: ConvergenceConfig,
+    expected: impl Fn(crate::sde::Noise) -> f64,
+) -> Result<Option<(ConvergenceStudy, f64)>> {
+    if !scheme.info().accepts(sde.noise()) {
+        return Ok(None);
+    }
+    let order = expected(sde.noise());
+    // above order 1 the Milstein reference's own error would dominate: the scheme itself
+    let reference = if order > 1.0 {
+        Reference::SameScheme { offset: 3 }
+    } else {
+        Reference::Fine { offset: 3 }
+    };
+    let study = convergence_study(sde, scheme, x0, &cfg, reference, Measure::Strong)?;
+    Ok(Some((study, order)))
 }
