@@ -59,6 +59,8 @@ use nalgebra::{DMatrix, DVector};
 use serde::{Deserialize, Serialize};
 use std::ops::Range;
 
+pub mod lockstep;
+
 /// Number of consecutive paths run together (and the width of a batched block).
 /// Blocks are aligned: block `j` holds paths `[64 j, 64 (j + 1))` of the ensemble's range.
 pub const BLOCK: u64 = 64;
@@ -447,14 +449,19 @@ struct BlockRecorder<'f, F> {
 
 impl<'f, F: Fn(f64, &DVector<f64>, &mut [f64]) + Sync> BlockRecorder<'f, F> {
     fn new(functionals: &'f Functionals<F>, keep_finals: bool) -> Self {
+        Self::with_slots(functionals, keep_finals, BLOCK as usize)
+    }
+
+    /// A recorder for blocks of up to `slots` paths (the lockstep driver's wide blocks).
+    fn with_slots(functionals: &'f Functionals<F>, keep_finals: bool, slots: usize) -> Self {
         let cells = functionals.times.len() * functionals.count;
         BlockRecorder {
             functionals,
             start: 0,
-            values: vec![f64::NAN; BLOCK as usize * cells],
-            next: vec![0; BLOCK as usize],
-            next_at: vec![functionals.earliest[0]; BLOCK as usize],
-            outcomes: vec![Outcome::Pending; BLOCK as usize],
+            values: vec![f64::NAN; slots * cells],
+            next: vec![0; slots],
+            next_at: vec![functionals.earliest[0]; slots],
+            outcomes: vec![Outcome::Pending; slots],
             finals: keep_finals.then(Vec::new),
         }
     }

@@ -11,7 +11,7 @@ use crate::rng::SeedTree;
 use crate::scheme::{integrate, EulerMaruyama, Milstein, TimeSpan};
 use crate::sde::Sde;
 use crate::sgd::{DiscreteSgd, SgdConfig, SgdSde};
-use crate::symmetry::ExponentialSymmetry;
+use crate::symmetry::Symmetric;
 use nalgebra::{DMatrix, DVector};
 use serde_json::json;
 
@@ -234,8 +234,7 @@ pub fn unbalanced_start(mf: &MatrixFactorization) -> Result<DVector<f64>> {
     let eq = mf.equilibrium()?;
     let (_, h, _) = mf.shape();
     let m0 = DMatrix::from_fn(h, h, |i, j| if i == j { [0.6, -0.4, 0.3][i % 3] } else { 0.15 });
-    let (d_in, hidden, d_out) = mf.shape();
-    let sym = ExponentialSymmetry::matrix_factorization(&m0, d_in, hidden, d_out)?;
+    let sym = mf.symmetry_family(&m0)?;
     Ok(sym.orbit(&eq, 0.5))
 }
 
@@ -376,9 +375,7 @@ pub fn approximate_symmetry(
     sde_paths: u64,
     samples: usize,
 ) -> Result<FixedPointComparison> {
-    let (d_in, hidden, d_out) = net.shape();
-    let sym =
-        ExponentialSymmetry::matrix_factorization(&DMatrix::identity(hidden, hidden), d_in, hidden, d_out)?;
+    let sym = net.symmetry()?;
     let limit = net.symmetric_limit()?;
     let predicted = sym.charge(&limit.equilibrium()?);
     let data = net.dataset(samples, cfg.seed ^ 0xa5a5)?;

@@ -77,10 +77,23 @@ impl Increment {
     /// The Itô iterated integral `I_{(j,k)} = ∫∫ dW_j dW_k` over the step
     /// (the area is taken as zero when absent).
     pub fn iterated_integral(&self, j: usize, k: usize) -> f64 {
-        let sym = 0.5 * self.dw[j] * self.dw[k] - if j == k { 0.5 * self.h } else { 0.0 };
+        let sym = self.symmetric_integral(j, k);
         match &self.area {
             Some(a) if j != k => sym + a[(j, k)],
             _ => sym,
+        }
+    }
+
+    /// The part of `I_(j,k)` that the increments determine, `½(ΔW_j ΔW_k − δ_jk h)`:
+    /// all of it for `j = k`, and what Milstein uses when the Lévy areas are dropped
+    /// (exact for commutative noise, where they cancel).
+    #[inline]
+    pub fn symmetric_integral(&self, j: usize, k: usize) -> f64 {
+        let half = 0.5 * self.dw[j] * self.dw[k];
+        if j == k {
+            half - 0.5 * self.h
+        } else {
+            half
         }
     }
 }

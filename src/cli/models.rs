@@ -14,7 +14,7 @@ use noether_sde::models::{
 use noether_sde::rng::{SeedTree, Stream};
 use noether_sde::scheme::TimeSpan;
 use noether_sde::sgd::{Dataset, DiscreteSgd, Model, SgdConfig, SgdSde};
-use noether_sde::symmetry::ExponentialSymmetry;
+use noether_sde::symmetry::{ExponentialSymmetry, Symmetric};
 use noether_sde::{Error, Result};
 use rand::RngExt;
 use rand_distr::StandardNormal;
@@ -646,7 +646,7 @@ pub fn build(name: &str, pairs: &[String]) -> CliResult<Built> {
             let data = dataset(&mut params, |n, seed| {
                 Dataset::from_population(&model, n, &mut SeedTree::new(seed).rng(0, Stream::Init))
             })?;
-            let charge = Charge::Symmetry(ExponentialSymmetry::rescaling(2, &[0], &[1]).map_err(lib)?);
+            let charge = Charge::Symmetry(model.symmetry().map_err(lib)?);
             AnySetup::Scalar(Setup {
                 model,
                 theta0,
@@ -697,10 +697,7 @@ pub fn build(name: &str, pairs: &[String]) -> CliResult<Built> {
                 unbalanced_start(&model).map_err(lib)?
             };
             let data = dataset(&mut params, |n, s| model.dataset(n, s))?;
-            let identity = DMatrix::identity(hidden, hidden);
-            let charge = Charge::Symmetry(
-                ExponentialSymmetry::matrix_factorization(&identity, d_in, hidden, d_out).map_err(lib)?,
-            );
+            let charge = Charge::Symmetry(model.symmetry().map_err(lib)?);
             AnySetup::Matrix(Setup {
                 model,
                 theta0,
@@ -723,9 +720,7 @@ pub fn build(name: &str, pairs: &[String]) -> CliResult<Built> {
                     "--param n=0: normalized_linear has no closed-form noise and needs a data set (n ≥ 1)",
                 ));
             }
-            let d = theta0.len();
-            let all: Vec<usize> = (0..d).collect();
-            let charge = Charge::Symmetry(ExponentialSymmetry::scaling(d, &all).map_err(lib)?);
+            let charge = Charge::Symmetry(model.symmetry().map_err(lib)?);
             AnySetup::Normalized(Setup {
                 model,
                 theta0,
@@ -779,11 +774,7 @@ pub fn build(name: &str, pairs: &[String]) -> CliResult<Built> {
                     spec.name
                 )));
             }
-            let (d_in, hidden, d_out) = model.shape();
-            let identity = DMatrix::identity(hidden, hidden);
-            let charge = Charge::Symmetry(
-                ExponentialSymmetry::matrix_factorization(&identity, d_in, hidden, d_out).map_err(lib)?,
-            );
+            let charge = Charge::Symmetry(model.symmetry().map_err(lib)?);
             AnySetup::Net(Setup {
                 model,
                 theta0,

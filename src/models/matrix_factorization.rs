@@ -36,6 +36,8 @@ use crate::rng::{SeedTree, Stream};
 use crate::sde::Noise;
 use crate::sgd::with_flat_scratch;
 use crate::sgd::{Dataset, Model, Population, PopulationForms, Sample};
+use crate::symmetry::layout::TwoLayerLayout;
+use crate::symmetry::{ExponentialSymmetry, Symmetric};
 use nalgebra::{DMatrix, DVector};
 use rand::{Rng, RngExt};
 use rand_distr::StandardNormal;
@@ -104,12 +106,26 @@ impl MatrixFactorization {
 
     /// Packs `U` and `W` into `θ`.
     pub fn pack(u: &DMatrix<f64>, w: &DMatrix<f64>) -> DVector<f64> {
-        super::layout::pack(u, w)
+        TwoLayerLayout::new((w.ncols(), u.ncols(), u.nrows())).pack(u, w)
     }
 
     /// Splits `θ` into `(U, W)`.
     pub fn unpack(&self, theta: &DVector<f64>) -> (DMatrix<f64>, DMatrix<f64>) {
-        super::layout::unpack(theta, (self.d_in, self.hidden, self.d_out))
+        self.layout().unpack(theta)
+    }
+
+    /// The parameter layout `θ = [vec U; vec W]`.
+    pub fn layout(&self) -> TwoLayerLayout {
+        TwoLayerLayout::new((self.d_in, self.hidden, self.d_out))
+    }
+
+    /// The member `U → U e^{λM}`, `W → e^{−λM} W` of the symmetry family, for a
+    /// symmetric `M` (`hidden × hidden`); [`Symmetric::symmetry`] is `M = I`.
+    ///
+    /// # Errors
+    /// [`crate::Error::DimensionMismatch`] if `M` is not `hidden × hidden`, or not symmetric.
+    pub fn symmetry_family(&self, m: &DMatrix<f64>) -> Result<ExponentialSymmetry> {
+        ExponentialSymmetry::matrix_factorization(m, self.d_in, self.hidden, self.d_out)
     }
 
     /// The matrix charge `UᵀU − WWᵀ` (`h × h`).
@@ -261,6 +277,13 @@ impl MatrixFactorization {
             self.d_in + self.d_out,
             self.sigma_x.iter().chain(self.sigma_eps.iter()).copied(),
         )
+    }
+}
+
+impl Symmetric for MatrixFactorization {
+    /// `U → U e^{λI}`, `W → e^{−λI} W`: `C = ‖U‖² − ‖W‖² = Tr(UᵀU − WWᵀ)`.
+    fn symmetry(&self) -> Result<ExponentialSymmetry> {
+        self.symmetry_family(&DMatrix::identity(self.hidden, self.hidden))
     }
 }
 

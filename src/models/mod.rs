@@ -1,6 +1,5 @@
 //! Models with closed forms (THEORY §6, §7), one file each.
 
-mod layout;
 mod linear_regression;
 mod matrix_factorization;
 mod normalized_linear;

@@ -11,6 +11,7 @@
 use crate::error::{check_finite, check_vector, Error, Result};
 use crate::rng::{SeedTree, Stream};
 use crate::sgd::{Dataset, Model, Population, Sample};
+use crate::symmetry::{ExponentialSymmetry, Symmetric};
 use nalgebra::DVector;
 use rand::{Rng, RngExt};
 use rand_distr::StandardNormal;
@@ -71,6 +72,14 @@ impl NormalizedLinear {
         check_finite("trace", &[trace_sigma_unit, eta_cb])?;
         crate::error::check_positive("weight_decay", gamma)?;
         Ok((eta_cb * trace_sigma_unit / (4.0 * gamma)).sqrt())
+    }
+}
+
+impl Symmetric for NormalizedLinear {
+    /// The scale symmetry `θ → e^λ θ`: `A = I`, `C = ‖θ‖²`.
+    fn symmetry(&self) -> Result<ExponentialSymmetry> {
+        let d = self.dim();
+        ExponentialSymmetry::scaling(d, &(0..d).collect::<Vec<_>>())
     }
 }
 

@@ -10,6 +10,7 @@
 use crate::error::{check_finite, Error, Result};
 use crate::sde::Noise;
 use crate::sgd::{Model, Population, PopulationForms, Sample};
+use crate::symmetry::{ExponentialSymmetry, Symmetric};
 use nalgebra::{DMatrix, DVector};
 use rand::{Rng, RngExt};
 use rand_distr::StandardNormal;
@@ -85,6 +86,13 @@ impl ScalarFactorization {
     fn noise_amplitude(&self, theta: &DVector<f64>) -> f64 {
         let a = self.residual(theta);
         (2.0 * a * a + self.sigma * self.sigma).sqrt()
+    }
+}
+
+impl Symmetric for ScalarFactorization {
+    /// The rescaling `u → e^λ u`, `w → e^{−λ} w`: `A = diag(1, −1)`, `C = u² − w²`.
+    fn symmetry(&self) -> Result<ExponentialSymmetry> {
+        ExponentialSymmetry::rescaling(2, &[0], &[1])
     }
 }
 

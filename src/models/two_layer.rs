@@ -16,6 +16,8 @@
 use crate::error::{check_finite, Error, Result};
 use crate::rng::{SeedTree, Stream};
 use crate::sgd::{Dataset, Model, Population, Sample};
+use crate::symmetry::layout::TwoLayerLayout;
+use crate::symmetry::{ExponentialSymmetry, Symmetric};
 use nalgebra::{DMatrix, DVector};
 use rand::{Rng, RngExt};
 use rand_distr::StandardNormal;
@@ -170,12 +172,26 @@ impl TwoLayerNet {
 
     /// Packs `U` (`d_out × h`) and `W` (`h × d_in`) into `θ`.
     pub fn pack(u: &DMatrix<f64>, w: &DMatrix<f64>) -> DVector<f64> {
-        super::layout::pack(u, w)
+        TwoLayerLayout::new((w.ncols(), u.ncols(), u.nrows())).pack(u, w)
     }
 
     /// Splits `θ` into `(U, W)`.
     pub fn unpack(&self, theta: &DVector<f64>) -> (DMatrix<f64>, DMatrix<f64>) {
-        super::layout::unpack(theta, (self.d_in, self.hidden, self.d_out))
+        self.layout().unpack(theta)
+    }
+
+    /// The parameter layout `θ = [vec U; vec W]`.
+    pub fn layout(&self) -> TwoLayerLayout {
+        TwoLayerLayout::new((self.d_in, self.hidden, self.d_out))
+    }
+
+    /// The member `U → U e^{λM}`, `W → e^{−λM} W` of the symmetry family, for a
+    /// symmetric `M` (`hidden × hidden`); [`Symmetric::symmetry`] is `M = I`.
+    ///
+    /// # Errors
+    /// [`crate::Error::DimensionMismatch`] if `M` is not `hidden × hidden`, or not symmetric.
+    pub fn symmetry_family(&self, m: &DMatrix<f64>) -> Result<ExponentialSymmetry> {
+        ExponentialSymmetry::matrix_factorization(m, self.d_in, self.hidden, self.d_out)
     }
 
     /// Residual `r = f(x) − y` into `r` (length `d_out`), hidden pre-activations into `z`.
@@ -198,6 +214,18 @@ impl TwoLayerNet {
 /// Stack buffers large enough for the small networks of the examples; larger ones
 /// fall back to the heap.
 const STACK: usize = 32;
+
+impl Symmetric for TwoLayerNet {
+    /// The rescaling `U → U e^{λI}`, `W → e^{−λI} W` of the two-layer layout: exact for
+    /// the identity activation, approximate for tanh (THEORY §7).
+    fn symmetry(&self) -> Result<ExponentialSymmetry> {
+        self.symmetry_family(&DMatrix::identity(self.hidden, self.hidden))
+    }
+
+    fn symmetry_is_exact(&self) -> bool {
+        self.activation == Activation::Identity
+    }
+}
 
 impl Model for TwoLayerNet {
     fn dim(&self) -> usize {

@@ -16,6 +16,9 @@
 //! Results do not depend on how paths are scheduled over threads.
 
 pub(crate) mod normal;
+// SIMD: the lane ziggurat compiled per instruction set (run-time detection).
+#[allow(unsafe_code)]
+mod normal_simd;
 
 pub use normal::{standard_normal, NormalLanes, LANES};
 use rand::SeedableRng;

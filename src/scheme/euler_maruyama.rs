@@ -1,6 +1,6 @@
 //! Euler–Maruyama: `X' = X + a h + b ΔW` (THEORY §8). Strong order 1/2, weak order 1.
 
-use super::{Scheme, SchemeInfo, ANY_NOISE};
+use super::{euler_update, euler_update_scalar, Scheme, SchemeInfo, ANY_NOISE};
 use crate::brownian::Increment;
 use crate::error::Result;
 use crate::sde::{Calculus, Noise, Sde};
@@ -50,18 +50,7 @@ impl Scheme for EulerMaruyama {
     ) -> Result<()> {
         sde.drift_and_diffusion(t, x, &inc.dw, &mut self.drift, &mut self.diffusion);
         let h = inc.h;
-        // slices: nalgebra's strided iterators do not vectorise and cost ~100
-        // instructions per call on a 1-dimensional state
-        let (drift, diffusion) = (self.drift.as_slice(), self.diffusion.as_slice());
-        for (((o, &x), &a), &b) in out
-            .as_mut_slice()
-            .iter_mut()
-            .zip(x.as_slice())
-            .zip(drift)
-            .zip(diffusion)
-        {
-            *o = x + h * a + b;
-        }
+        euler_update(x, h, &self.drift, &self.diffusion, out);
         Ok(())
     }
 
@@ -72,6 +61,6 @@ impl Scheme for EulerMaruyama {
     #[inline]
     fn step_scalar<S: Sde + ?Sized>(&mut self, sde: &S, t: f64, inc: &Increment, x: f64) -> Result<f64> {
         let (a, b) = (sde.scalar_drift(t, x), sde.scalar_diffusion(t, x, inc.dw[0]));
-        Ok(x + inc.h * a + b)
+        Ok(euler_update_scalar(x, inc.h, a, b))
     }
 }

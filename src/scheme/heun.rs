@@ -9,7 +9,7 @@
 //! general noise), weak order 1. Run on the Itô coefficients of the SGD-SDE it would
 //! conserve the Noether charge — which is why [`super::integrate`] refuses Itô SDEs.
 
-use super::{Scheme, SchemeInfo, ANY_NOISE};
+use super::{euler_update, Scheme, SchemeInfo, ANY_NOISE};
 use crate::brownian::Increment;
 use crate::error::Result;
 use crate::sde::{Calculus, Noise, Sde};
@@ -60,9 +60,7 @@ impl Scheme for Heun {
     ) -> Result<()> {
         let h = inc.h;
         sde.drift_and_diffusion(t, x, &inc.dw, &mut self.drift, &mut self.diffusion);
-        for i in 0..x.len() {
-            self.predictor[i] = x[i] + h * self.drift[i] + self.diffusion[i];
-        }
+        euler_update(x, h, &self.drift, &self.diffusion, &mut self.predictor);
         sde.drift_and_diffusion(
             t + h,
             &self.predictor,

@@ -2,7 +2,7 @@
 //! `X' = X + a h + b ΔW + ½ Σ_{j,k} (L^j b_k)(ΔW_j ΔW_k − δ_{jk} h)`.
 //! Strong order 1, weak order 1.
 
-use super::{add_scalar_correction, MilsteinWork, Scheme, SchemeInfo};
+use super::{add_scalar_correction, euler_update, euler_update_scalar, MilsteinWork, Scheme, SchemeInfo};
 use crate::brownian::Increment;
 use crate::error::Result;
 use crate::sde::{Calculus, Noise, Sde};
@@ -76,18 +76,7 @@ impl Scheme for Milstein {
     ) -> Result<()> {
         sde.drift_and_diffusion(t, x, &inc.dw, &mut self.drift, &mut self.diffusion);
         let h = inc.h;
-        // slices: nalgebra's strided iterators do not vectorise and cost ~100
-        // instructions per call on a 1-dimensional state
-        let (drift, diffusion) = (self.drift.as_slice(), self.diffusion.as_slice());
-        for (((o, &x), &a), &b) in out
-            .as_mut_slice()
-            .iter_mut()
-            .zip(x.as_slice())
-            .zip(drift)
-            .zip(diffusion)
-        {
-            *o = x + h * a + b;
-        }
+        euler_update(x, h, &self.drift, &self.diffusion, out);
         self.work.add_correction(sde, t, x, inc, false, out);
         Ok(())
     }
@@ -99,6 +88,6 @@ impl Scheme for Milstein {
     #[inline]
     fn step_scalar<S: Sde + ?Sized>(&mut self, sde: &S, t: f64, inc: &Increment, x: f64) -> Result<f64> {
         let (a, b) = (sde.scalar_drift(t, x), sde.scalar_diffusion(t, x, inc.dw[0]));
-        Ok(add_scalar_correction(sde, t, x, inc, x + inc.h * a + b))
+        Ok(add_scalar_correction(sde, t, x, inc, euler_update_scalar(x, inc.h, a, b)))
     }
 }

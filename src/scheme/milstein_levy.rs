@@ -3,7 +3,7 @@
 //! `I_{(j,k)} = ½(ΔW_j ΔW_k − δ_{jk} h) + A_{jk}` with the Lévy areas `A_{jk}` from the
 //! Brownian path. Strong order 1 with areas; ½ with the areas dropped.
 
-use super::{MilsteinWork, Scheme, SchemeInfo, ANY_NOISE};
+use super::{euler_update, MilsteinWork, Scheme, SchemeInfo, ANY_NOISE};
 use crate::brownian::Increment;
 use crate::error::Result;
 use crate::sde::{Calculus, Noise, Sde};
@@ -85,9 +85,7 @@ impl Scheme for MilsteinLevy {
         out: &mut DVector<f64>,
     ) -> Result<()> {
         sde.drift_and_diffusion(t, x, &inc.dw, &mut self.drift, &mut self.diffusion);
-        for i in 0..x.len() {
-            out[i] = x[i] + inc.h * self.drift[i] + self.diffusion[i];
-        }
+        euler_update(x, inc.h, &self.drift, &self.diffusion, out);
         self.work.add_correction(sde, t, x, inc, self.use_area, out);
         Ok(())
     }

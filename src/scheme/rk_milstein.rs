@@ -10,7 +10,7 @@
 //! replacing the derivative `L^{j1} b_{j2}`: no derivatives of `b` are needed. Strong
 //! order 1 (with Lévy areas in `I` for general noise), weak order 1.
 
-use super::{Scheme, SchemeInfo, ANY_NOISE};
+use super::{euler_update, Scheme, SchemeInfo, ANY_NOISE};
 use crate::brownian::Increment;
 use crate::error::Result;
 use crate::sde::{Calculus, Noise, Sde};
@@ -72,9 +72,7 @@ impl Scheme for RkMilstein {
         let h = inc.h;
         let sqrt_h = h.sqrt();
         sde.drift_and_diffusion(t, x, &inc.dw, &mut self.drift, &mut self.diffusion);
-        for i in 0..x.len() {
-            out[i] = x[i] + h * self.drift[i] + self.diffusion[i];
-        }
+        euler_update(x, h, &self.drift, &self.diffusion, out);
         if sde.noise() == Noise::Additive {
             return Ok(());
         }

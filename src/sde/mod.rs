@@ -83,7 +83,7 @@ impl DerivativeScratch {
 
 /// Relative size of the finite-difference step: `∛ε_machine`, optimal for a
 /// central difference of a smooth function.
-const FD_RELATIVE_STEP: f64 = 6.055_454_452_393_343e-6;
+pub(crate) const FD_RELATIVE_STEP: f64 = 6.055_454_452_393_343e-6;
 
 /// A stochastic differential equation `dX = a(t, X) dt + b(t, X) dW`, `X ∈ R^d`, `W ∈ R^m`.
 ///

@@ -34,11 +34,12 @@
 
 use super::config::ModifiedEquation;
 use super::model::Model;
-use super::packed::{self, Kernel, Vectorised, NR};
+use super::packed::{self, NR};
 use super::sde::SgdSde;
 use crate::error::{Error, Result};
 use crate::rng::Xoshiro256PlusPlus;
 use crate::rng::{NormalLanes, LANES};
+use crate::simd::{Kernel, Vectorised};
 use nalgebra::{DMatrix, DVector};
 
 /// Samples per block of the second product: a block of `W` (`24 × 128` values, 24 KiB)
@@ -292,8 +293,7 @@ impl<'a, M: GeneralizedLinearModel> BatchedSgdSde<'a, M> {
                     lanes.set(l, rng);
                 }
                 let mut sums = [0.0; LANES];
-                self.kernel
-                    .fill_normals(lanes, &scale, &mut w[group..], width, n, &mut sums);
+                lanes.fill_with(self.kernel, &scale, &mut w[group..], width, n, &mut sums);
                 for (l, sum) in sums.iter().enumerate() {
                     let p = start + group + l;
                     if drawing[l] {

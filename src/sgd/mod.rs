@@ -11,9 +11,9 @@ mod config;
 mod data;
 mod discrete;
 mod model;
-// The one module with `unsafe`: SIMD kernels behind run-time CPU-feature detection
-// (calling a `#[target_feature]` function and raw-pointer vector loads need it). Each
-// kernel is tested bit-for-bit against the portable safe code it replaces.
+// SIMD tile products behind run-time CPU-feature detection (`crate::simd`): calling a
+// `#[target_feature]` function and raw-pointer vector loads need `unsafe`. Each kernel is
+// tested bit-for-bit against the portable safe code it replaces.
 #[allow(unsafe_code)]
 mod packed;
 mod scratch;

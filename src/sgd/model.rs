@@ -5,8 +5,9 @@ use super::data::Sample;
 use crate::sde::Noise;
 use nalgebra::{DMatrix, DVector};
 
-/// Relative step of the central difference used by the default [`Model::hvp`].
-const HVP_STEP: f64 = 6.055_454_452_393_343e-6;
+/// The central-difference step of the Hessian-vector default, relative (the crate's one
+/// finite-difference step, `∛ε_machine`).
+const HVP_STEP: f64 = crate::sde::FD_RELATIVE_STEP;
 
 /// A per-sample loss `ℓ(θ, x)` with its gradient.
 pub trait Model: Sync {

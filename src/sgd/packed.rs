@@ -13,11 +13,10 @@
 //! increasing order, `c ← fma(a_p, b_p, c)`, whichever kernel runs (AVX-512, AVX2 + FMA,
 //! or portable `f64::mul_add`): the kernels give bit-identical results, and an output
 //! depends only on its own row of `A` and column of `B`, never on the other paths in the
-//! block.
+//! block. The instruction set is chosen by [`crate::simd::Kernel`]; the lane normal
+//! generator that fills the noise operand lives in `rng::normal_simd`.
 
-#[cfg(target_arch = "x86_64")]
-use crate::rng::normal::ZIG_NORM_X;
-use crate::rng::{NormalLanes, LANES};
+use crate::simd::Kernel;
 
 /// Columns of `B` per tile.
 pub(crate) const NR: usize = 8;
@@ -25,51 +24,7 @@ pub(crate) const NR: usize = 8;
 /// Rows of `A` per panel: the widest, and the narrower ones used for a block's last panel.
 pub(crate) const MR_MAX: usize = 24;
 
-/// The instruction set the tile kernel uses (detected once; all give the same bits).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Kernel {
-    /// 512-bit vectors: `MR / 8 × NR` accumulators in registers.
-    #[cfg(target_arch = "x86_64")]
-    Avx512,
-    /// The portable loop compiled for AVX2 + FMA.
-    #[cfg(target_arch = "x86_64")]
-    Avx2Fma,
-    /// The portable loop (`f64::mul_add`, correctly rounded everywhere).
-    Portable,
-}
-
 impl Kernel {
-    /// The fastest kernel this CPU runs.
-    pub(crate) fn detect() -> Self {
-        #[cfg(target_arch = "x86_64")]
-        {
-            if std::arch::is_x86_feature_detected!("avx512f") {
-                return Kernel::Avx512;
-            }
-            if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
-                return Kernel::Avx2Fma;
-            }
-        }
-        Kernel::Portable
-    }
-
-    /// Every kernel this CPU can run, fastest first (for tests that compare them).
-    #[cfg(test)]
-    pub(crate) fn available() -> Vec<Kernel> {
-        let mut all = vec![Kernel::detect()];
-        #[cfg(target_arch = "x86_64")]
-        if all[0] == Kernel::Avx512
-            && std::arch::is_x86_feature_detected!("avx2")
-            && std::arch::is_x86_feature_detected!("fma")
-        {
-            all.push(Kernel::Avx2Fma);
-        }
-        if all[all.len() - 1] != Kernel::Portable {
-            all.push(Kernel::Portable);
-        }
-        all
-    }
-
     /// `c += A B` for one tile: `a` holds `k` groups of `mr` values, `b` `k` groups of
     /// [`NR`], `c` is `NR` groups of `mr` (column `j` of the tile at `c[j·mr..]`).
     ///
@@ -78,6 +33,10 @@ impl Kernel {
     #[inline]
     pub(crate) fn tile(self, mr: usize, k: usize, a: &[f64], b: &[f64], c: &mut [f64]) {
         assert!(a.len() >= k * mr && b.len() >= k * NR && c.len() >= NR * mr);
+        // SAFETY (every arm below): `Kernel::Avx512` / `Kernel::Avx2Fma` are only
+        // constructed when the CPU has AVX-512F / AVX2 + FMA (`Kernel::detect`), and the
+        // assert above guarantees the lengths the kernels read and write (`k·mr` of `a`,
+        // `k·NR` of `b`, `NR·mr` of `c`, with `mr = 8·RV` for the AVX-512 tiles).
         match (self, mr) {
             #[cfg(target_arch = "x86_64")]
             (Kernel::Avx512, 8) => unsafe { tile_avx512::<1>(k, a.as_ptr(), b.as_ptr(), c.as_mut_ptr()) },
@@ -97,166 +56,6 @@ impl Kernel {
             _ => panic!("tile height {mr} is not 8, 16 or 24"),
         }
     }
-}
-
-impl Kernel {
-    /// Runs `f` in a function compiled for this kernel's instruction set, so that its
-    /// loops (inlined there: [`Vectorised::run`] is `#[inline(always)]`) are vectorised
-    /// the same way (no fast-math: the same numbers whichever instruction set runs).
-    #[inline]
-    pub(crate) fn vectorised<F: Vectorised>(self, f: F) -> F::Output {
-        match self {
-            #[cfg(target_arch = "x86_64")]
-            // SAFETY: `Kernel::Avx512` is only constructed when AVX-512F is detected.
-            Kernel::Avx512 => unsafe { with_avx512(f) },
-            #[cfg(target_arch = "x86_64")]
-            // SAFETY: `Kernel::Avx2Fma` is only constructed when AVX2 and FMA are detected.
-            Kernel::Avx2Fma => unsafe { with_avx2(f) },
-            Kernel::Portable => f.run(),
-        }
-    }
-
-    /// [`NormalLanes::fill`] compiled for this kernel's instruction set (the same numbers
-    /// whichever runs).
-    #[inline]
-    pub(crate) fn fill_normals(
-        self,
-        lanes: &mut NormalLanes,
-        scale: &[f64; LANES],
-        out: &mut [f64],
-        stride: usize,
-        rows: usize,
-        sums: &mut [f64; LANES],
-    ) {
-        match self {
-            #[cfg(target_arch = "x86_64")]
-            // SAFETY: `Kernel::Avx512` is only constructed when AVX-512F is detected.
-            Kernel::Avx512 => unsafe { fill_normals_avx512(lanes, scale, out, stride, rows, sums) },
-            // the portable loop, compiled for this kernel's instruction set
-            _ => self.vectorised(Fill {
-                lanes,
-                scale,
-                out,
-                stride,
-                rows,
-                sums,
-            }),
-        }
-    }
-}
-
-/// The arguments of [`NormalLanes::fill`], to run under [`Kernel::vectorised`].
-struct Fill<'a> {
-    lanes: &'a mut NormalLanes,
-    scale: &'a [f64; LANES],
-    out: &'a mut [f64],
-    stride: usize,
-    rows: usize,
-    sums: &'a mut [f64; LANES],
-}
-
-impl Vectorised for Fill<'_> {
-    type Output = ();
-    #[inline(always)]
-    fn run(self) {
-        self.lanes
-            .fill(self.scale, self.out, self.stride, self.rows, self.sums)
-    }
-}
-
-/// Work to run under [`Kernel::vectorised`]; implement `run` with `#[inline(always)]` so
-/// that it is compiled into the caller's instruction set (a closure would not be inlined).
-pub(crate) trait Vectorised {
-    /// What the work returns.
-    type Output;
-    /// Does the work.
-    fn run(self) -> Self::Output;
-}
-
-/// Calls `f` compiled with AVX-512F (when inlined here).
-///
-/// # Safety
-/// The CPU must support AVX-512F.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-unsafe fn with_avx512<F: Vectorised>(f: F) -> F::Output {
-    f.run()
-}
-
-/// Calls `f` compiled with AVX2 and FMA (when inlined here).
-///
-/// # Safety
-/// The CPU must support AVX2 and FMA.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn with_avx2<F: Vectorised>(f: F) -> F::Output {
-    f.run()
-}
-
-/// [`NormalLanes::fill`] with 512-bit vectors: the eight generators in four registers,
-/// the layer boundaries fetched by two gathers, and the rare rejected draws handed to
-/// [`NormalLanes::finish_rejected`]; the same arithmetic, so the same numbers.
-///
-/// # Safety
-/// The CPU must support AVX-512F.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-unsafe fn fill_normals_avx512(
-    lanes: &mut NormalLanes,
-    scale: &[f64; LANES],
-    out: &mut [f64],
-    stride: usize,
-    rows: usize,
-    sums: &mut [f64; LANES],
-) {
-    use std::arch::x86_64::*;
-    assert!(stride >= LANES && (rows == 0 || out.len() >= (rows - 1) * stride + LANES));
-    let table = ZIG_NORM_X.as_ptr();
-    let load = |w: &[u64; LANES]| unsafe { _mm512_loadu_si512(w.as_ptr().cast()) };
-    let [mut s0, mut s1, mut s2, mut s3] = [0, 1, 2, 3].map(|w| load(&lanes.s[w]));
-    let scale_v = _mm512_loadu_pd(scale.as_ptr());
-    let mut sum_v = _mm512_loadu_pd(sums.as_ptr());
-    let layer_mask = _mm512_set1_epi64(0xff);
-    let exponent = _mm512_set1_epi64(1024 << 52);
-    let three = _mm512_set1_pd(3.0);
-    for i in 0..rows {
-        let bits = _mm512_add_epi64(_mm512_rol_epi64::<23>(_mm512_add_epi64(s0, s3)), s0);
-        let t = _mm512_slli_epi64::<17>(s1);
-        s2 = _mm512_xor_si512(s2, s0);
-        s3 = _mm512_xor_si512(s3, s1);
-        s1 = _mm512_xor_si512(s1, s2);
-        s0 = _mm512_xor_si512(s0, s3);
-        s2 = _mm512_xor_si512(s2, t);
-        s3 = _mm512_rol_epi64::<45>(s3);
-        let layer = _mm512_and_si512(bits, layer_mask);
-        let u = _mm512_sub_pd(
-            _mm512_castsi512_pd(_mm512_or_si512(_mm512_srli_epi64::<12>(bits), exponent)),
-            three,
-        );
-        let edge = _mm512_i64gather_pd::<8>(layer, table);
-        let next_edge = _mm512_i64gather_pd::<8>(layer, table.add(1));
-        let mut x = _mm512_mul_pd(u, edge);
-        let accepted = _mm512_cmp_pd_mask::<_CMP_LT_OQ>(_mm512_abs_pd(x), next_edge);
-        if accepted != 0xff {
-            let mut words = [0u64; LANES];
-            _mm512_storeu_si512(words.as_mut_ptr().cast(), bits);
-            for (w, v) in lanes.s.iter_mut().zip([s0, s1, s2, s3]) {
-                _mm512_storeu_si512(w.as_mut_ptr().cast(), v);
-            }
-            let mut xs = [0.0; LANES];
-            _mm512_storeu_pd(xs.as_mut_ptr(), x);
-            lanes.finish_rejected(!accepted, &words, &mut xs);
-            x = _mm512_loadu_pd(xs.as_ptr());
-            [s0, s1, s2, s3] = [0, 1, 2, 3].map(|w| load(&lanes.s[w]));
-        }
-        let v = _mm512_mul_pd(scale_v, x);
-        _mm512_storeu_pd(out.as_mut_ptr().add(i * stride), v);
-        sum_v = _mm512_add_pd(sum_v, v);
-    }
-    for (w, v) in lanes.s.iter_mut().zip([s0, s1, s2, s3]) {
-        _mm512_storeu_si512(w.as_mut_ptr().cast(), v);
-    }
-    _mm512_storeu_pd(sums.as_mut_ptr(), sum_v);
 }
 
 /// The portable tile: the same fused multiply–adds in the same order as the vector
@@ -300,6 +99,8 @@ unsafe fn tile_avx2<const MR: usize>(k: usize, a: &[f64], b: &[f64], c: &mut [f6
 unsafe fn tile_avx512<const RV: usize>(k: usize, a: *const f64, b: *const f64, c: *mut f64) {
     use std::arch::x86_64::{__m512d, _mm512_fmadd_pd, _mm512_loadu_pd, _mm512_set1_pd, _mm512_storeu_pd};
     let mr = 8 * RV;
+    // SAFETY (the two closures below): the caller guarantees `c` holds `NR·mr` and `a`
+    // `k·mr` values, so every 8-wide load stays inside them.
     let mut acc: [[__m512d; RV]; NR] =
         std::array::from_fn(|j| std::array::from_fn(|r| unsafe { _mm512_loadu_pd(c.add(j * mr + 8 * r)) }));
     let (mut a, mut b) = (a, b);
@@ -395,29 +196,6 @@ mod tests {
                         "{kernel:?}, mr {mr}, k {k}"
                     );
                 }
-            }
-        }
-    }
-
-    #[test]
-    fn every_kernel_draws_the_same_normals() {
-        let seeds = crate::rng::SeedTree::new(21);
-        let rows = 20_000;
-        let mut reference = None;
-        for kernel in Kernel::available() {
-            let mut lanes = NormalLanes::new();
-            for l in [0, 2, 3, 5, 6, 7] {
-                lanes.set(l, Some(&seeds.rng(l as u64, crate::rng::Stream::Brownian)));
-            }
-            let scale = [0.3, 0.0, 1.0, 2.0, 1.0, 0.7, 1.0, 1.0];
-            let mut out = vec![0.0; rows * 16];
-            let mut sums = [0.0; LANES];
-            kernel.fill_normals(&mut lanes, &scale, &mut out, 16, rows, &mut sums);
-            let bits: Vec<u64> = out.iter().chain(&sums).map(|v| v.to_bits()).collect();
-            let result = (bits, lanes);
-            match &reference {
-                None => reference = Some(result),
-                Some(r) => assert!(*r == result, "{kernel:?} differs"),
             }
         }
     }

@@ -14,10 +14,10 @@
 use super::config::{ModifiedEquation, SgdConfig};
 use super::data::Dataset;
 use super::model::{Model, PopulationForms};
-use super::packed::{Kernel, Vectorised};
 use super::scratch::with_scratch;
 use crate::error::{Error, Result};
 use crate::sde::{finite_difference_derivative, DerivativeScratch, Noise, Sde};
+use crate::simd::{Kernel, Vectorised};
 use nalgebra::DVector;
 
 enum Source<'a> {

@@ -6,6 +6,7 @@
 //! [`ExponentialSymmetry::check`] measures whether a model really has the symmetry.
 //! The Noether flow of the charge under SGD and its SDE is in [`noether`].
 
+pub mod layout;
 pub mod noether;
 
 use crate::error::{check_finite, check_vector, Error, Result};
@@ -122,14 +123,14 @@ impl ExponentialSymmetry {
                 got: m.nrows(),
             });
         }
-        let nu = d_out * hidden;
-        let nw = hidden * d_in;
-        let mut a = DMatrix::zeros(nu + nw, nu + nw);
-        // vec(U M): column k of UM = Σ_l U[:, l] M[l, k]
+        let layout = layout::TwoLayerLayout::new((d_in, hidden, d_out));
+        let d = layout.dim();
+        let mut a = DMatrix::zeros(d, d);
+        // vec(U M): entry (r, k) of UM = Σ_l U[r, l] M[l, k]
         for k in 0..hidden {
             for l in 0..hidden {
                 for r in 0..d_out {
-                    a[(k * d_out + r, l * d_out + r)] = m[(l, k)];
+                    a[(layout.u_index(r, k), layout.u_index(r, l))] = m[(l, k)];
                 }
             }
         }
@@ -137,7 +138,7 @@ impl ExponentialSymmetry {
         for c in 0..d_in {
             for k in 0..hidden {
                 for l in 0..hidden {
-                    a[(nu + c * hidden + k, nu + c * hidden + l)] = -m[(k, l)];
+                    a[(layout.w_index(k, c), layout.w_index(l, c))] = -m[(k, l)];
                 }
             }
         }
@@ -251,6 +252,34 @@ impl ExponentialSymmetry {
             }
         }
         Ok(worst)
+    }
+}
+
+/// A model that carries its exponential symmetry (THEORY §2): each model builds its
+/// generator in its own file, from its own parameter layout, so the CLI, the analysis
+/// and the Python bindings ask the model instead of deciding for it.
+///
+/// ```
+/// use noether_sde::models::ScalarFactorization;
+/// use noether_sde::symmetry::Symmetric;
+/// use nalgebra::DVector;
+/// let model = ScalarFactorization::new(1.0, 0.5)?;
+/// // C = u² − w²
+/// assert_eq!(model.symmetry()?.charge(&DVector::from_vec(vec![2.0, 1.0])), 3.0);
+/// # Ok::<(), noether_sde::Error>(())
+/// ```
+pub trait Symmetric {
+    /// The model's exponential symmetry `ℓ(e^{λA}θ) = ℓ(θ)` (for a family, such as matrix
+    /// factorisation's one generator per symmetric `M`, its canonical member `M = I`).
+    ///
+    /// # Errors
+    /// As the [`ExponentialSymmetry`] constructors (none for a valid model).
+    fn symmetry(&self) -> Result<ExponentialSymmetry>;
+
+    /// Whether the symmetry is exact; `false` for an approximate symmetry (THEORY §7),
+    /// such as the rescaling of a tanh network, whose charge is not conserved by GD.
+    fn symmetry_is_exact(&self) -> bool {
+        true
     }
 }
 

@@ -10,6 +10,7 @@ mod brownian;
 mod cli;
 mod conformance;
 mod convergence;
+mod docs;
 mod ensemble;
 mod errors;
 mod exact;

@@ -63,9 +63,23 @@ fn symmetry_check_tells_exact_from_approximate() {
     let data =
         noether_sde::sgd::Dataset::from_population(&sf, 64, &mut SeedTree::new(1).rng(0, Stream::Init))
             .unwrap();
-    let v = rescaling2().check(&sf, &data, 100, 1.0, 1).unwrap();
+    // each model carries its own symmetry (Symmetric): scalar factorisation's is the rescaling
+    assert_eq!(sf.symmetry().unwrap(), rescaling2());
+    let v = sf.symmetry().unwrap().check(&sf, &data, 100, 1.0, 1).unwrap();
     assert!(v.gradient_alignment < 1e-12 && v.loss_change < 1e-12, "{v:?}");
     let sym = ExponentialSymmetry::matrix_factorization(&DMatrix::identity(2, 2), 2, 2, 2).unwrap();
+    // matrix factorisation and the normalised layer: exact, from the models themselves
+    let mf = default_matrix_factorization().unwrap();
+    let mf_data = mf.dataset(64, 3).unwrap();
+    let nl = default_normalized_linear().unwrap();
+    let nl_data = nl.dataset(64, 4).unwrap();
+    for v in [
+        mf.symmetry().unwrap().check(&mf, &mf_data, 50, 1.0, 3).unwrap(),
+        nl.symmetry().unwrap().check(&nl, &nl_data, 50, 1.0, 4).unwrap(),
+    ] {
+        assert!(v.gradient_alignment < 1e-12 && v.loss_change < 1e-12, "{v:?}");
+    }
+    assert!(mf.symmetry_is_exact() && nl.symmetry_is_exact());
     for (residual, activation, exact) in [
         (true, Activation::Identity, true),
         (false, Activation::Identity, true),
@@ -84,7 +98,9 @@ fn symmetry_check_tells_exact_from_approximate() {
             .unwrap()
         };
         let data = net.dataset(64, 2).unwrap();
-        let v = sym.check(&net, &data, 100, 1.0, 2).unwrap();
+        assert_eq!(net.symmetry().unwrap(), sym);
+        assert_eq!(net.symmetry_is_exact(), exact, "{residual} {activation:?}");
+        let v = net.symmetry().unwrap().check(&net, &data, 100, 1.0, 2).unwrap();
         if exact {
             assert!(
                 v.gradient_alignment < 1e-12 && v.loss_change < 1e-12,

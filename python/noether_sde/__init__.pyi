@@ -1,0 +1,103 @@
+from typing import Any, Callable, Optional, Sequence, Union
+
+import numpy as np
+
+from . import models as models
+from .models import Model
+
+__version__: str
+
+class NoetherError(ValueError): ...
+class InvalidParameter(NoetherError): ...
+class DimensionMismatch(NoetherError): ...
+class NonFinite(NoetherError): ...
+class Divergence(NoetherError): ...
+class Incompatible(NoetherError): ...
+class NotSymmetric(NoetherError): ...
+class NoFixedPoint(NoetherError): ...
+class BrownianError(NoetherError): ...
+class CallbackError(NoetherError): ...
+
+class Sde:
+    drift: Callable[[float, np.ndarray], np.ndarray]
+    diffusion: Callable[[float, np.ndarray], np.ndarray]
+    dim: int
+    noise_dim: int
+    noise: str
+    calculus: str
+    def __init__(
+        self,
+        drift: Callable[[float, np.ndarray], np.ndarray],
+        diffusion: Callable[[float, np.ndarray], np.ndarray],
+        dim: int,
+        noise_dim: Optional[int] = ...,
+        noise: str = ...,
+        calculus: str = ...,
+        diffusion_derivative: Optional[Callable[..., np.ndarray]] = ...,
+    ) -> None: ...
+
+class Observable:
+    name: str
+    mean: np.ndarray
+    var: np.ndarray
+    ci_low: np.ndarray
+    ci_high: np.ndarray
+    paths: Optional[np.ndarray]
+    @property
+    def std(self) -> np.ndarray: ...
+
+class SimulationResult:
+    t: np.ndarray
+    observables: dict[str, Observable]
+    finished: int
+    diverged: int
+    first_divergence: Optional[str]
+    seed: int
+    paths: tuple[int, int]
+    method: str
+    version: str
+    state: Optional[bytes]
+    final_states: Optional[np.ndarray]
+    settings: dict[str, Any]
+    def __getitem__(self, name: str) -> Observable: ...
+    def keys(self) -> Any: ...
+    def time_average(self, name: str, t_min: float = ..., t_max: float = ...) -> np.ndarray: ...
+    def to_pandas(self) -> Any: ...
+
+def schemes() -> list[dict[str, Any]]: ...
+def simulate(
+    model: Union[Model, Sde],
+    method: str = ...,
+    *,
+    eta: Optional[float] = ...,
+    batch: Optional[int] = ...,
+    weight_decay: float = ...,
+    t_end: float = ...,
+    dt: Optional[float] = ...,
+    paths: int = ...,
+    seed: int = ...,
+    theta0: Any = ...,
+    x0: Any = ...,
+    t0: float = ...,
+    save_every: Optional[float] = ...,
+    save_at: Optional[Sequence[float]] = ...,
+    observables: Optional[Sequence[Union[str, Callable[[np.ndarray], np.ndarray]]]] = ...,
+    keep_paths: bool = ...,
+    client: Any = ...,
+    shards: Optional[int] = ...,
+    threads: int = ...,
+    progress: Optional[bool] = ...,
+) -> SimulationResult: ...
+def convergence(
+    sde: Sde,
+    *,
+    x0: Any,
+    t_end: float,
+    schemes: Sequence[str] = ...,
+    kind: str = ...,
+    dts: Sequence[float] = ...,
+    paths: int = ...,
+    seed: int = ...,
+    functional: Optional[Callable[[np.ndarray], np.ndarray]] = ...,
+) -> Any: ...
+def reproduce(out: str = ..., quick: bool = ..., cargo_dir: Optional[str] = ...) -> str: ...

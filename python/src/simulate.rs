@@ -1,0 +1,591 @@
+//! `simulate`: ensembles of a built-in model (SGD, GD or its SGD-SDE by a scheme) or of a
+//! Python-defined SDE, run in chunks of paths with the GIL released; statistics merge
+//! exactly across chunks and shards ([`EnsembleStatistics::merge`]), so the result does
+//! not depend on the chunking, the thread count or the machines that ran the shards.
+
+use crate::errors::{to_py, IntoPy};
+use crate::models::{with_model, Model, ModelOps};
+use crate::sde::PySde;
+use nalgebra::DVector;
+use noether_sde::analysis::stats::MeanInterval;
+use noether_sde::ensemble::lockstep::LockstepProblem;
+use noether_sde::ensemble::{
+    Ensemble, EnsembleProblem, EnsembleStatistics, Functionals, PathRecord, SdeProblem, SgdProblem,
+};
+use noether_sde::scheme::catalogue::{SchemeKind, SchemeVisitor};
+use noether_sde::scheme::{check_compatible, Scheme, TimeSpan};
+use noether_sde::sde::Sde;
+use noether_sde::sgd::SgdConfig;
+use noether_sde::{Error, Result};
+use numpy::{PyArray1, PyArrayMethods, ToPyArray};
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyDict};
+use std::ops::Range;
+
+/// How the paths of a built-in model advance: discrete steps, or the SGD-SDE by a scheme
+/// of the library's catalogue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Method {
+    Sgd,
+    Gd,
+    Sde(SchemeKind),
+}
+
+impl Method {
+    fn parse(name: &str) -> Result<Self> {
+        match name.trim().to_ascii_lowercase().as_str() {
+            "sgd" => Ok(Method::Sgd),
+            "gd" => Ok(Method::Gd),
+            _ => SchemeKind::parse(name).map(Method::Sde).map_err(|_| {
+                Error::invalid(
+                    "method",
+                    name,
+                    format!(
+                        "known: sgd, gd, {} (see ns.schemes())",
+                        SchemeKind::names().join(", ")
+                    ),
+                )
+            }),
+        }
+    }
+
+    fn is_discrete(self) -> bool {
+        matches!(self, Method::Sgd | Method::Gd)
+    }
+}
+
+/// Every scheme of the library's catalogue, as JSON (name, aliases, summary, orders,
+/// noise kinds, calculus, Lévy areas, adaptivity).
+#[pyfunction]
+pub fn schemes() -> String {
+    serde_json::Value::Array(SchemeKind::ALL.iter().map(|k| k.to_json()).collect()).to_string()
+}
+
+/// What one chunk of an ensemble produced.
+enum Output {
+    Statistics(EnsembleStatistics),
+    Paths(Vec<Result<PathRecord>>),
+}
+
+fn run<P: EnsembleProblem, F: Fn(f64, &DVector<f64>, &mut [f64]) + Sync>(
+    ensemble: &Ensemble,
+    problem: &P,
+    record: &Functionals<F>,
+    per_path: bool,
+) -> Result<Output> {
+    if per_path {
+        ensemble.per_path(problem, record).map(Output::Paths)
+    } else {
+        ensemble.statistics(problem, record).map(Output::Statistics)
+    }
+}
+
+/// One SGD-SDE ensemble by a scheme of the catalogue, converted to the scheme's calculus
+/// when it differs (as the CLI does: a Stratonovich scheme solves the Stratonovich form of
+/// the Itô SGD-SDE, the same process).
+struct Solve<'a, S, F> {
+    sde: &'a S,
+    kind: SchemeKind,
+    x0: DVector<f64>,
+    span: TimeSpan,
+    ensemble: &'a Ensemble,
+    record: &'a Functionals<F>,
+    per_path: bool,
+}
+
+impl<S, F> SchemeVisitor for Solve<'_, S, F>
+where
+    S: Sde + Sync,
+    F: Fn(f64, &DVector<f64>, &mut [f64]) + Sync,
+{
+    type Output = Result<Output>;
+
+    fn visit<K: Scheme + Sync + 'static>(self, scheme: K) -> Result<Output> {
+        if !self.kind.needs_conversion(self.sde.calculus()) {
+            check_compatible(&scheme.info(), self.sde)?;
+            let problem = SdeProblem::new(self.sde, scheme, self.x0, self.span)?;
+            return run(self.ensemble, &problem, self.record, self.per_path);
+        }
+        let converted = noether_sde::sde::convert::StratonovichForm::new(self.sde)?;
+        check_compatible(&scheme.info(), &converted)?;
+        let problem = SdeProblem::new(&converted, scheme, self.x0, self.span)?;
+        run(self.ensemble, &problem, self.record, self.per_path)
+    }
+}
+
+/// The settings of one model run.
+struct ModelRun {
+    method: Method,
+    eta: f64,
+    cfg: SgdConfig,
+    t_end: f64,
+    dt: Option<f64>,
+    theta0: DVector<f64>,
+}
+
+fn run_model_chunk<F: Fn(f64, &DVector<f64>, &mut [f64]) + Sync>(
+    model: &Model,
+    run_cfg: &ModelRun,
+    ensemble: &Ensemble,
+    record: &Functionals<F>,
+    per_path: bool,
+) -> Result<Output> {
+    let data = model.data.as_ref();
+    let ModelRun {
+        method,
+        eta,
+        cfg,
+        t_end,
+        dt,
+        theta0,
+    } = run_cfg;
+    let (method, cfg, t_end) = (*method, *cfg, *t_end);
+    let eta = *eta;
+    with_model!(&model.inner, m => {
+        if method.is_discrete() {
+            let mut sgd = m.discrete(data, cfg)?;
+            if method == Method::Gd {
+                sgd = sgd.gradient_descent();
+            }
+            let problem = SgdProblem::new(&sgd, theta0.clone(), t_end)?;
+            run(ensemble, &problem, record, per_path)
+        } else {
+            let sde = m.sde(data, cfg)?;
+            let span = TimeSpan::new(0.0, t_end, dt.unwrap_or(eta / 2.0))?;
+            if method == Method::Sde(SchemeKind::EulerMaruyama) && !per_path {
+                if let Some(stats) = m.batched_em(&sde, theta0, span, ensemble, record) {
+                    return stats.map(Output::Statistics);
+                }
+            }
+            let Method::Sde(kind) = method else {
+                unreachable!("discrete methods are handled above")
+            };
+            kind.visit(Solve {
+                sde: &sde,
+                kind,
+                x0: theta0.clone(),
+                span,
+                ensemble,
+                record,
+                per_path,
+            })
+        }
+    })
+}
+
+/// `[0, s, 2s, …]` up to `t_end` (and `t_end` itself): the CLI's `--save-every` times.
+fn save_times(t_end: f64, every: f64) -> Result<Vec<f64>> {
+    noether_sde::error::check_positive("save_every", every)?;
+    let count = (t_end / every + 1e-9).floor();
+    if count > 100_000.0 {
+        return Err(Error::invalid("save_every", every, "more than 100000 save times"));
+    }
+    let mut times: Vec<f64> = (0..=count as u64).map(|k| k as f64 * every).collect();
+    let last = times[times.len() - 1];
+    if t_end - last > 1e-9 * t_end.max(1.0) {
+        times.push(t_end);
+    } else {
+        let n = times.len();
+        times[n - 1] = t_end;
+    }
+    Ok(times)
+}
+
+/// The save times from `save_every` or `save_at`.
+fn resolve_times(t_end: f64, save_every: Option<f64>, save_at: Option<Vec<f64>>) -> Result<Vec<f64>> {
+    match (save_every, save_at) {
+        (Some(_), Some(_)) => Err(Error::invalid("save_at", "and save_every", "give one of them")),
+        (None, Some(at)) => Ok(at),
+        (every, None) => save_times(t_end, every.unwrap_or(t_end / 10.0)),
+    }
+}
+
+/// Chunks of `chunk` paths (aligned to multiples of `chunk`) covering `paths`.
+fn chunks(paths: Range<u64>, chunk: u64) -> Vec<Range<u64>> {
+    let chunk = chunk.max(1);
+    let mut out = Vec::new();
+    let mut a = paths.start;
+    while a < paths.end {
+        let b = ((a / chunk + 1) * chunk).min(paths.end);
+        out.push(a..b);
+        a = b;
+    }
+    out
+}
+
+/// Runs `body` on each chunk with the GIL released, merging statistics exactly and
+/// concatenating per-path records; between chunks: Ctrl-C and the progress callback.
+fn over_chunks(
+    py: Python<'_>,
+    paths: Range<u64>,
+    chunk: u64,
+    progress: Option<&Bound<'_, PyAny>>,
+    body: impl Fn(Range<u64>) -> Result<Output> + Sync,
+) -> PyResult<Output> {
+    let mut stats: Option<EnsembleStatistics> = None;
+    let mut records = Vec::new();
+    let mut per_path = false;
+    for range in chunks(paths, chunk) {
+        let n = range.end - range.start;
+        let out = py
+            .detach(|| std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| body(range))))
+            .map_err(|_| {
+                crate::errors::NoetherError::new_err("internal error: a Rust panic (please report it)")
+            })?
+            .py_err()?;
+        match out {
+            Output::Statistics(s) => {
+                stats = Some(match stats {
+                    None => s,
+                    Some(prev) => prev.merge(s).py_err()?,
+                })
+            }
+            Output::Paths(mut r) => {
+                per_path = true;
+                records.append(&mut r);
+            }
+        }
+        py.check_signals()?;
+        if let Some(p) = progress {
+            p.call1((n,))?;
+        }
+    }
+    if per_path {
+        Ok(Output::Paths(records))
+    } else {
+        stats
+            .map(Output::Statistics)
+            .ok_or_else(|| to_py(Error::invalid("paths", "empty", "at least one path is needed")))
+    }
+}
+
+/// Renders statistics: `times`, `mean`, `var`, `std`, `ci_low`, `ci_high` (`T × k`),
+/// counts, the seed and the exact state (bytes, for merging).
+fn stats_dict<'py>(py: Python<'py>, stats: &EnsembleStatistics) -> PyResult<Bound<'py, PyDict>> {
+    let (t, k) = (stats.times().len(), stats.functionals());
+    let n = stats.finished();
+    let mut mean = Vec::with_capacity(t * k);
+    let mut var = Vec::with_capacity(t * k);
+    let mut low = Vec::with_capacity(t * k);
+    let mut high = Vec::with_capacity(t * k);
+    for i in 0..t {
+        for j in 0..k {
+            let ci = MeanInterval::from_moments(stats.mean(i, j), stats.std_error(i, j), n, 0.95);
+            mean.push(ci.mean);
+            var.push(stats.variance(i, j));
+            low.push(ci.ci_low);
+            high.push(ci.ci_high);
+        }
+    }
+    let shaped = |v: Vec<f64>| PyArray1::from_vec(py, v).reshape([t, k]);
+    let d = PyDict::new(py);
+    d.set_item("times", stats.times().to_pyarray(py))?;
+    d.set_item("mean", shaped(mean)?)?;
+    d.set_item("var", shaped(var)?)?;
+    d.set_item("ci_low", shaped(low)?)?;
+    d.set_item("ci_high", shaped(high)?)?;
+    d.set_item("finished", n)?;
+    d.set_item("diverged", stats.divergent())?;
+    d.set_item(
+        "first_divergence",
+        stats.first_divergence().map(|e| e.to_string()),
+    )?;
+    d.set_item("seed", stats.seed())?;
+    d.set_item("paths", (stats.paths().start, stats.paths().end))?;
+    d.set_item("state", PyBytes::new(py, &encode(stats)?))?;
+    Ok(d)
+}
+
+fn encode(stats: &EnsembleStatistics) -> PyResult<Vec<u8>> {
+    bincode::serialize(stats)
+        .map_err(|e| crate::errors::NoetherError::new_err(format!("cannot encode statistics: {e}")))
+}
+
+fn decode(bytes: &[u8]) -> PyResult<EnsembleStatistics> {
+    bincode::deserialize(bytes).map_err(|e| {
+        crate::errors::InvalidParameter::new_err(format!("not the state of an ensemble's statistics: {e}"))
+    })
+}
+
+/// Renders per-path records: `values` (`P × T × k`, NaN for paths that did not finish),
+/// `finals` (`P × d`), `ok` (`P`), the divergence count and the first error.
+fn paths_dict<'py>(
+    py: Python<'py>,
+    records: Vec<Result<PathRecord>>,
+    times: &[f64],
+    k: usize,
+    d: usize,
+    start: u64,
+) -> PyResult<Bound<'py, PyDict>> {
+    let p = records.len();
+    let t = times.len();
+    let mut values = vec![f64::NAN; p * t * k];
+    let mut finals = vec![f64::NAN; p * d];
+    let mut ok = vec![false; p];
+    let mut diverged = 0u64;
+    let mut first: Option<String> = None;
+    for (i, r) in records.into_iter().enumerate() {
+        match r {
+            Ok(rec) => {
+                ok[i] = true;
+                for a in 0..t {
+                    for b in 0..k {
+                        values[(i * t + a) * k + b] = rec.values[(a, b)];
+                    }
+                }
+                if rec.final_state.len() == d {
+                    finals[i * d..(i + 1) * d].copy_from_slice(rec.final_state.as_slice());
+                }
+            }
+            Err(e @ Error::Divergence { .. }) => {
+                diverged += 1;
+                first.get_or_insert_with(|| e.to_string());
+            }
+            Err(e) => return Err(to_py(e)),
+        }
+    }
+    let dict = PyDict::new(py);
+    dict.set_item("times", times.to_pyarray(py))?;
+    dict.set_item("values", PyArray1::from_vec(py, values).reshape([p, t, k])?)?;
+    dict.set_item("finals", PyArray1::from_vec(py, finals).reshape([p, d])?)?;
+    dict.set_item("ok", PyArray1::from_vec(py, ok))?;
+    dict.set_item("diverged", diverged)?;
+    dict.set_item("first_divergence", first)?;
+    dict.set_item("paths", (start, start + p as u64))?;
+    Ok(dict)
+}
+
+/// The functionals named by `observables` (`charge`, `loss`, `sharpness`, `theta`).
+fn model_functionals(model: &Model, observables: &[String]) -> Result<(usize, Vec<&'static str>)> {
+    let mut k = 0;
+    let mut names = Vec::new();
+    for o in observables {
+        let name =
+            match o.as_str() {
+                "charge" => "charge",
+                "loss" => "loss",
+                "sharpness" => "sharpness",
+                "theta" => "theta",
+                other => return Err(Error::invalid(
+                    "observables",
+                    other,
+                    "built-in observables are charge, loss, sharpness and theta (or pass a Python callable)",
+                )),
+            };
+        k += if name == "theta" { model.theta0.len() } else { 1 };
+        names.push(name);
+    }
+    if k == 0 {
+        return Err(Error::invalid(
+            "observables",
+            "[]",
+            "record at least one observable",
+        ));
+    }
+    Ok((k, names))
+}
+
+/// Runs an ensemble of a built-in model; see `noether_sde.simulate`.
+#[pyfunction]
+#[pyo3(signature = (model, method, eta, batch, weight_decay, t_end, dt, seed, paths, theta0, save_every, save_at, observables, keep_paths, threads, chunk, progress))]
+#[allow(clippy::too_many_arguments)]
+pub fn simulate_model<'py>(
+    py: Python<'py>,
+    model: &Model,
+    method: &str,
+    eta: f64,
+    batch: usize,
+    weight_decay: f64,
+    t_end: f64,
+    dt: Option<f64>,
+    seed: u64,
+    paths: (u64, u64),
+    theta0: Option<Vec<f64>>,
+    save_every: Option<f64>,
+    save_at: Option<Vec<f64>>,
+    observables: Vec<String>,
+    keep_paths: bool,
+    threads: usize,
+    chunk: u64,
+    progress: Option<Bound<'py, PyAny>>,
+) -> PyResult<Bound<'py, PyDict>> {
+    let method = Method::parse(method).py_err()?;
+    noether_sde::error::check_positive("eta", eta).py_err()?;
+    noether_sde::error::check_positive("t_end", t_end).py_err()?;
+    if batch == 0 {
+        return Err(to_py(Error::invalid(
+            "batch",
+            0,
+            "the batch size must be at least 1",
+        )));
+    }
+    if !(weight_decay.is_finite() && weight_decay >= 0.0) {
+        return Err(to_py(Error::invalid(
+            "weight_decay",
+            weight_decay,
+            "must be finite and >= 0",
+        )));
+    }
+    if method.is_discrete() && dt.is_some() {
+        return Err(to_py(Error::invalid(
+            "dt",
+            dt.unwrap_or(0.0),
+            "applies to the SDE methods only (sgd and gd step by eta)",
+        )));
+    }
+    if let Some(dt) = dt {
+        noether_sde::error::check_positive("dt", dt).py_err()?;
+    }
+    if paths.1 <= paths.0 {
+        return Err(to_py(Error::invalid(
+            "paths",
+            format!("{}..{}", paths.0, paths.1),
+            "at least one path is needed",
+        )));
+    }
+    if let Some(data) = &model.data {
+        if batch > data.len() {
+            return Err(to_py(Error::invalid(
+                "batch",
+                batch,
+                format!("exceeds the data set size {}", data.len()),
+            )));
+        }
+    }
+    let theta0 = match theta0 {
+        Some(t) => model.check_theta(&t)?,
+        None => model.theta0.clone(),
+    };
+    let times = resolve_times(t_end, save_every, save_at).py_err()?;
+    let (k, names) = model_functionals(model, &observables).py_err()?;
+    let record = Functionals::new(times.clone(), k, |_t: f64, x: &DVector<f64>, out: &mut [f64]| {
+        let mut j = 0;
+        for name in &names {
+            match *name {
+                "charge" => out[j] = model.charge_at(x),
+                "loss" => out[j] = model.risk(x),
+                "sharpness" => out[j] = model.sharpness_at(x),
+                _ => {
+                    out[j..j + x.len()].copy_from_slice(x.as_slice());
+                    j += x.len();
+                    continue;
+                }
+            }
+            j += 1;
+        }
+    })
+    .py_err()?;
+    let run_cfg = ModelRun {
+        method,
+        eta,
+        cfg: SgdConfig::new(eta, batch).with_weight_decay(weight_decay),
+        t_end,
+        dt,
+        theta0,
+    };
+    let ensemble = |range: Range<u64>| {
+        let e = Ensemble::new(seed, range);
+        if threads > 0 {
+            e.threads(threads)
+        } else {
+            e
+        }
+    };
+    let out = over_chunks(py, paths.0..paths.1, chunk, progress.as_ref(), |range| {
+        run_model_chunk(model, &run_cfg, &ensemble(range), &record, keep_paths)
+    })?;
+    match out {
+        Output::Statistics(s) => stats_dict(py, &s),
+        Output::Paths(r) => paths_dict(py, r, &times, k, model.theta0.len(), paths.0),
+    }
+}
+
+/// Runs an ensemble of a Python-defined SDE by Euler–Maruyama on the lockstep driver,
+/// recording the state at the save times; see `noether_sde.simulate`.
+#[pyfunction]
+#[pyo3(signature = (sde, method, x0, t0, t_end, dt, seed, paths, save_every, save_at, keep_paths, chunk, progress))]
+#[allow(clippy::too_many_arguments)]
+pub fn simulate_sde<'py>(
+    py: Python<'py>,
+    sde: &PySde,
+    method: &str,
+    x0: Vec<f64>,
+    t0: f64,
+    t_end: f64,
+    dt: f64,
+    seed: u64,
+    paths: (u64, u64),
+    save_every: Option<f64>,
+    save_at: Option<Vec<f64>>,
+    keep_paths: bool,
+    chunk: u64,
+    progress: Option<Bound<'py, PyAny>>,
+) -> PyResult<Bound<'py, PyDict>> {
+    if Method::parse(method).py_err()? != Method::Sde(SchemeKind::EulerMaruyama) {
+        return Err(crate::errors::Incompatible::new_err(format!(
+            "method `{method}`: a Python-defined Sde runs on the lockstep driver, which has Euler–Maruyama (em) so far"
+        )));
+    }
+    if paths.1 <= paths.0 {
+        return Err(to_py(Error::invalid(
+            "paths",
+            format!("{}..{}", paths.0, paths.1),
+            "at least one path is needed",
+        )));
+    }
+    let span = TimeSpan::new(t0, t_end, dt).py_err()?;
+    // save times relative to t0 (`save_every`), or absolute (`save_at`)
+    let times: Vec<f64> = match save_at {
+        Some(at) if save_every.is_none() => at,
+        at => resolve_times(t_end - t0, save_every, at)
+            .py_err()?
+            .into_iter()
+            .map(|t| t + t0)
+            .collect(),
+    };
+    let x0 = DVector::from_vec(x0);
+    let d = x0.len();
+    let problem = LockstepProblem::euler_maruyama(sde, x0, span).py_err()?;
+    let record = Functionals::new(times.clone(), d, |_t: f64, x: &DVector<f64>, out: &mut [f64]| {
+        out.copy_from_slice(x.as_slice())
+    })
+    .py_err()?;
+    sde.clear_failure();
+    let result = over_chunks(py, paths.0..paths.1, chunk, progress.as_ref(), |range| {
+        let ensemble = Ensemble::new(seed, range).sequential();
+        if keep_paths {
+            ensemble.per_path(&problem, &record).map(Output::Paths)
+        } else {
+            ensemble
+                .lockstep_statistics(&problem, &record, chunk as usize, |_| Ok(()))
+                .map(Output::Statistics)
+        }
+    });
+    if let Some(e) = sde.take_failure() {
+        return Err(e);
+    }
+    match result? {
+        Output::Statistics(s) => stats_dict(py, &s),
+        Output::Paths(r) => paths_dict(py, r, &times, d, d, paths.0),
+    }
+}
+
+/// Merges the exact states of adjacent shards (in path order) into one.
+#[pyfunction]
+pub fn merge_states<'py>(py: Python<'py>, states: Vec<Vec<u8>>) -> PyResult<Bound<'py, PyBytes>> {
+    let mut iter = states.iter();
+    let first = iter
+        .next()
+        .ok_or_else(|| crate::errors::InvalidParameter::new_err("no states to merge"))?;
+    let mut merged = decode(first)?;
+    for s in iter {
+        merged = merged.merge(decode(s)?).py_err()?;
+    }
+    Ok(PyBytes::new(py, &encode(&merged)?))
+}
+
+/// The statistics dictionary of an exact state.
+#[pyfunction]
+pub fn summarise_state<'py>(py: Python<'py>, state: Vec<u8>) -> PyResult<Bound<'py, PyDict>> {
+    stats_dict(py, &decode(&state)?)
+}
