@@ -12,7 +12,8 @@
 //!
 //! The reference `X_ref` is either an exact function of the path ([`Reference::Exact`])
 //! or general-noise Milstein with Lévy areas on a grid `2^offset` times finer than the
-//! finest level ([`Reference::Fine`]). Every point carries its Monte Carlo standard
+//! finest level ([`Reference::Fine`]), or the studied scheme itself on such a grid
+//! ([`Reference::SameScheme`], for weak orders above 1). Every point carries its Monte Carlo standard
 //! error and its cost (wall time, drift and diffusion evaluations), so work–precision
 //! diagrams can be drawn. The order is the least-squares slope of `ln error` against
 //! `ln h`, with a 95% interval ([`crate::analysis::regression::fit_line`]) that combines
@@ -54,6 +55,14 @@ pub enum Reference<'a> {
     Exact(&'a dyn Fn(&BrownianGrid) -> DVector<f64>),
     /// Milstein with Lévy areas on a grid `2^offset` times finer than the finest level.
     Fine {
+        /// How many dyadic levels finer than the finest level of the ladder.
+        offset: u32,
+    },
+    /// The studied scheme itself on a grid `2^offset` times finer than the finest level,
+    /// on the same path: for weak studies of schemes above order 1, where a Milstein
+    /// reference's own `O(h)` bias would dominate (common random numbers keep the paired
+    /// differences' variance of the order of the strong gap squared).
+    SameScheme {
         /// How many dyadic levels finer than the finest level of the ladder.
         offset: u32,
     },
@@ -204,7 +213,7 @@ where
     let seeds = SeedTree::new(config.seed);
     let offset = match reference {
         Reference::Exact(_) => 0,
-        Reference::Fine { offset } => offset,
+        Reference::Fine { offset } | Reference::SameScheme { offset } => offset,
     };
     let sample_level = config.finest + offset;
     if sample_level > 26 {
@@ -236,6 +245,9 @@ where
             1usize << sample_level,
             levy.as_mut(),
         )?;
+        if scheme.reads_time_integral() {
+            grid = grid.with_space_time_area(&seeds, path);
+        }
         let x_ref = match reference {
             Reference::Exact(f) => f(&grid),
             Reference::Fine { .. } => {
@@ -243,6 +255,18 @@ where
                 integrate(
                     sde,
                     &mut reference_scheme,
+                    x0,
+                    &span,
+                    &mut grid.path(),
+                    path,
+                    &mut (),
+                )?
+            }
+            Reference::SameScheme { .. } => {
+                let span = TimeSpan::new(0.0, config.t_end, grid.dt())?;
+                integrate(
+                    sde,
+                    &mut scheme.clone(),
                     x0,
                     &span,
                     &mut grid.path(),

@@ -30,6 +30,8 @@ pub struct BrownianGrid {
     dt: f64,
     w: DMatrix<f64>,
     area: Option<DMatrix<f64>>,
+    /// `I_{(j,0)}` of every step (`m × n`), when sampled.
+    time_integral: Option<DMatrix<f64>>,
 }
 
 impl BrownianGrid {
@@ -91,7 +93,43 @@ impl BrownianGrid {
                 Some(areas)
             }
         };
-        Ok(BrownianGrid { t0, dt, w, area })
+        Ok(BrownianGrid {
+            t0,
+            dt,
+            w,
+            area,
+            time_integral: None,
+        })
+    }
+
+    /// The same path also carrying the time integral `I_{(j,0)} = dt(ΔW_j/2 + H_j)` of
+    /// every step, the space-time Lévy areas `H_j ~ N(0, dt/12)` (independent of the
+    /// increments) drawn from path `path`'s [`Stream::SpaceTime`] generator, step by step
+    /// and noise by noise. Sample at the finest level and [`coarsen`](Self::coarsen):
+    /// coarser levels then carry the exact time integrals of the same path.
+    pub fn with_space_time_area(mut self, seeds: &SeedTree, path: u64) -> Self {
+        let (m, n) = (self.noise_dim(), self.steps());
+        let mut rng = seeds.rng(path, Stream::SpaceTime);
+        let scale = (self.dt / 12.0).sqrt();
+        let mut integral = DMatrix::zeros(m, n);
+        for k in 0..n {
+            for j in 0..m {
+                let dw = self.w[(j, k + 1)] - self.w[(j, k)];
+                integral[(j, k)] = self.dt * (0.5 * dw + scale * rng.sample::<f64, _>(StandardNormal));
+            }
+        }
+        self.time_integral = Some(integral);
+        self
+    }
+
+    /// Whether the time integrals `I_{(j,0)}` are stored.
+    pub fn has_time_integral(&self) -> bool {
+        self.time_integral.is_some()
+    }
+
+    /// `I_{(j,0)}` over step `k`, if stored.
+    pub fn time_integral(&self, k: usize) -> Option<DVector<f64>> {
+        self.time_integral.as_ref().map(|t| t.column(k).into_owned())
     }
 
     /// Number of steps `n`.
@@ -159,16 +197,37 @@ impl BrownianGrid {
                 fine[(idx, a)] + fine[(idx, b)] + 0.5 * (d1(j) * d2(l) - d1(l) * d2(j))
             })
         });
+        // I_(j,0)[s,u] = I_(j,0)[s,t] + I_(j,0)[t,u] + (u − t)(W_j(t) − W_j(s))
+        let time_integral = self.time_integral.as_ref().map(|fine| {
+            DMatrix::from_fn(m, n / 2, |j, k| {
+                let (a, b) = (2 * k, 2 * k + 1);
+                fine[(j, a)] + fine[(j, b)] + self.dt * (self.w[(j, a + 1)] - self.w[(j, a)])
+            })
+        });
         Ok(BrownianGrid {
             t0: self.t0,
             dt: 2.0 * self.dt,
             w,
             area,
+            time_integral,
         })
     }
 
     /// The same path with twice as many steps: each midpoint is drawn from the
     /// Brownian bridge, `W(t + dt/2) = (W(t) + W(t + dt))/2 + √(dt/4) ξ`.
+    ///
+    /// With stored time integrals, the midpoint and both halves' `I_{(j,0)}` are drawn
+    /// from their exact conditional law given the step's `(ΔW, H)`,
+    /// `H = I_{(j,0)}/dt − ΔW/2`: with `D = ΔW₁ − ΔW₂` and the halves' space-time areas
+    /// `H₁, H₂` (all independent, `D ~ N(0, dt)`, `H_i ~ N(0, dt/24)`), the coarse area is
+    /// `H = D/4 + (H₁ + H₂)/2`, so by Gaussian conditioning
+    ///
+    /// ```text
+    /// D = 3H + (√dt/2) ξ₁,   H₁ + H₂ = H/2 − (√dt/4) ξ₁,   H₁ − H₂ = √(dt/12) ξ₂,
+    /// W(t + dt/2) = W(t) + (ΔW + D)/2 = (W(t) + W(t + dt))/2 + 3H/2 + (√dt/4) ξ₁,
+    /// ```
+    ///
+    /// and [`coarsen`](Self::coarsen) returns the stored values (to rounding).
     ///
     /// Stored Lévy areas are dropped (refining them would need the area bridge); sample
     /// at the finest level and [`coarsen`](Self::coarsen) when areas are needed.
@@ -180,17 +239,45 @@ impl BrownianGrid {
         for k in 0..=n {
             w.column_mut(2 * k).copy_from(&self.w.column(k));
         }
+        let Some(coarse) = self.time_integral.as_ref() else {
+            for k in 0..n {
+                for j in 0..m {
+                    let mid = 0.5 * (self.w[(j, k)] + self.w[(j, k + 1)]);
+                    w[(j, 2 * k + 1)] = mid + half * rng.sample::<f64, _>(StandardNormal);
+                }
+            }
+            return BrownianGrid {
+                t0: self.t0,
+                dt: 0.5 * self.dt,
+                w,
+                area: None,
+                time_integral: None,
+            };
+        };
+        let fine_dt = 0.5 * self.dt;
+        let sqrt_dt = self.dt.sqrt();
+        let mut integral = DMatrix::zeros(m, 2 * n);
         for k in 0..n {
             for j in 0..m {
-                let mid = 0.5 * (self.w[(j, k)] + self.w[(j, k + 1)]);
-                w[(j, 2 * k + 1)] = mid + half * rng.sample::<f64, _>(StandardNormal);
+                let dw = self.w[(j, k + 1)] - self.w[(j, k)];
+                let h = coarse[(j, k)] / self.dt - 0.5 * dw;
+                let (xi1, xi2): (f64, f64) = (rng.sample(StandardNormal), rng.sample(StandardNormal));
+                let d = 3.0 * h + 0.5 * sqrt_dt * xi1;
+                let sum = 0.5 * h - 0.25 * sqrt_dt * xi1;
+                let difference = (self.dt / 12.0).sqrt() * xi2;
+                let (dw1, dw2) = (0.5 * (dw + d), 0.5 * (dw - d));
+                let (h1, h2) = (0.5 * (sum + difference), 0.5 * (sum - difference));
+                w[(j, 2 * k + 1)] = self.w[(j, k)] + dw1;
+                integral[(j, 2 * k)] = fine_dt * (0.5 * dw1 + h1);
+                integral[(j, 2 * k + 1)] = fine_dt * (0.5 * dw2 + h2);
             }
         }
         BrownianGrid {
             t0: self.t0,
-            dt: 0.5 * self.dt,
+            dt: fine_dt,
             w,
             area: None,
+            time_integral: Some(integral),
         }
     }
 
@@ -216,6 +303,10 @@ impl BrownianPath for GridPath<'_> {
         self.grid.has_area()
     }
 
+    fn provides_time_integral(&self) -> bool {
+        self.grid.has_time_integral()
+    }
+
     fn next(&mut self, inc: &mut Increment) -> Result<()> {
         let g = self.grid;
         let k = self.next;
@@ -238,6 +329,18 @@ impl BrownianPath for GridPath<'_> {
                 None => {
                     return Err(Error::Brownian {
                         reason: "Lévy areas requested from a grid sampled without them".into(),
+                    })
+                }
+            }
+        }
+        if let Some(out) = inc.time_integral.as_mut() {
+            match &g.time_integral {
+                Some(t) => out.copy_from(&t.column(k)),
+                None => {
+                    return Err(Error::Brownian {
+                        reason: "time integrals requested from a grid sampled without them \
+                                 (use BrownianGrid::with_space_time_area)"
+                            .into(),
                     })
                 }
             }

@@ -8,8 +8,14 @@
 //!   path for ensembles.
 //! - [`BrownianGrid`]: a stored dyadic path; [`coarsen`](BrownianGrid::coarsen) is exact
 //!   (and carries Lévy areas by Chen's relation), [`refine`](BrownianGrid::refine) inserts
-//!   midpoints by Brownian bridge. One path solved at `h, 2h, 4h, …` is what strong-error
-//!   measurements need (THEORY §8).
+//!   midpoints by Brownian bridge. One path solved at `h, 2h, 4h, …` is what
+//!   strong-error measurements need (THEORY §8).
+//!
+//! Both can also carry the time integrals `I_{(j,0)}` (the space-time Lévy area) that
+//! strong order-1.5 schemes need, consistently: coarsening sums them exactly,
+//! `I_{(j,0)}[s,u] = I_{(j,0)}[s,t] + I_{(j,0)}[t,u] + (u − t)(W_j(t) − W_j(s))`, and
+//! refinement draws the midpoint and both halves from their exact conditional law given
+//! `(ΔW, I_{(j,0)})` ([`BrownianGrid::refine`]).
 
 mod grid;
 pub mod levy;
@@ -27,6 +33,10 @@ use nalgebra::{DMatrix, DVector};
 /// `area`, when present, is the antisymmetric matrix of Lévy areas
 /// `A_{jk} = ½(∫ (W_j − W_j(t)) dW_k − ∫ (W_k − W_k(t)) dW_j)` over the step, so that the
 /// Itô iterated integral is `I_{(j,k)} = ½ΔW_jΔW_k − ½hδ_{jk} + A_{jk}`.
+///
+/// `time_integral`, when present, holds `I_{(j,0)} = ∫_t^{t+h} (W_j(s) − W_j(t)) ds`
+/// (equivalently the space-time Lévy area `H_j = I_{(j,0)}/h − ΔW_j/2 ~ N(0, h/12)`,
+/// independent of `ΔW`), which strong order-1.5 schemes read; `I_{(0,j)} = hΔW_j − I_{(j,0)}`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Increment {
     /// Step size `h`; set by the driver before asking the path for the increment.
@@ -35,6 +45,8 @@ pub struct Increment {
     pub dw: DVector<f64>,
     /// Lévy areas (`m × m`, antisymmetric), when requested.
     pub area: Option<DMatrix<f64>>,
+    /// `I_{(j,0)} ∈ R^m`, when requested.
+    pub time_integral: Option<DVector<f64>>,
 }
 
 impl Increment {
@@ -44,7 +56,14 @@ impl Increment {
             h: 0.0,
             dw: DVector::zeros(noise_dim),
             area: None,
+            time_integral: None,
         }
+    }
+
+    /// The same increment also carrying `I_{(j,0)}` (for strong order-1.5 schemes).
+    pub fn and_time_integral(mut self) -> Self {
+        self.time_integral = Some(DVector::zeros(self.dw.len()));
+        self
     }
 
     /// An increment of noise dimension `m` that also carries Lévy areas.
@@ -85,7 +104,12 @@ pub trait BrownianPath {
     fn noise_dim(&self) -> usize;
     /// Whether the path can fill [`Increment::area`].
     fn provides_area(&self) -> bool;
-    /// Fills `inc.dw` (and `inc.area` if it is `Some`) for the next step of size `inc.h`.
+    /// Whether the path can fill [`Increment::time_integral`]. Default `false`.
+    fn provides_time_integral(&self) -> bool {
+        false
+    }
+    /// Fills `inc.dw` (and `inc.area`, `inc.time_integral` if they are `Some`) for the
+    /// next step of size `inc.h`.
     ///
     /// # Errors
     /// [`crate::Error::Brownian`] if the path is exhausted, the step does not match a

@@ -24,6 +24,7 @@ pub struct IncrementStream {
     sqrt_h: (f64, f64),
     rng: Xoshiro256PlusPlus,
     levy: Option<(LevyArea, Xoshiro256PlusPlus)>,
+    space_time: Option<Xoshiro256PlusPlus>,
 }
 
 impl IncrementStream {
@@ -34,7 +35,16 @@ impl IncrementStream {
             sqrt_h: (0.0, 0.0),
             rng: seeds.rng(path, Stream::Brownian),
             levy: None,
+            space_time: None,
         }
+    }
+
+    /// Also generate the time integrals `I_{(j,0)} = h(ΔW_j/2 + H_j)`, with the
+    /// space-time Lévy area `H_j ~ N(0, h/12)` independent of `ΔW` drawn from the path's
+    /// own [`Stream::SpaceTime`] generator (so enabling it changes no other number).
+    pub fn with_space_time_area(mut self, seeds: &SeedTree, path: u64) -> Self {
+        self.space_time = Some(seeds.rng(path, Stream::SpaceTime));
+        self
     }
 
     /// Also generate Lévy areas with `levy` (from the path's `Levy` stream).
@@ -63,6 +73,10 @@ impl BrownianPath for IncrementStream {
         self.levy.is_some()
     }
 
+    fn provides_time_integral(&self) -> bool {
+        self.space_time.is_some()
+    }
+
     #[inline(always)]
     fn next(&mut self, inc: &mut Increment) -> Result<()> {
         if inc.h.to_bits() != self.sqrt_h.0.to_bits() {
@@ -82,6 +96,19 @@ impl BrownianPath for IncrementStream {
                             .into(),
                     })
                 }
+            }
+        }
+        if let Some(integral) = inc.time_integral.as_mut() {
+            let Some(rng) = self.space_time.as_mut() else {
+                return Err(Error::Brownian {
+                    reason: "time integrals requested from a stream built without them \
+                             (use IncrementStream::with_space_time_area)"
+                        .into(),
+                });
+            };
+            let scale = (inc.h / 12.0).sqrt();
+            for (i, &w) in integral.as_mut_slice().iter_mut().zip(inc.dw.as_slice()) {
+                *i = inc.h * (0.5 * w + scale * crate::rng::standard_normal(rng));
             }
         }
         Ok(())

@@ -117,6 +117,9 @@ impl<S: Sde + Sync + ?Sized, K: Scheme + Sync> EnsembleProblem for SdeProblem<'_
                     }
                 };
             }
+            if self.scheme.reads_time_integral() {
+                brownian = brownian.with_space_time_area(seeds, path);
+            }
             let mut adapter = PathAdapter {
                 path,
                 inner: &mut *observer,

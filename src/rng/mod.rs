@@ -208,6 +208,8 @@ pub enum Stream {
     Init,
     /// Fresh samples drawn from a population.
     Samples,
+    /// Space-time Lévy areas `H = I_(j,0)/h − ΔW_j/2` for strong order-1.5 schemes.
+    SpaceTime,
     /// A user-defined stream; numbers do not collide with the named ones.
     Custom(u32),
 }
@@ -221,6 +223,7 @@ impl Stream {
             Stream::Bridge => 3,
             Stream::Init => 4,
             Stream::Samples => 5,
+            Stream::SpaceTime => 6,
             Stream::Custom(k) => 64 + u64::from(k),
         }
     }

@@ -22,6 +22,12 @@ catalogue! {
     rk_milstein { RkMilstein => RkMilstein::new() }
     heun { Heun => Heun::new() }
     euler_heun { EulerHeun => EulerHeun::new() }
+    dri1 {
+        Dri1 => Dri1::new(),
+        Dri1ThreePoint => Dri1::three_point(),
+    }
+    sriw1 { Sriw1 => Sriw1::new() }
+    sra1 { Sra1 => Sra1::new() }
 }
 
 use crate::brownian::{BrownianPath, Increment};
@@ -163,6 +169,13 @@ pub trait Scheme: Clone + Send {
         x: &DVector<f64>,
         out: &mut DVector<f64>,
     ) -> Result<()>;
+
+    /// Whether the scheme reads the time integrals `I_(j,0)`
+    /// ([`Increment::time_integral`]; the strong order-1.5 schemes). The drivers then
+    /// request them from the path. Default `false`.
+    fn reads_time_integral(&self) -> bool {
+        false
+    }
 
     /// Whether the scheme overrides [`Scheme::step_scalar`] (the one-dimensional fast
     /// path for SDEs that declare [`Sde::scalar_form`]). Default `false`.
@@ -395,12 +408,9 @@ where
             reason: "general noise needs Lévy areas, and the Brownian path provides none".into(),
         });
     }
+    check_time_integral(scheme, path)?;
     scheme.prepare(d, m);
-    let mut inc = if reads_area {
-        Increment::with_area(m)
-    } else {
-        Increment::new(m)
-    };
+    let mut inc = increment_for(scheme, reads_area, m);
     let mut x = x0.clone();
     let mut next = DVector::zeros(d);
     step_through(
@@ -450,11 +460,7 @@ impl<K: Scheme> Workspace<K> {
         check_compatible(&info, sde)?;
         let (d, m) = (sde.dim(), sde.noise_dim());
         scheme.prepare(d, m);
-        let inc = if info.reads_area(sde.noise()) {
-            Increment::with_area(m)
-        } else {
-            Increment::new(m)
-        };
+        let inc = increment_for(&scheme, info.reads_area(sde.noise()), m);
         Ok(Workspace {
             scheme,
             name: info.name,
@@ -526,12 +532,40 @@ where
             reason: "general noise needs Lévy areas, and the Brownian path provides none".into(),
         });
     }
+    check_time_integral(&ws.scheme, path)?;
     let Workspace {
         scheme, x, next, inc, ..
     } = ws;
     x.copy_from(x0);
     step_through(sde, scheme, span, path, path_index, observer, x, next, inc)?;
     Ok(&ws.x)
+}
+
+/// The increment buffer a scheme reads: `ΔW`, and the areas / time integrals it needs.
+fn increment_for<K: Scheme>(scheme: &K, reads_area: bool, m: usize) -> Increment {
+    let inc = if reads_area {
+        Increment::with_area(m)
+    } else {
+        Increment::new(m)
+    };
+    if scheme.reads_time_integral() {
+        inc.and_time_integral()
+    } else {
+        inc
+    }
+}
+
+/// [`Error::Incompatible`] if `scheme` reads `I_(j,0)` and `path` cannot provide it.
+fn check_time_integral<K: Scheme, P: BrownianPath + ?Sized>(scheme: &K, path: &P) -> Result<()> {
+    if scheme.reads_time_integral() && !path.provides_time_integral() {
+        return Err(Error::Incompatible {
+            scheme: scheme.info().name,
+            reason: "it reads the time integrals I_(j,0), and the Brownian path provides none \
+                     (IncrementStream::with_space_time_area, BrownianGrid::with_space_time_area)"
+                .into(),
+        });
+    }
+    Ok(())
 }
 
 /// The stepping loop shared by [`integrate`] and [`integrate_with`]: `x` holds the

@@ -7,6 +7,9 @@
 //! - [`NonCommutative`]: `dX₁ = dW₁`, `dX₂ = sin(X₁) dW₂`; the noise does not commute
 //!   (`L¹b₂ = (0, cos X₁) ≠ L²b₁ = 0`), so Milstein needs the Lévy area, and
 //!   `X₂(T) = ∫ sin(W₁) dW₂` has no closed form: references are fine-grid solutions.
+//! - [`DoubleWell`]: `dX = (X − X³) dt + σ dW`, additive noise with a drift curved
+//!   along the noise (on Ornstein–Uhlenbeck SRA1's order-1.5 error terms vanish and it
+//!   converges at order 2).
 //! - [`LinearSde`]: `dX = AX dt + Σ_j B_j X dW_j` with `E X_t = e^{At} X_0`; general
 //!   noise in any dimension (the `d = m = 10` benchmark problem).
 
@@ -261,6 +264,66 @@ impl Sde for NonCommutative {
     }
 }
 
+/// Overdamped motion in the double well `U(x) = x⁴/4 − x²/2` with additive noise:
+/// `dX = (X − X³) dt + σ dW` (`d = m = 1`).
+///
+/// The drift's curvature along the noise (`a'' b² = −6Xσ² ≠ 0`) keeps the order-2
+/// Itô–Taylor terms `I_(1,1,0)` alive, so order-1.5 additive-noise schemes show their
+/// order here (on Ornstein–Uhlenbeck, or on a Langevin system whose noise only enters
+/// linearly, SRA1 converges at order 2).
+///
+/// ```
+/// use noether_sde::sde::reference::DoubleWell;
+/// use noether_sde::sde::{Noise, Sde};
+/// let sde = DoubleWell::new(0.8)?;
+/// assert_eq!((sde.dim(), sde.noise_dim(), sde.noise()), (1, 1, Noise::Additive));
+/// # Ok::<(), noether_sde::Error>(())
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub struct DoubleWell {
+    sigma: f64,
+}
+
+impl DoubleWell {
+    /// Noise `sigma`.
+    ///
+    /// # Errors
+    /// [`Error::NonFinite`] for a non-finite `sigma`.
+    pub fn new(sigma: f64) -> Result<Self> {
+        check_finite("sigma", &[sigma])?;
+        Ok(DoubleWell { sigma })
+    }
+}
+
+impl Sde for DoubleWell {
+    fn dim(&self) -> usize {
+        1
+    }
+    fn noise_dim(&self) -> usize {
+        1
+    }
+    fn noise(&self) -> Noise {
+        Noise::Additive
+    }
+    fn drift(&self, _t: f64, x: &DVector<f64>, out: &mut DVector<f64>) {
+        out[0] = x[0] - x[0] * x[0] * x[0];
+    }
+    fn diffusion_apply(&self, _t: f64, _x: &DVector<f64>, dw: &DVector<f64>, out: &mut DVector<f64>) {
+        out[0] = self.sigma * dw[0];
+    }
+    fn diffusion_derivative(
+        &self,
+        _t: f64,
+        _x: &DVector<f64>,
+        _v: &DVector<f64>,
+        _c: &DVector<f64>,
+        out: &mut DVector<f64>,
+        _scratch: &mut DerivativeScratch,
+    ) {
+        out.fill(0.0);
+    }
+}
+
 /// Linear SDE with multiplicative general noise `dX = AX dt + Σ_j B_j X dW_j`.
 ///
 /// `E X_t = e^{At} X_0` for any `B_j` (Itô). The noise is general unless the `B_j`
@@ -330,9 +393,54 @@ impl LinearSde {
         }
     }
 
+    /// The three-noise non-commutative instance of the weak order-2 studies: `d = 2`,
+    ///
+    /// ```text
+    /// A = [[−0.5, 0.4], [−0.3, −0.6]],  B₁ = 0.4 [[0, 1], [1, 0]],
+    /// B₂ = 0.4 [[1, 0], [0, −1]],        B₃ = 0.3 [[0, −1], [1, 0]],
+    /// ```
+    ///
+    /// whose `B_j` pairwise do not commute (`B₁B₂ = −B₂B₁ ≠ 0`, …), so `L^j b_k ≠ L^k b_j`.
+    pub fn three_noise() -> Self {
+        let m = |s: f64, v: [f64; 4]| DMatrix::from_row_slice(2, 2, &v) * s;
+        LinearSde {
+            a: m(1.0, [-0.5, 0.4, -0.3, -0.6]),
+            b: vec![
+                m(0.4, [0.0, 1.0, 1.0, 0.0]),
+                m(0.4, [1.0, 0.0, 0.0, -1.0]),
+                m(0.3, [0.0, -1.0, 1.0, 0.0]),
+            ],
+        }
+    }
+
     /// `E X_t = e^{At} X_0`.
     pub fn mean(&self, x0: &DVector<f64>, t: f64) -> DVector<f64> {
         (&self.a * t).exp() * x0
+    }
+
+    /// The second moment `M_t = E[X_t X_tᵀ]`, which solves the linear ODE
+    /// `Ṁ = AM + MAᵀ + Σ_j B_j M B_jᵀ` (Itô), so `vec M_t = e^{Lt} vec(X₀X₀ᵀ)` with
+    /// `L = I⊗A + A⊗I + Σ_j B_j⊗B_j` (`d² × d²`; meant for small `d`).
+    ///
+    /// ```
+    /// use noether_sde::sde::reference::LinearSde;
+    /// use nalgebra::{DMatrix, DVector};
+    /// // scalar GBM: E X_t² = X₀² e^{(2μ + s²)t}
+    /// let gbm = LinearSde::new(DMatrix::from_element(1, 1, 0.3), vec![DMatrix::from_element(1, 1, 0.5)])?;
+    /// let m = gbm.second_moment(&DVector::from_element(1, 2.0), 1.5);
+    /// assert!((m[(0, 0)] - 4.0 * ((0.6f64 + 0.25) * 1.5).exp()).abs() < 1e-12);
+    /// # Ok::<(), noether_sde::Error>(())
+    /// ```
+    pub fn second_moment(&self, x0: &DVector<f64>, t: f64) -> DMatrix<f64> {
+        let d = self.a.nrows();
+        let identity = DMatrix::<f64>::identity(d, d);
+        let mut generator = identity.kronecker(&self.a) + self.a.kronecker(&identity);
+        for bj in &self.b {
+            generator += bj.kronecker(bj);
+        }
+        let start = x0 * x0.transpose();
+        let vec_m = (generator * t).exp() * DVector::from_column_slice(start.as_slice());
+        DMatrix::from_column_slice(d, d, vec_m.as_slice())
     }
 }
 

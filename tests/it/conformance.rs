@@ -9,6 +9,7 @@ use nalgebra::DVector;
 use noether_sde::analysis::convergence::{convergence_study, ConvergenceConfig, Measure, Reference};
 use noether_sde::prelude::*;
 use noether_sde::scheme::catalogue::{SchemeKind, SchemeVisitor};
+use noether_sde::sde::reference::DoubleWell;
 use noether_sde::sde::Noise;
 
 /// GBM μ = 0.5, s = 0.8, in the calculus the scheme solves; exact reference on the path.
@@ -22,6 +23,98 @@ fn gbm_for<K: Scheme>(scheme: &K) -> GeometricBrownianMotion {
     match scheme.info().calculus {
         Calculus::Ito => gbm,
         Calculus::Stratonovich => gbm.stratonovich_form(),
+    }
+}
+
+/// Path `path`'s increments under `seed`, with the time integrals `I_(j,0)` when the
+/// scheme reads them.
+fn stream_for<K: Scheme>(scheme: &K, seed: u64, path: u64) -> IncrementStream {
+    let seeds = SeedTree::new(seed);
+    let stream = IncrementStream::new(&seeds, path, 1);
+    if scheme.reads_time_integral() {
+        stream.with_space_time_area(&seeds, path)
+    } else {
+        stream
+    }
+}
+
+/// The double well `dX = (X − X³) dt + dW` (additive noise, drift curved along the
+/// noise: on OU an order-1.5 scheme can converge at order 2) from 0: the declared strong order against the
+/// scheme itself 8× finer on the same path (a Milstein reference's own order-1 error
+/// would dominate an order-1.5 scheme's), same criteria as on GBM.
+fn declared_strong_order_additive<K: Scheme>(scheme: K) {
+    let double_well = DoubleWell::new(1.0).unwrap();
+    let cfg = ConvergenceConfig {
+        coarsest: 4,
+        finest: 9,
+        paths: 1000,
+        seed: 78,
+        ..Default::default()
+    };
+    let x0 = DVector::from_element(1, 0.0);
+    let study = convergence_study(
+        &double_well,
+        &scheme,
+        &x0,
+        &cfg,
+        Reference::SameScheme { offset: 3 },
+        Measure::Strong,
+    )
+    .unwrap();
+    let info = scheme.info();
+    let declared = info.strong_order_on(Noise::Additive);
+    let [lo, hi] = study.fit.interval(0.999);
+    assert!(
+        lo <= declared && declared <= hi && declared - 0.5 < lo && hi < declared + 0.5,
+        "{}: declared strong order {declared} vs the measured 99.9% interval [{lo:.3}, {hi:.3}] (slope {:.3}) on the double well",
+        info.name,
+        study.fit.slope
+    );
+}
+
+fn reproducible_additive<K: Scheme>(scheme: K) {
+    let ou = OrnsteinUhlenbeck::new(1.0, 0.5, 0.8).unwrap();
+    let span = TimeSpan::new(0.0, 1.0, 0.01).unwrap();
+    let x0 = DVector::from_element(1, 1.0);
+    let run = |seed: u64| {
+        let mut path = stream_for(&scheme, seed, 3);
+        integrate(&ou, &mut scheme.clone(), &x0, &span, &mut path, 3, &mut ()).unwrap()[0]
+    };
+    assert_eq!(
+        run(9).to_bits(),
+        run(9).to_bits(),
+        "same seed must give the same bits"
+    );
+    assert_ne!(run(9).to_bits(), run(10).to_bits());
+}
+
+fn rejects_invalid_input_additive<K: Scheme>(scheme: K) {
+    let ou = OrnsteinUhlenbeck::new(1.0, 0.5, 0.8).unwrap();
+    let span = TimeSpan::new(0.0, 1.0, 0.1).unwrap();
+    let mut s = scheme.clone();
+    let mut path = stream_for(&scheme, 1, 0);
+    let bad_dim = integrate(&ou, &mut s, &DVector::zeros(2), &span, &mut path, 0, &mut ());
+    assert!(matches!(bad_dim, Err(Error::DimensionMismatch { .. })));
+    let one = DVector::from_element(1, 1.0);
+    let nan = integrate(
+        &ou,
+        &mut s,
+        &DVector::from_element(1, f64::NAN),
+        &span,
+        &mut path,
+        0,
+        &mut (),
+    );
+    assert!(matches!(nan, Err(Error::NonFinite { .. })));
+    // multiplicative (scalar) noise is refused before the first step
+    let gbm = GeometricBrownianMotion::new(0.5, 0.8).unwrap();
+    let refused = integrate(&gbm, &mut s, &one, &span, &mut path, 0, &mut ());
+    assert!(matches!(refused, Err(Error::Incompatible { .. })));
+    // and a scheme reading I_(j,0) refuses a path without them
+    if scheme.reads_time_integral() {
+        let mut plain = IncrementStream::new(&SeedTree::new(1), 0, 1);
+        let refused = integrate(&ou, &mut s, &one, &span, &mut plain, 0, &mut ());
+        assert!(matches!(refused, Err(Error::Incompatible { .. })));
     }
 }
 
@@ -71,7 +164,7 @@ fn reproducible<K: Scheme>(scheme: K) {
     let span = TimeSpan::new(0.0, 1.0, 0.01).unwrap();
     let x0 = DVector::from_element(1, 1.0);
     let run = |seed: u64| {
-        let mut path = IncrementStream::new(&SeedTree::new(seed), 3, 1);
+        let mut path = stream_for(&scheme, seed, 3);
         integrate(&gbm, &mut scheme.clone(), &x0, &span, &mut path, 3, &mut ()).unwrap()[0]
     };
     assert_eq!(
@@ -138,12 +231,29 @@ enum Check {
 impl SchemeVisitor for Check {
     type Output = ();
     fn visit<K: Scheme + Sync + 'static>(self, scheme: K) {
-        assert!(
-            scheme.info().accepts(Noise::Scalar),
-            "{}: the conformance suite runs on GBM (scalar noise); give this scheme a problem here",
-            scheme.info().name
-        );
+        let info = scheme.info();
+        if !info.accepts(Noise::Scalar) {
+            assert!(
+                info.accepts(Noise::Additive),
+                "{}: the conformance suite runs on GBM (scalar noise) or OU (additive); give this scheme a problem here",
+                info.name
+            );
+            return match self {
+                Check::Order => declared_strong_order_additive(scheme),
+                Check::Reproducible => reproducible_additive(scheme),
+                Check::Invalid => rejects_invalid_input_additive(scheme),
+            };
+        }
         match self {
+            // a weak-only scheme (no strong order): its weak order is measured exactly
+            // on linear SDEs in `weak.rs`, which names every such scheme
+            Check::Order if info.strong_order <= 0.0 => {
+                assert!(
+                    crate::weak::WEAK_ONLY.contains(&info.name),
+                    "{}: declares no strong order; measure its weak order in weak.rs",
+                    info.name
+                );
+            }
             Check::Order => declared_strong_order(scheme),
             Check::Reproducible => reproducible(scheme),
             Check::Invalid => rejects_invalid_input(scheme),

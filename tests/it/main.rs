@@ -21,6 +21,8 @@ mod sde;
 mod sgd;
 mod sharpness;
 mod stats;
+mod strong15;
 mod symmetry;
 mod timescales;
 mod warmup;
+mod weak;
