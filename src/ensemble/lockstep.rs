@@ -37,14 +37,16 @@
 use super::BLOCK;
 use super::{
     Accumulator, BlockRecorder, Ensemble, EnsembleProblem, EnsembleStatistics, Functionals, PathObserver,
+    SdeProblem,
 };
 use crate::error::{Error, Result};
 use crate::rng::{NormalLanes, SeedTree, Stream, LANES};
-use crate::scheme::TimeSpan;
+use crate::scheme::{EulerMaruyama, Milstein, Scheme, TimeSpan, Workspace};
 use crate::sde::reference::{GeometricBrownianMotion, NonCommutative, OrnsteinUhlenbeck};
 use crate::sde::{Calculus, Noise, Sde};
 use crate::simd::Kernel;
 use nalgebra::DVector;
+use std::any::TypeId;
 use std::ops::Range;
 
 /// An SDE `dX = a(t, X) dt + b(t, X) dW` whose coefficients are evaluated on a block of
@@ -461,7 +463,11 @@ impl<S: BatchSde + ?Sized> EnsembleProblem for LockstepProblem<'_, S> {
                     );
                     continue;
                 }
-                ws.column.as_mut_slice().copy_from_slice(row);
+                if d == 1 {
+                    ws.column[0] = row[0];
+                } else {
+                    ws.column.as_mut_slice().copy_from_slice(row);
+                }
                 observer.observe(path, k + 1, t_next, &ws.column);
             }
         }
@@ -471,6 +477,131 @@ impl<S: BatchSde + ?Sized> EnsembleProblem for LockstepProblem<'_, S> {
                     .as_mut_slice()
                     .copy_from_slice(&ws.x[p * d..(p + 1) * d]);
                 observer.finish(paths.start + p as u64, Ok(&ws.column));
+            }
+        }
+    }
+}
+
+/// An SDE solved by a scheme on whichever ensemble route is fastest, with the same
+/// numbers: the lockstep driver ([`LockstepProblem`]) when it has the scheme for this SDE
+/// (Euler–Maruyama on any Itô [`BatchSde`]; Milstein when [`LockstepProblem::milstein`]
+/// accepts it), the per-path route ([`SdeProblem`]) otherwise.
+///
+/// Both routes give every path the same bits (same generator, same draws, same
+/// operations in the same order: tested on GBM, OU and [`NonCommutative`]), so
+/// statistics, divergences and final states do not depend on the route picked; only the
+/// speed does. The built-in reference problems implement both [`Sde`] and [`BatchSde`].
+///
+/// ```
+/// use nalgebra::DVector;
+/// use noether_sde::ensemble::lockstep::RoutedSdeProblem;
+/// use noether_sde::prelude::*;
+/// let gbm = GeometricBrownianMotion::new(0.5, 0.3)?;
+/// let span = TimeSpan::new(0.0, 1.0, 0.01)?;
+/// let x0 = DVector::from_element(1, 1.0);
+/// let routed = RoutedSdeProblem::new(&gbm, Milstein::new(), x0.clone(), span)?;
+/// assert!(routed.is_lockstep());
+/// let per_path = SdeProblem::new(&gbm, Milstein::new(), x0, span)?;
+/// let ensemble = Ensemble::new(7, 0..100);
+/// for (a, b) in ensemble.final_states(&routed)?.into_iter().zip(ensemble.final_states(&per_path)?) {
+///     assert_eq!(a?[0].to_bits(), b?[0].to_bits());
+/// }
+/// # Ok::<(), noether_sde::Error>(())
+/// ```
+#[allow(clippy::large_enum_variant)] // one per ensemble run: boxing would buy nothing
+pub enum RoutedSdeProblem<'a, S: ?Sized, K> {
+    /// Paths in lockstep lane groups.
+    Lockstep(LockstepProblem<'a, S>),
+    /// One path at a time.
+    PerPath(SdeProblem<'a, S, K>),
+}
+
+impl<'a, S, K> RoutedSdeProblem<'a, S, K>
+where
+    S: Sde + BatchSde + Sync + ?Sized,
+    K: Scheme + Sync + 'static,
+{
+    /// `scheme` on `sde` from `x0` over `span`, on the lockstep route when it applies.
+    ///
+    /// # Errors
+    /// As [`SdeProblem::new`].
+    pub fn new(sde: &'a S, scheme: K, x0: DVector<f64>, span: TimeSpan) -> Result<Self> {
+        let per_path = SdeProblem::new(sde, scheme, x0.clone(), span)?;
+        let kind = TypeId::of::<K>();
+        let lockstep = if kind == TypeId::of::<EulerMaruyama>() {
+            LockstepProblem::euler_maruyama(sde, x0, span).ok()
+        } else if kind == TypeId::of::<Milstein>() {
+            LockstepProblem::milstein(sde, x0, span).ok()
+        } else {
+            None
+        };
+        Ok(match lockstep {
+            Some(problem) => RoutedSdeProblem::Lockstep(problem),
+            None => RoutedSdeProblem::PerPath(per_path),
+        })
+    }
+
+    /// Whether the lockstep route was picked.
+    pub fn is_lockstep(&self) -> bool {
+        matches!(self, RoutedSdeProblem::Lockstep(_))
+    }
+}
+
+/// The workspace of the route a [`RoutedSdeProblem`] picked.
+#[allow(clippy::large_enum_variant)] // one per worker
+pub enum RoutedWorkspace<K> {
+    /// Of [`LockstepProblem`].
+    Lockstep(LockstepWorkspace),
+    /// Of [`SdeProblem`].
+    PerPath(Workspace<K>),
+}
+
+impl<S, K> EnsembleProblem for RoutedSdeProblem<'_, S, K>
+where
+    S: Sde + BatchSde + Sync + ?Sized,
+    K: Scheme + Sync + Send,
+{
+    type Workspace = RoutedWorkspace<K>;
+
+    fn dim(&self) -> usize {
+        match self {
+            RoutedSdeProblem::Lockstep(p) => p.dim(),
+            RoutedSdeProblem::PerPath(p) => p.dim(),
+        }
+    }
+
+    fn time_range(&self) -> (f64, f64) {
+        match self {
+            RoutedSdeProblem::Lockstep(p) => p.time_range(),
+            RoutedSdeProblem::PerPath(p) => p.time_range(),
+        }
+    }
+
+    fn workspace(&self) -> RoutedWorkspace<K> {
+        match self {
+            RoutedSdeProblem::Lockstep(p) => RoutedWorkspace::Lockstep(p.workspace()),
+            RoutedSdeProblem::PerPath(p) => RoutedWorkspace::PerPath(p.workspace()),
+        }
+    }
+
+    fn run_block<O: PathObserver>(
+        &self,
+        ws: &mut RoutedWorkspace<K>,
+        seeds: &SeedTree,
+        paths: Range<u64>,
+        observer: &mut O,
+    ) {
+        match (self, ws) {
+            (RoutedSdeProblem::Lockstep(p), RoutedWorkspace::Lockstep(ws)) => {
+                p.run_block(ws, seeds, paths, observer)
+            }
+            (RoutedSdeProblem::PerPath(p), RoutedWorkspace::PerPath(ws)) => {
+                p.run_block(ws, seeds, paths, observer)
+            }
+            (problem, ws) => {
+                // a workspace of the other route (built by another problem): rebuild it
+                *ws = problem.workspace();
+                problem.run_block(ws, seeds, paths, observer)
             }
         }
     }
@@ -673,6 +804,33 @@ mod tests {
                 "{scheme:?}: {diverged} of 200 diverged"
             );
         }
+        Ok(())
+    }
+
+    #[test]
+    fn the_routed_problem_picks_lockstep_where_it_applies() -> Result<()> {
+        let span = TimeSpan::new(0.0, 1.0, 0.01)?;
+        let gbm = GeometricBrownianMotion::new(0.5, 0.3)?;
+        let x0 = DVector::from_element(1, 1.0);
+        let routed = RoutedSdeProblem::new(&gbm, EulerMaruyama::new(), x0.clone(), span)?;
+        assert!(routed.is_lockstep());
+        let routed_noncommutative =
+            RoutedSdeProblem::new(&NonCommutative, EulerMaruyama::new(), DVector::zeros(2), span)?;
+        assert!(routed_noncommutative.is_lockstep());
+        let stratonovich = gbm.stratonovich_form();
+        let heun = RoutedSdeProblem::new(&stratonovich, Heun::new(), x0.clone(), span)?;
+        assert!(!heun.is_lockstep());
+        let err = RoutedSdeProblem::new(&NonCommutative, Milstein::new(), DVector::zeros(2), span);
+        assert!(matches!(err, Err(Error::Incompatible { .. })));
+        let record = Functionals::new(vec![0.5, 1.0], 1, |_t: f64, x: &DVector<f64>, out: &mut [f64]| {
+            out[0] = x[0]
+        })?;
+        let ensemble = Ensemble::new(3, 0..150);
+        let per_path = SdeProblem::new(&gbm, EulerMaruyama::new(), x0, span)?;
+        assert_eq!(
+            ensemble.statistics(&routed, &record)?,
+            ensemble.statistics(&per_path, &record)?
+        );
         Ok(())
     }
 
