@@ -29,6 +29,12 @@
 //! [`NonCommutative`]) implement [`BatchSde`] this way (tested bit for bit against
 //! [`super::SdeProblem`] for every scheme the driver has).
 //!
+//! When it applies: [`RoutedSdeProblem::new`] takes any SDE that is both an
+//! [`crate::sde::Sde`] and a [`BatchSde`] (the reference problems are) with a scheme, and
+//! runs Euler–Maruyama (any Itô noise) or Milstein (`d = m = 1`, scalar or additive noise)
+//! on the lockstep driver, every other scheme on the per-path route: the same numbers
+//! either way, only faster (`BENCHMARKS.md`, "Lockstep").
+//!
 //! A path whose state stops being finite is retired (counted as a divergence with its
 //! step and time, as per path; it is not observed at that step); its row is reset to
 //! `x0` so that the block's callbacks never see non-finite input. A callback that fails
@@ -412,17 +418,17 @@ impl<S: BatchSde + ?Sized> EnsembleProblem for LockstepProblem<'_, S> {
                 &ws.dw
             };
             let (x, a, b) = (&mut ws.x, &ws.drift, &ws.diffusion);
-            if milstein {
-                // d = m = 1: scalar noise adds ½ (ΔW² − h) L¹b, additive noise nothing
-                let c = &ws.correction;
-                let additive = noise == Noise::Additive;
-                for p in 0..n {
-                    let (w, em) = (dw[p], x[p] + h * a[p] + b[p] * dw[p]);
-                    x[p] = if additive {
-                        em
-                    } else {
-                        em + 0.5 * (w * w - h) * c[p]
-                    };
+            if milstein && noise == Noise::Scalar {
+                // d = m = 1: X + h a + b ΔW, plus ½ (ΔW² − h) L¹b
+                let lanes = x.iter_mut().zip(a).zip(b).zip(dw).zip(&ws.correction);
+                for ((((x, &a), &b), &w), &c) in lanes {
+                    let em = *x + h * a + b * w;
+                    *x = em + 0.5 * (w * w - h) * c;
+                }
+            } else if d == 1 && m == 1 {
+                // Euler–Maruyama, and Milstein on additive noise (no derivative term)
+                for (((x, &a), &b), &w) in x.iter_mut().zip(a).zip(b).zip(dw) {
+                    *x = *x + h * a + b * w;
                 }
             } else if width == d && (m == 1 || noise == Noise::Diagonal) {
                 // one coefficient per coordinate: b_i ΔW_i (diagonal) or b_i ΔW (m = 1)
@@ -442,6 +448,34 @@ impl<S: BatchSde + ?Sized> EnsembleProblem for LockstepProblem<'_, S> {
                         x[p * d + i] = x[p * d + i] + h * a[p * d + i] + noise_term;
                     }
                 }
+            }
+            if d == 1 {
+                // the same as below, without the row slices
+                let x0 = self.x0[0];
+                for (p, (x, live)) in ws.x.iter_mut().zip(ws.live.iter_mut()).enumerate() {
+                    if !*live {
+                        *x = x0;
+                        continue;
+                    }
+                    let path = paths.start + p as u64;
+                    if !x.is_finite() {
+                        *live = false;
+                        *x = x0;
+                        let step = k + 1;
+                        observer.finish(
+                            path,
+                            Err(Error::Divergence {
+                                path,
+                                step,
+                                t: t_next,
+                            }),
+                        );
+                        continue;
+                    }
+                    ws.column[0] = *x;
+                    observer.observe(path, k + 1, t_next, &ws.column);
+                }
+                continue;
             }
             for p in 0..n {
                 let row = &mut ws.x[p * d..(p + 1) * d];
