@@ -175,6 +175,9 @@ impl BatchSde for NonCommutative {
     }
 }
 
+/// Steps of normals drawn per lane-group call for one-noise SDEs.
+const AHEAD: usize = 16;
+
 /// Numbers per path that [`BatchSde::diffusion_block`] writes.
 pub fn diffusion_width(noise: Noise, dim: usize, noise_dim: usize) -> usize {
     match noise {
@@ -298,10 +301,11 @@ pub struct LockstepWorkspace {
     correction: Vec<f64>,
     /// The generators, eight paths per [`NormalLanes`].
     lanes: Vec<NormalLanes>,
-    /// This step's normals as the lanes write them: `normals[(g·m + j)·8 + l]` is
-    /// `ΔW_j` of path `8g + l` (for `m = 1` this is path-major already).
+    /// Standard normals as the lanes write them: for `m = 1` [`AHEAD`] steps,
+    /// `normals[(r·G + g)·8 + l]` for step `r` of the chunk, path `8g + l` (`G` groups);
+    /// for `m > 1` one step, `normals[(g·m + j)·8 + l]` for `ξ_j` of path `8g + l`.
     normals: Vec<f64>,
-    /// `ΔW` path-major (`dw[p·m + j]`), for `m > 1`.
+    /// This step's `ΔW`, path-major (`dw[p·m + j]`).
     dw: Vec<f64>,
     /// Whether each path is still running.
     live: Vec<bool>,
@@ -355,8 +359,11 @@ impl<S: BatchSde + ?Sized> EnsembleProblem for LockstepProblem<'_, S> {
         ws.drift.resize(n * d, 0.0);
         ws.diffusion.resize(n * width, 0.0);
         ws.correction.resize(if milstein { n } else { 0 }, 0.0);
-        ws.normals.resize(groups * m * LANES, 0.0);
-        ws.dw.resize(if m > 1 { n * m } else { 0 }, 0.0);
+        // one noise: the normals of AHEAD steps drawn in one call per lane group (they do
+        // not depend on the state); several: one step at a time
+        let ahead = if m == 1 { AHEAD } else { 1 };
+        ws.normals.resize(ahead * groups * m * LANES, 0.0);
+        ws.dw.resize(n * m, 0.0);
         ws.live.clear();
         ws.live.resize(n, true);
         ws.lanes.resize_with(groups, NormalLanes::new);
@@ -394,29 +401,39 @@ impl<S: BatchSde + ?Sized> EnsembleProblem for LockstepProblem<'_, S> {
                 }
                 return;
             }
-            // ΔW = √h ξ, as `IncrementStream::next` forms it
-            let sqrt_h = h.sqrt();
-            let mut scale = [sqrt_h; LANES];
-            for (g, lanes) in ws.lanes.iter_mut().enumerate() {
-                if (g + 1) * LANES > n {
-                    for (l, s) in scale.iter_mut().enumerate() {
-                        *s = if g * LANES + l < n { sqrt_h } else { 0.0 };
+            // ξ in lanes (unit scale; padding lanes get zeros), then ΔW = √h ξ, as
+            // `IncrementStream::next` forms it (1·ξ is exact)
+            let row = k % ahead;
+            if row == 0 {
+                let rows = ahead.min(self.span.steps() - k) * m;
+                let stride = if m == 1 { groups * LANES } else { LANES };
+                let mut scale = [1.0; LANES];
+                for (g, lanes) in ws.lanes.iter_mut().enumerate() {
+                    if (g + 1) * LANES > n {
+                        for (l, s) in scale.iter_mut().enumerate() {
+                            *s = if g * LANES + l < n { 1.0 } else { 0.0 };
+                        }
                     }
+                    let out = &mut ws.normals[g * m * LANES..];
+                    lanes.fill_with(ws.kernel, &scale, out, stride, rows, &mut sums);
                 }
-                let out = &mut ws.normals[g * m * LANES..(g + 1) * m * LANES];
-                lanes.fill_with(ws.kernel, &scale, out, LANES, m, &mut sums);
             }
-            let dw: &[f64] = if m == 1 {
-                &ws.normals[..n]
+            let sqrt_h = h.sqrt();
+            if m == 1 {
+                // normals[(row·groups + g)·8 + l]: path-major within a row
+                let z = &ws.normals[row * groups * LANES..row * groups * LANES + n];
+                for (w, &z) in ws.dw.iter_mut().zip(z) {
+                    *w = sqrt_h * z;
+                }
             } else {
                 for p in 0..n {
                     let (g, l) = (p / LANES, p % LANES);
                     for j in 0..m {
-                        ws.dw[p * m + j] = ws.normals[(g * m + j) * LANES + l];
+                        ws.dw[p * m + j] = sqrt_h * ws.normals[(g * m + j) * LANES + l];
                     }
                 }
-                &ws.dw
-            };
+            }
+            let dw = &ws.dw;
             let (x, a, b) = (&mut ws.x, &ws.drift, &ws.diffusion);
             if milstein && noise == Noise::Scalar {
                 // d = m = 1: X + h a + b ΔW, plus ½ (ΔW² − h) L¹b
