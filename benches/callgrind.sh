@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
-# Instructions per path-step of GBM through the library's ensemble route, for each
-# scheme given (default: em milstein), counted by callgrind: repeatable whatever the
+# Instructions per path-step of GBM through the library's ensemble routes (ROUTES:
+# per_path = Ensemble + SdeProblem, lockstep = Ensemble + LockstepProblem; default
+# both), for each scheme given (default: em milstein), counted by callgrind: repeatable whatever the
 # machine is doing. Two runs per scheme (S and 2S steps); the difference divided by
 # the extra path-steps cancels setup and reduction.
 #
 #   bash benches/callgrind.sh                 # em milstein
-#   bash benches/callgrind.sh em heun rk_milstein
+#   bash benches/callgrind.sh em heun rk_milstein   # (lockstep: em, milstein only)
+#   ROUTES=per_path bash benches/callgrind.sh em heun
+#
+# valgrind reports no AVX-512, so the lockstep route is counted with its AVX2 kernel.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v valgrind >/dev/null || { echo "error: valgrind is not installed" >&2; exit 1; }
@@ -17,14 +21,17 @@ count() {
   local out
   out=$(mktemp)
   RAYON_NUM_THREADS=1 valgrind --tool=callgrind --callgrind-out-file="$out" "$BIN" \
-    --paths "$PATHS" --steps "$1" --scheme "$2" >/dev/null 2>&1
+    --paths "$PATHS" --steps "$1" --scheme "$2" --route "$3" >/dev/null 2>&1
   awk '/^summary:/ {print $2}' "$out"
   rm -f "$out"
 }
+ROUTES=${ROUTES:-per_path lockstep}
 for scheme in "${@:-em milstein}"; do
   for s in $scheme; do
-    a=$(count "$STEPS" "$s")
-    b=$(count $((2 * STEPS)) "$s")
-    python3 -c "print(f'$s: {($b - $a) / ($PATHS * $STEPS):.1f} instructions per path-step')"
+    for route in $ROUTES; do
+      a=$(count "$STEPS" "$s" "$route")
+      b=$(count $((2 * STEPS)) "$s" "$route")
+      python3 -c "print(f'$s, $route: {($b - $a) / ($PATHS * $STEPS):.1f} instructions per path-step')"
+    done
   done
 done
