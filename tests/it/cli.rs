@@ -47,9 +47,12 @@ fn bad_input(args: &[&str], mentions: &str) {
     assert!(out.stdout.is_empty(), "{args:?}: printed to stdout on error");
 }
 
-/// A file in the temporary directory, unique to this test process and `name`.
+/// A file in the temporary directory, unique to this test process, this call and `name`
+/// (tests run in parallel threads of one process and may use the same `name`).
 fn temp_file(name: &str, contents: &[u8]) -> PathBuf {
-    let path = std::env::temp_dir().join(format!("noether-sde-cli-{}-{name}", std::process::id()));
+    static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let path = std::env::temp_dir().join(format!("noether-sde-cli-{}-{call}-{name}", std::process::id()));
     std::fs::write(&path, contents).expect("temp file");
     path
 }
