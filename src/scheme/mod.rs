@@ -232,6 +232,13 @@ pub(crate) fn euler_update_scalar(x: f64, h: f64, a: f64, b: f64) -> f64 {
 /// # Errors
 /// [`Error::Incompatible`] naming the scheme and the mismatch.
 pub fn check_compatible<S: Sde + ?Sized>(info: &SchemeInfo, sde: &S) -> Result<()> {
+    if sde.dim() == 0 || sde.noise_dim() == 0 {
+        return Err(Error::invalid(
+            if sde.dim() == 0 { "dim" } else { "noise_dim" },
+            0,
+            "an SDE needs at least one state and one noise dimension",
+        ));
+    }
     if info.calculus != sde.calculus() {
         return Err(Error::Incompatible {
             scheme: info.name,

@@ -238,3 +238,42 @@ fn a_functional_returning_nan_or_passing_the_bound_is_a_divergence() {
     assert!(Ensemble::new(1, 0..10).with_divergence_bound(0.0).is_err());
     assert!(Ensemble::new(1, 0..10).with_divergence_bound(1e200).is_err());
 }
+
+/// A user's `Sde` with no state (or no noise) is refused before the first step, by every
+/// entry point that checks a scheme against an SDE.
+#[test]
+fn empty_sdes_are_refused() {
+    struct Empty(usize, usize);
+    impl Sde for Empty {
+        fn dim(&self) -> usize {
+            self.0
+        }
+        fn noise_dim(&self) -> usize {
+            self.1
+        }
+        fn noise(&self) -> Noise {
+            Noise::General
+        }
+        fn drift(&self, _t: f64, _x: &DVector<f64>, _out: &mut DVector<f64>) {}
+        fn diffusion_apply(&self, _t: f64, _x: &DVector<f64>, _dw: &DVector<f64>, _out: &mut DVector<f64>) {}
+    }
+    let span = TimeSpan::new(0.0, 1.0, 0.1).unwrap();
+    let seeds = SeedTree::new(1);
+    for (d, m) in [(0, 1), (1, 0), (0, 0)] {
+        let sde = Empty(d, m);
+        let r = integrate(
+            &sde,
+            &mut EulerMaruyama::new(),
+            &DVector::zeros(d),
+            &span,
+            &mut IncrementStream::new(&seeds, 0, m),
+            0,
+            &mut (),
+        );
+        assert!(
+            matches!(r, Err(Error::InvalidParameter { .. })),
+            "d = {d}, m = {m}: {r:?}"
+        );
+        assert!(noether_sde::scheme::Workspace::new(&sde, EulerMaruyama::new()).is_err());
+    }
+}
