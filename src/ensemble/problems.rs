@@ -40,7 +40,7 @@ pub(crate) struct PathAdapter<'o, O> {
 }
 
 impl<O: PathObserver> Observer for PathAdapter<'_, O> {
-    #[inline]
+    #[inline(always)]
     fn observe(&mut self, step: usize, t: f64, x: &DVector<f64>) -> Flow {
         self.inner.observe(self.path, step, t, x)
     }

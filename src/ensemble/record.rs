@@ -167,7 +167,8 @@ impl<'f, F: Fn(f64, &DVector<f64>, &mut [f64]) + Sync> BlockRecorder<'f, F> {
 }
 
 impl<F: Fn(f64, &DVector<f64>, &mut [f64]) + Sync> PathObserver for BlockRecorder<'_, F> {
-    #[inline]
+    // inlined into the stepping loop: called once per path-step
+    #[inline(always)]
     fn observe(&mut self, path: u64, step: usize, t: f64, x: &DVector<f64>) -> Flow {
         let slot = (path - self.start) as usize;
         if out_of_bounds(x.as_slice(), self.bound) || (t >= self.next_at[slot] && !self.record(slot, t, x)) {
