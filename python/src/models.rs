@@ -5,14 +5,11 @@
 use crate::errors::{to_py, IntoPy};
 use nalgebra::{DMatrix, DVector};
 use noether_sde::analysis::fixed_points::unbalanced_start;
-use noether_sde::analysis::sharpness::{dataset_sharpness, population_sharpness, PowerIteration};
-use noether_sde::ensemble::{BatchedSgdSdeProblem, Ensemble, EnsembleStatistics, Functionals};
 use noether_sde::models::{
     Activation, LinearRegression, MatrixFactorization, NormalizedLinear, ScalarFactorization, TwoLayerNet,
 };
 use noether_sde::rng::{SeedTree, Stream};
-use noether_sde::scheme::TimeSpan;
-use noether_sde::sgd::{Dataset, DiscreteSgd, Model as _, SgdConfig, SgdSde};
+use noether_sde::sgd::{Dataset, Model as _, SgdConfig};
 use noether_sde::symmetry::noether::fixed_point;
 use noether_sde::symmetry::ExponentialSymmetry;
 use noether_sde::{Error, Result};
@@ -22,12 +19,7 @@ use pyo3::types::PyDict;
 use rand::RngExt;
 use rand_distr::StandardNormal;
 
-/// The power iteration of every sharpness (the CLI's settings, so the numbers agree).
-pub const POWER_ITERATION: PowerIteration = PowerIteration {
-    tolerance: 1e-6,
-    max_iterations: 100,
-    seed: 0,
-};
+use noether_sde::models::routes::needs_data;
 
 /// One built-in model.
 pub enum AnyModel {
@@ -57,128 +49,9 @@ macro_rules! with_model {
 }
 pub(crate) use with_model;
 
-/// What the bindings need of a model: SGD and its SDE on the data set or the
-/// population, the risk and the sharpness (the same glue as the CLI's).
-pub trait ModelOps: noether_sde::sgd::Model + Sized {
-    /// Discrete SGD.
-    ///
-    /// # Errors
-    /// Invalid hyper-parameters; no data for a model without closed forms.
-    fn discrete<'a>(&'a self, data: Option<&'a Dataset>, cfg: SgdConfig) -> Result<DiscreteSgd<'a, Self>>;
-    /// The SGD-SDE.
-    ///
-    /// # Errors
-    /// As [`ModelOps::discrete`].
-    fn sde<'a>(&'a self, data: Option<&'a Dataset>, cfg: SgdConfig) -> Result<SgdSde<'a, Self>>;
-    /// `L(θ)`.
-    fn risk(&self, data: Option<&Dataset>, theta: &DVector<f64>) -> f64;
-    /// `λ_max(∇²L(θ))`.
-    ///
-    /// # Errors
-    /// As the power iteration.
-    fn sharpness(&self, data: Option<&Dataset>, theta: &DVector<f64>) -> Result<f64>;
-    /// Euler–Maruyama statistics by the batched finite-data route where the model has one
-    /// (the CLI takes the same route, so the numbers agree).
-    fn batched_em<F: Fn(f64, &DVector<f64>, &mut [f64]) + Sync>(
-        &self,
-        _sde: &SgdSde<'_, Self>,
-        _theta0: &DVector<f64>,
-        _span: TimeSpan,
-        _ensemble: &Ensemble,
-        _record: &Functionals<F>,
-    ) -> Option<Result<EnsembleStatistics>> {
-        None
-    }
-}
-
-fn empirical_risk<M: noether_sde::sgd::Model>(model: &M, data: &Dataset, theta: &DVector<f64>) -> f64 {
-    (0..data.len())
-        .map(|i| model.loss(theta, data.sample(i)))
-        .sum::<f64>()
-        / data.len() as f64
-}
-
-fn needs_data() -> Error {
-    Error::invalid("n", 0, "this model has no closed-form noise and needs a data set")
-}
-
-macro_rules! population_model {
-    ($t:ty $(, $batched:ident)?) => {
-        impl ModelOps for $t {
-            fn discrete<'a>(&'a self, data: Option<&'a Dataset>, cfg: SgdConfig) -> Result<DiscreteSgd<'a, Self>> {
-                match data {
-                    Some(d) => DiscreteSgd::finite(self, d, cfg),
-                    None => DiscreteSgd::population(self, cfg),
-                }
-            }
-            fn sde<'a>(&'a self, data: Option<&'a Dataset>, cfg: SgdConfig) -> Result<SgdSde<'a, Self>> {
-                match data {
-                    Some(d) => SgdSde::finite(self, d, cfg),
-                    None => SgdSde::population(self, cfg),
-                }
-            }
-            fn risk(&self, data: Option<&Dataset>, theta: &DVector<f64>) -> f64 {
-                match data {
-                    Some(d) => empirical_risk(self, d, theta),
-                    None => noether_sde::sgd::PopulationForms::risk(self, theta),
-                }
-            }
-            fn sharpness(&self, data: Option<&Dataset>, theta: &DVector<f64>) -> Result<f64> {
-                Ok(match data {
-                    Some(d) => dataset_sharpness(self, d, theta, &POWER_ITERATION)?,
-                    None => population_sharpness(self, theta, &POWER_ITERATION)?,
-                }
-                .eigenvalue)
-            }
-            $(population_model!(@$batched);)?
-        }
-    };
-    (@batched) => {
-        fn batched_em<F: Fn(f64, &DVector<f64>, &mut [f64]) + Sync>(
-            &self,
-            sde: &SgdSde<'_, Self>,
-            theta0: &DVector<f64>,
-            span: TimeSpan,
-            ensemble: &Ensemble,
-            record: &Functionals<F>,
-        ) -> Option<Result<EnsembleStatistics>> {
-            let problem = BatchedSgdSdeProblem::new(sde, theta0.clone(), span).ok()?;
-            Some(ensemble.statistics(&problem, record))
-        }
-    };
-}
-
-macro_rules! data_model {
-    ($t:ty) => {
-        impl ModelOps for $t {
-            fn discrete<'a>(
-                &'a self,
-                data: Option<&'a Dataset>,
-                cfg: SgdConfig,
-            ) -> Result<DiscreteSgd<'a, Self>> {
-                DiscreteSgd::finite(self, data.ok_or_else(needs_data)?, cfg)
-            }
-            fn sde<'a>(&'a self, data: Option<&'a Dataset>, cfg: SgdConfig) -> Result<SgdSde<'a, Self>> {
-                SgdSde::finite(self, data.ok_or_else(needs_data)?, cfg)
-            }
-            fn risk(&self, data: Option<&Dataset>, theta: &DVector<f64>) -> f64 {
-                data.map_or(f64::NAN, |d| empirical_risk(self, d, theta))
-            }
-            fn sharpness(&self, data: Option<&Dataset>, theta: &DVector<f64>) -> Result<f64> {
-                Ok(
-                    dataset_sharpness(self, data.ok_or_else(needs_data)?, theta, &POWER_ITERATION)?
-                        .eigenvalue,
-                )
-            }
-        }
-    };
-}
-
-population_model!(ScalarFactorization);
-population_model!(MatrixFactorization);
-population_model!(LinearRegression, batched);
-data_model!(NormalizedLinear);
-data_model!(TwoLayerNet);
+/// SGD and its SDE on the data set or the population, the risk and the sharpness: the
+/// library's glue, the same as the CLI's.
+pub use noether_sde::models::routes::ModelRoutes as ModelOps;
 
 /// A built-in model with its data, start and symmetry (see `noether_sde.models`).
 #[pyclass(frozen, module = "noether_sde._core")]

@@ -153,7 +153,7 @@ fn run_model_chunk<F: Fn(f64, &DVector<f64>, &mut [f64]) + Sync>(
             let sde = m.sde(data, cfg)?;
             let span = TimeSpan::new(0.0, t_end, dt.unwrap_or(eta / 2.0))?;
             if method == Method::Sde(SchemeKind::EulerMaruyama) && !per_path {
-                if let Some(stats) = m.batched_em(&sde, theta0, span, ensemble, record) {
+                if let Some(stats) = m.batched_em_statistics(&sde, theta0, span, ensemble, record) {
                     return stats.map(Output::Statistics);
                 }
             }

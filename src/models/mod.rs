@@ -3,6 +3,7 @@
 mod linear_regression;
 mod matrix_factorization;
 mod normalized_linear;
+pub mod routes;
 mod scalar_factorization;
 mod two_layer;
 
