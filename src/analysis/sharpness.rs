@@ -377,4 +377,7 @@ impl Observer for SharpnessObserver<'_> {
     fn observe(&mut self, step: usize, t: f64, x: &DVector<f64>) -> Flow {
         self.record.observe(step, t, x)
     }
+    fn next_time(&self) -> f64 {
+        self.record.next_time()
+    }
 }

@@ -46,7 +46,7 @@ use super::{
     SdeProblem,
 };
 use crate::error::{Error, Result};
-use crate::observe::Flow;
+use crate::observe::{out_of_bounds, Flow};
 use crate::rng::{NormalLanes, SeedTree, Stream, LANES};
 use crate::scheme::{EulerMaruyama, Milstein, Scheme, TimeSpan, Workspace};
 use crate::sde::reference::{GeometricBrownianMotion, NonCommutative, OrnsteinUhlenbeck};
@@ -377,8 +377,13 @@ impl<S: BatchSde + ?Sized> EnsembleProblem for LockstepProblem<'_, S> {
         }
         // a path the recorder stops (an observable out of bounds: the divergence bound) is
         // retired like a non-finite one; the recorder has already counted it
+        let bound = observer.divergence_bound();
         for (p, path) in paths.clone().enumerate() {
-            if observer.observe(path, 0, self.span.t0(), &self.x0) == Flow::Stop {
+            if out_of_bounds(self.x0.as_slice(), bound) {
+                ws.live[p] = false;
+                let t = self.span.t0();
+                observer.finish(path, Err(Error::Divergence { path, step: 0, t }));
+            } else if observer.observe(path, 0, self.span.t0(), &self.x0) == Flow::Stop {
                 ws.live[p] = false;
             }
         }
@@ -480,7 +485,7 @@ impl<S: BatchSde + ?Sized> EnsembleProblem for LockstepProblem<'_, S> {
                         continue;
                     }
                     let path = paths.start + p as u64;
-                    if !x.is_finite() {
+                    if !x.is_finite() || x.abs() > bound {
                         *live = false;
                         *x = x0;
                         let step = k + 1;
@@ -492,6 +497,9 @@ impl<S: BatchSde + ?Sized> EnsembleProblem for LockstepProblem<'_, S> {
                                 t: t_next,
                             }),
                         );
+                        continue;
+                    }
+                    if t_next < observer.next_time(path) {
                         continue;
                     }
                     ws.column[0] = *x;
@@ -509,7 +517,7 @@ impl<S: BatchSde + ?Sized> EnsembleProblem for LockstepProblem<'_, S> {
                     continue;
                 }
                 let path = paths.start + p as u64;
-                if !row.iter().all(|v| v.is_finite()) {
+                if out_of_bounds(row, bound) {
                     ws.live[p] = false;
                     row.copy_from_slice(self.x0.as_slice());
                     observer.finish(
@@ -520,6 +528,9 @@ impl<S: BatchSde + ?Sized> EnsembleProblem for LockstepProblem<'_, S> {
                             t: t_next,
                         }),
                     );
+                    continue;
+                }
+                if t_next < observer.next_time(path) {
                     continue;
                 }
                 if d == 1 {

@@ -44,6 +44,14 @@ impl<O: PathObserver> Observer for PathAdapter<'_, O> {
     fn observe(&mut self, step: usize, t: f64, x: &DVector<f64>) -> Flow {
         self.inner.observe(self.path, step, t, x)
     }
+    #[inline(always)]
+    fn next_time(&self) -> f64 {
+        self.inner.next_time(self.path)
+    }
+    #[inline(always)]
+    fn divergence_bound(&self) -> f64 {
+        self.inner.divergence_bound()
+    }
 }
 
 /// Paths of an SDE solved by a scheme on [`IncrementStream`] Brownian paths (with Lévy

@@ -11,6 +11,19 @@ pub trait PathObserver {
     /// Called at the initial state (step 0) and after every step of path `path`;
     /// [`Flow::Stop`] ends the path (it diverged: the observer has recorded why).
     fn observe(&mut self, path: u64, step: usize, t: f64, x: &DVector<f64>) -> Flow;
+    /// The earliest step time at which `observe` must see path `path` next (drivers skip
+    /// earlier steps and ask again after each call); default `−∞`, every step.
+    #[inline(always)]
+    fn next_time(&self, _path: u64) -> f64 {
+        f64::NEG_INFINITY
+    }
+    /// The divergence bound the drivers test the state against, in the same pass as
+    /// finiteness ([`crate::observe::out_of_bounds`]): a path whose state leaves it ends
+    /// with [`Error::Divergence`]. Default `+∞`.
+    #[inline(always)]
+    fn divergence_bound(&self) -> f64 {
+        f64::INFINITY
+    }
     /// Called once when path `path` ends, with its final state or why it stopped (also
     /// after the observer stopped it).
     fn finish(&mut self, path: u64, outcome: Result<&DVector<f64>>);
@@ -142,7 +155,6 @@ impl<'f, F: Fn(f64, &DVector<f64>, &mut [f64]) + Sync> BlockRecorder<'f, F> {
 
     /// Records every save time that `t` reaches (`reached(t, times[i])`), in order;
     /// `false` if a recorded value is out of bounds (the path diverged).
-    #[cold]
     fn record(&mut self, slot: usize, t: f64, x: &DVector<f64>) -> bool {
         let earliest = &self.functionals.earliest;
         let k = self.functionals.count;
@@ -167,15 +179,25 @@ impl<'f, F: Fn(f64, &DVector<f64>, &mut [f64]) + Sync> BlockRecorder<'f, F> {
 }
 
 impl<F: Fn(f64, &DVector<f64>, &mut [f64]) + Sync> PathObserver for BlockRecorder<'_, F> {
-    // inlined into the stepping loop: called once per path-step
-    #[inline(always)]
+    // called only at steps that reach a save time (`next_time`); the drivers test the
+    // state against the bound at every step
     fn observe(&mut self, path: u64, step: usize, t: f64, x: &DVector<f64>) -> Flow {
         let slot = (path - self.start) as usize;
-        if out_of_bounds(x.as_slice(), self.bound) || (t >= self.next_at[slot] && !self.record(slot, t, x)) {
+        if t >= self.next_at[slot] && !self.record(slot, t, x) {
             self.outcomes[slot] = Outcome::Diverged { step, t };
             return Flow::Stop;
         }
         Flow::Continue
+    }
+
+    #[inline(always)]
+    fn next_time(&self, path: u64) -> f64 {
+        self.next_at[(path - self.start) as usize]
+    }
+
+    #[inline(always)]
+    fn divergence_bound(&self) -> f64 {
+        self.bound
     }
 
     fn finish(&mut self, path: u64, outcome: Result<&DVector<f64>>) {

@@ -29,8 +29,26 @@ pub enum Flow {
 
 /// Something that watches a solve.
 pub trait Observer {
-    /// Called with step 0 at the initial state, then after each step `k ≥ 1`.
+    /// Called with step 0 at the initial state, then after each step `k ≥ 1` whose time
+    /// reaches [`Observer::next_time`].
     fn observe(&mut self, step: usize, t: f64, x: &DVector<f64>) -> Flow;
+
+    /// The earliest step time at which the observer needs to see the state next: drivers
+    /// skip [`Observer::observe`] at earlier steps and ask again after each call. The
+    /// default, `−∞`, asks for every step.
+    #[inline(always)]
+    fn next_time(&self) -> f64 {
+        f64::NEG_INFINITY
+    }
+
+    /// The divergence bound: the driver ends the solve with [`crate::Error::Divergence`]
+    /// as soon as the state is non-finite or exceeds it in absolute value
+    /// ([`out_of_bounds`]), in the same pass as its finiteness test. The default, `+∞`,
+    /// stops only non-finite states.
+    #[inline(always)]
+    fn divergence_bound(&self) -> f64 {
+        f64::INFINITY
+    }
 }
 
 impl Observer for () {
@@ -42,6 +60,14 @@ impl Observer for () {
 impl<O: Observer + ?Sized> Observer for &mut O {
     fn observe(&mut self, step: usize, t: f64, x: &DVector<f64>) -> Flow {
         (**self).observe(step, t, x)
+    }
+    #[inline(always)]
+    fn next_time(&self) -> f64 {
+        (**self).next_time()
+    }
+    #[inline(always)]
+    fn divergence_bound(&self) -> f64 {
+        (**self).divergence_bound()
     }
 }
 
@@ -55,6 +81,12 @@ impl<A: Observer, B: Observer> Observer for (A, B) {
             Flow::Continue
         }
     }
+    fn next_time(&self) -> f64 {
+        self.0.next_time().min(self.1.next_time())
+    }
+    fn divergence_bound(&self) -> f64 {
+        self.0.divergence_bound().min(self.1.divergence_bound())
+    }
 }
 
 impl<A: Observer, B: Observer, C: Observer> Observer for (A, B, C) {
@@ -66,6 +98,12 @@ impl<A: Observer, B: Observer, C: Observer> Observer for (A, B, C) {
         } else {
             Flow::Continue
         }
+    }
+    fn next_time(&self) -> f64 {
+        self.0.next_time().min(self.1.next_time()).min(self.2.next_time())
+    }
+    fn divergence_bound(&self) -> f64 {
+        (self.0.divergence_bound().min(self.1.divergence_bound())).min(self.2.divergence_bound())
     }
 }
 
@@ -91,5 +129,8 @@ impl<O: Observer> Observer for Every<O> {
         } else {
             Flow::Continue
         }
+    }
+    fn divergence_bound(&self) -> f64 {
+        self.inner.divergence_bound()
     }
 }

@@ -67,6 +67,10 @@ impl Observer for SaveAt {
         }
         Flow::Continue
     }
+    #[inline]
+    fn next_time(&self) -> f64 {
+        self.times.get(self.next).map_or(f64::INFINITY, |&t| earliest(t))
+    }
 }
 
 /// Records `k` scalar functionals `f(t, x) ∈ R^k` at requested times.
@@ -136,5 +140,11 @@ impl<F: FnMut(f64, &DVector<f64>, &mut [f64])> Observer for RecordFunctionals<F>
             self.recorded += 1;
         }
         Flow::Continue
+    }
+    #[inline]
+    fn next_time(&self) -> f64 {
+        self.times
+            .get(self.recorded)
+            .map_or(f64::INFINITY, |&t| earliest(t))
     }
 }

@@ -32,7 +32,7 @@ catalogue! {
 
 use crate::brownian::{BrownianPath, Increment};
 use crate::error::{check_vector, Error, Result};
-use crate::observe::{first_non_finite, Flow, Observer};
+use crate::observe::{out_of_bounds, Flow, Observer};
 use crate::sde::{Calculus, DerivativeScratch, Noise, Sde};
 use nalgebra::DVector;
 
@@ -596,19 +596,28 @@ where
     P: BrownianPath + ?Sized,
     O: Observer + ?Sized,
 {
+    let bound = observer.divergence_bound();
+    if out_of_bounds(x.as_slice(), bound) {
+        return Err(Error::Divergence {
+            path: path_index,
+            step: 0,
+            t: span.t0(),
+        });
+    }
     if observer.observe(0, span.t0(), x) == Flow::Stop {
         return Ok(());
     }
     if sde.scalar_form() && scheme.steps_scalar_form() && inc.area.is_none() && x.len() == 1 {
         return step_through_scalar(sde, scheme, span, path, path_index, observer, x, inc);
     }
+    let mut wake = observer.next_time();
     let mut t = span.time(0);
     for k in 0..span.steps() {
         inc.h = span.step_size(k);
         path.next(inc)?;
         scheme.step(sde, t, inc, x, next)?;
         let t_next = span.time(k + 1);
-        if first_non_finite(next).is_some() {
+        if out_of_bounds(next.as_slice(), bound) {
             return Err(Error::Divergence {
                 path: path_index,
                 step: k + 1,
@@ -616,8 +625,11 @@ where
             });
         }
         std::mem::swap(x, next);
-        if observer.observe(k + 1, t_next, x) == Flow::Stop {
-            break;
+        if t_next >= wake {
+            if observer.observe(k + 1, t_next, x) == Flow::Stop {
+                break;
+            }
+            wake = observer.next_time();
         }
         t = t_next;
     }
@@ -645,6 +657,8 @@ where
     P: BrownianPath + ?Sized,
     O: Observer + ?Sized,
 {
+    let bound = observer.divergence_bound();
+    let mut wake = observer.next_time();
     let mut state = x[0];
     let mut t = span.time(0);
     for k in 0..span.steps() {
@@ -652,7 +666,8 @@ where
         path.next(inc)?;
         let next = scheme.step_scalar(sde, t, inc, state)?;
         let t_next = span.time(k + 1);
-        if !next.is_finite() {
+        if !next.is_finite() || next.abs() > bound {
+            x[0] = state;
             return Err(Error::Divergence {
                 path: path_index,
                 step: k + 1,
@@ -660,12 +675,16 @@ where
             });
         }
         state = next;
-        x[0] = state;
-        if observer.observe(k + 1, t_next, x) == Flow::Stop {
-            break;
+        if t_next >= wake {
+            x[0] = state;
+            if observer.observe(k + 1, t_next, x) == Flow::Stop {
+                break;
+            }
+            wake = observer.next_time();
         }
         t = t_next;
     }
+    x[0] = state;
     Ok(())
 }
 

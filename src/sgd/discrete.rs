@@ -8,7 +8,7 @@ use super::data::{Dataset, Population};
 use super::model::{Model, PopulationForms};
 use super::sde::check_data_dims;
 use crate::error::{check_vector, Error, Result};
-use crate::observe::{first_non_finite, Flow, Observer};
+use crate::observe::{out_of_bounds, Flow, Observer};
 use crate::rng::{SeedTree, Stream, Xoshiro256PlusPlus};
 use nalgebra::DVector;
 use rand::RngExt;
@@ -338,9 +338,14 @@ impl<'a, M: Model> DiscreteSgd<'a, M> {
         let tolerance = 1e-9 * t_end.max(1.0);
         let mut t = 0.0;
         let mut k = 0usize;
+        let bound = observer.divergence_bound();
+        if out_of_bounds(theta.as_slice(), bound) {
+            return Err(Error::Divergence { path, step: 0, t });
+        }
         if observer.observe(0, t, theta) == Flow::Stop {
             return Ok(());
         }
+        let mut wake = observer.next_time();
         while t < t_end - tolerance {
             let eta = self.step(theta, t, ws, rng, next);
             k += 1;
@@ -348,12 +353,15 @@ impl<'a, M: Model> DiscreteSgd<'a, M> {
                 Some(eta) => k as f64 * eta,
                 None => t + eta,
             };
-            if first_non_finite(next).is_some() {
+            if out_of_bounds(next.as_slice(), bound) {
                 return Err(Error::Divergence { path, step: k, t });
             }
             std::mem::swap(theta, next);
-            if observer.observe(k, t, theta) == Flow::Stop {
-                break;
+            if t >= wake {
+                if observer.observe(k, t, theta) == Flow::Stop {
+                    break;
+                }
+                wake = observer.next_time();
             }
         }
         Ok(())

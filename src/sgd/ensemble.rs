@@ -4,7 +4,7 @@
 use super::{BatchedSgdSde, DiscreteSgd, GeneralizedLinearModel, Model, SgdSde, SgdSdeBlock, SgdWorkspace};
 use crate::ensemble::{EnsembleProblem, PathAdapter, PathObserver, BLOCK};
 use crate::error::{check_finite, check_vector, Error, Result};
-use crate::observe::Flow;
+use crate::observe::{out_of_bounds, Flow};
 use crate::rng::{SeedTree, Stream, Xoshiro256PlusPlus};
 use crate::scheme::TimeSpan;
 use nalgebra::DVector;
@@ -142,6 +142,7 @@ impl<M: GeneralizedLinearModel> EnsembleProblem for BatchedSgdSdeProblem<'_, M> 
     ) {
         let base = paths.start - paths.start % BLOCK;
         let slots = (paths.start - base) as usize..(paths.end - base) as usize;
+        let bound = observer.divergence_bound();
         ws.block.set_columns(slots.clone());
         ws.rngs.fill(None);
         ws.block.state_mut().fill(0.0);
@@ -149,6 +150,13 @@ impl<M: GeneralizedLinearModel> EnsembleProblem for BatchedSgdSdeProblem<'_, M> 
             let path = base + p as u64;
             ws.rngs[p] = Some(seeds.rng(path, Stream::Brownian));
             ws.block.state_mut().set_column(p, &self.x0);
+            if out_of_bounds(self.x0.as_slice(), bound) {
+                let t = self.span.t0();
+                ws.rngs[p] = None;
+                ws.block.state_mut().column_mut(p).fill(0.0);
+                observer.finish(path, Err(Error::Divergence { path, step: 0, t }));
+                continue;
+            }
             if observer.observe(path, 0, self.span.t0(), &self.x0) == Flow::Stop {
                 ws.rngs[p] = None;
                 ws.block.state_mut().column_mut(p).fill(0.0);
@@ -166,7 +174,24 @@ impl<M: GeneralizedLinearModel> EnsembleProblem for BatchedSgdSdeProblem<'_, M> 
                 }
                 let path = base + p as u64;
                 ws.column.copy_from(&ws.block.state().column(p));
-                // the observer decides divergence (non-finite or out of bounds)
+                if out_of_bounds(ws.column.as_slice(), bound) {
+                    // retire the path: zero noise and a finite column from now on
+                    ws.rngs[p] = None;
+                    ws.block.state_mut().column_mut(p).fill(0.0);
+                    let step = k + 1;
+                    observer.finish(
+                        path,
+                        Err(Error::Divergence {
+                            path,
+                            step,
+                            t: t_next,
+                        }),
+                    );
+                    continue;
+                }
+                if t_next < observer.next_time(path) {
+                    continue;
+                }
                 if observer.observe(path, k + 1, t_next, &ws.column) == Flow::Stop {
                     // retire the path: zero noise and a finite column from now on
                     ws.rngs[p] = None;

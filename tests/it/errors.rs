@@ -277,3 +277,62 @@ fn empty_sdes_are_refused() {
         assert!(noether_sde::scheme::Workspace::new(&sde, EulerMaruyama::new()).is_err());
     }
 }
+
+/// The divergence bound is tested at every step, not only at save times: a path that
+/// passes it between two save times is stopped at that step, on the per-path and the
+/// lockstep routes alike (the recorder itself is only called at save times).
+#[test]
+fn the_bound_is_tested_between_save_times() {
+    use noether_sde::ensemble::lockstep::RoutedSdeProblem;
+    let gbm = GeometricBrownianMotion::new(3.0, 0.2).unwrap();
+    let span = TimeSpan::new(0.0, 1.0, 0.01).unwrap();
+    let x0 = DVector::from_element(1, 1.0);
+    // the first step at which path 0 passes 2, found with an every-step observer
+    struct FirstAbove(Option<(usize, f64)>);
+    impl Observer for FirstAbove {
+        fn observe(&mut self, step: usize, t: f64, x: &DVector<f64>) -> Flow {
+            if x[0].abs() > 2.0 && self.0.is_none() {
+                self.0 = Some((step, t));
+            }
+            Flow::Continue
+        }
+    }
+    let mut first = FirstAbove(None);
+    let seeds = SeedTree::new(5);
+    integrate(
+        &gbm,
+        &mut EulerMaruyama::new(),
+        &x0,
+        &span,
+        &mut IncrementStream::new(&seeds, 0, 1),
+        0,
+        &mut first,
+    )
+    .unwrap();
+    let (step, t) = first.0.expect("GBM with drift 3 passes 2 before t = 1");
+    assert!(
+        step > 1 && step < 100,
+        "passes the bound strictly between the save times"
+    );
+    let record = Functionals::new(vec![0.0, 1.0], 1, |_t: f64, x: &DVector<f64>, out: &mut [f64]| {
+        out[0] = x[0]
+    })
+    .unwrap();
+    let ensemble = Ensemble::new(5, 0..1).with_divergence_bound(2.0).unwrap();
+    let per_path = SdeProblem::new(&gbm, EulerMaruyama::new(), x0.clone(), span).unwrap();
+    let routed = RoutedSdeProblem::new(&gbm, EulerMaruyama::new(), x0.clone(), span).unwrap();
+    for stats in [
+        ensemble.statistics(&per_path, &record).unwrap(),
+        ensemble.statistics(&routed, &record).unwrap(),
+    ] {
+        assert_eq!(stats.divergent(), 1);
+        match stats.first_divergence() {
+            Some(Error::Divergence {
+                path: 0,
+                step: s,
+                t: u,
+            }) => assert_eq!((s, u.to_bits()), (step, t.to_bits())),
+            other => panic!("expected the divergence at step {step}: {other:?}"),
+        }
+    }
+}
