@@ -715,7 +715,8 @@ fn relu_gradients_match_differences_and_vanish_at_the_kink() {
     let theta = DVector::from_vec(vec![2.0, 0.0]);
     let mut g = DVector::zeros(2);
     unit.grad(&theta, Sample { x: &[1.0], y: &[1.0] }, &mut g);
-    assert!(g.iter().all(|v| v.abs() < f64::MIN_POSITIVE), "{g}"); // ±0 exactly
+    // ±0 exactly
+    assert!(g.iter().all(|v| v.abs() < f64::MIN_POSITIVE), "{g}");
     // just past the kink the slope is 1: ∂ℓ/∂W = 2 r U x with r = U·W·x − y
     let theta = DVector::from_vec(vec![2.0, 1e-3]);
     unit.grad(&theta, Sample { x: &[1.0], y: &[1.0] }, &mut g);
