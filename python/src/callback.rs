@@ -3,7 +3,9 @@
 //! exception of a run kept to be re-raised as itself when the run ends.
 
 use noether_sde::{Error, Result};
+use numpy::{PyArrayDyn, PyArrayMethods};
 use pyo3::prelude::*;
+use pyo3::types::PyDict;
 use std::sync::Mutex;
 
 /// The first Python exception a callback raised during a run.
@@ -44,5 +46,30 @@ impl CallbackFailure {
             }
         }
         Err(Error::invalid(which, "callback", message))
+    }
+}
+
+/// `numpy.asarray(value, dtype="float64")`: what a callback returned, as a float64 array
+/// (converted if it is another numeric type; numpy's error if it cannot be).
+pub fn float64_array<'py>(py: Python<'py>, value: Py<PyAny>) -> PyResult<Bound<'py, PyArrayDyn<f64>>> {
+    let kwargs = PyDict::new(py);
+    kwargs.set_item("dtype", "float64")?;
+    let array = py
+        .import("numpy")?
+        .call_method("asarray", (value,), Some(&kwargs))?;
+    array.cast_into::<PyArrayDyn<f64>>().map_err(PyErr::from)
+}
+
+/// Copies `array` into `out` in C order: one `memcpy` when it is C-contiguous (the usual
+/// case), element by element otherwise (a transposed or strided result).
+pub fn copy_out(array: &Bound<'_, PyArrayDyn<f64>>, out: &mut [f64]) {
+    let readonly = array.readonly();
+    match readonly.as_slice() {
+        Ok(values) if values.len() == out.len() => out.copy_from_slice(values),
+        _ => {
+            for (o, v) in out.iter_mut().zip(readonly.as_array().iter()) {
+                *o = *v;
+            }
+        }
     }
 }

@@ -7,9 +7,8 @@ use crate::callback::CallbackFailure;
 use crate::errors::CallbackError;
 use noether_sde::sgd::BlockGradients;
 use noether_sde::{Error, Result};
-use numpy::{PyArray1, PyArrayDyn, PyArrayMethods, PyUntypedArrayMethods};
+use numpy::{PyArray1, PyArrayMethods, PyUntypedArrayMethods};
 use pyo3::prelude::*;
-use pyo3::types::PyDict;
 
 /// A model given by the per-sample gradients of its `N` samples, `f(theta[P, d]) -> (P, N, d)`.
 #[pyclass(frozen, module = "noether_sde._core", name = "Custom")]
@@ -71,12 +70,7 @@ impl PyCustom {
         py.check_signals()?;
         let block = PyArray1::from_slice(py, theta).reshape([p, d])?;
         let result = self.per_sample_grads.call1(py, (block,))?;
-        let kwargs = PyDict::new(py);
-        kwargs.set_item("dtype", "float64")?;
-        let array = py
-            .import("numpy")?
-            .call_method("asarray", (result,), Some(&kwargs))?;
-        let array = array.cast::<PyArrayDyn<f64>>().map_err(PyErr::from)?;
+        let array = crate::callback::float64_array(py, result)?;
         let shape = array.shape().to_vec();
         if shape != [p, n, d] {
             return Err(CallbackError::new_err(format!(
@@ -84,10 +78,7 @@ impl PyCustom {
                  (paths, samples, parameters) for theta of shape ({p}, {d})"
             )));
         }
-        let readonly = array.readonly();
-        for (o, v) in out.iter_mut().zip(readonly.as_array().iter()) {
-            *o = *v;
-        }
+        crate::callback::copy_out(&array, out);
         if let Some(at) = out.iter().position(|v| v.is_nan()) {
             let (row, sample) = (at / (n * d), (at / d) % n);
             return Err(CallbackError::new_err(format!(

@@ -6,9 +6,8 @@ use crate::callback::CallbackFailure;
 use noether_sde::ensemble::lockstep::{diffusion_width, BatchSde};
 use noether_sde::sde::{Calculus, Noise};
 use noether_sde::{Error, Result};
-use numpy::{PyArray1, PyArrayDyn, PyArrayMethods, PyUntypedArrayMethods};
+use numpy::{PyArray1, PyArrayMethods, PyUntypedArrayMethods};
 use pyo3::prelude::*;
-use pyo3::types::PyDict;
 
 /// Parses a noise kind.
 ///
@@ -151,12 +150,7 @@ impl PySde {
                 py.check_signals()?;
                 let block = PyArray1::from_slice(py, x).reshape([p, d])?;
                 let result = f.call1(py, (t, block))?;
-                let kwargs = PyDict::new(py);
-                kwargs.set_item("dtype", "float64")?;
-                let array = py
-                    .import("numpy")?
-                    .call_method("asarray", (result,), Some(&kwargs))?;
-                let array = array.cast::<PyArrayDyn<f64>>().map_err(PyErr::from)?;
+                let array = crate::callback::float64_array(py, result)?;
                 let shape = array.shape().to_vec();
                 let fits = match shape.as_slice() {
                     [a, b] => *a == p && *b == d && per_path == d,
@@ -174,10 +168,7 @@ impl PySde {
                         "{which}(t, X) returned an array of shape {shape:?}; expected {expected} for X of shape ({p}, {d})"
                     )));
                 }
-                let readonly = array.readonly();
-                for (o, v) in out.iter_mut().zip(readonly.as_array().iter()) {
-                    *o = *v;
-                }
+                crate::callback::copy_out(&array, out);
                 Ok(())
         })
     }
