@@ -66,7 +66,7 @@ class SimulationResult:
 
 def schemes() -> list[dict[str, Any]]: ...
 def simulate(
-    model: Union[Model, Sde],
+    model: Union[Model, "models.Custom", Sde],
     method: str = ...,
     *,
     eta: Optional[float] = ...,

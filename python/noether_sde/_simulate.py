@@ -19,7 +19,7 @@ import numpy as np
 from . import _core
 from ._arrays import as_count, as_float, as_float_array
 from ._core import Incompatible, InvalidParameter
-from .models import Model
+from .models import Custom, Model
 
 __all__ = ["simulate", "Sde", "SimulationResult", "Observable", "schemes"]
 
@@ -227,6 +227,11 @@ def simulate(model: Union[Model, Sde], method: str = "em", *, eta: Optional[floa
     callable ``h(theta[P, d]) -> (P,)`` or ``(P, k)`` (evaluated in Python at each save
     time, on all paths at once). Same seed, same settings → the CLI's numbers bit for bit.
 
+    **A Python model** (:class:`~noether_sde.models.Custom`): ``"sgd"``, ``"gd"`` or ``"em"``
+    on its per-sample gradients callback, one call per step for a block of 64 paths;
+    observables ``"charge"``, ``"loss"``, ``"theta"`` and callables (evaluated in Python
+    at the save times from each path's recorded ``θ``).
+
     **A Python SDE** (:class:`Sde`): Euler–Maruyama on the lockstep driver from ``x0``
     over ``[t0, t_end]`` with step ``dt``; observables ``"x"`` (the state) and callables
     ``h(X[P, d])``.
@@ -249,6 +254,8 @@ def simulate(model: Union[Model, Sde], method: str = "em", *, eta: Optional[floa
     t_end = as_float(t_end, "t_end")
     if observables is None:
         observables = ["x"] if isinstance(model, Sde) else ["charge", "loss"]
+        if isinstance(model, Custom) and model._loss is None:
+            observables = ["charge"]
     if isinstance(observables, (str, bytes)) or callable(observables):
         observables = [observables]
     observables = list(observables)
@@ -266,10 +273,25 @@ def simulate(model: Union[Model, Sde], method: str = "em", *, eta: Optional[floa
     need_paths = keep_paths or bool(callables)
 
     is_sde = isinstance(model, Sde)
-    if not is_sde and not isinstance(model, Model):
+    is_custom = isinstance(model, Custom)
+    if not (is_sde or is_custom or isinstance(model, Model)):
         raise InvalidParameter(
             f"`model`: expected a model of noether_sde.models or a noether_sde.Sde, got {type(model).__name__}"
         )
+    derived = []  # (name, h): observables computed in Python from the recorded θ
+    if is_custom:
+        for o in names:
+            if o == "sharpness":
+                raise Incompatible("`observables`: \"sharpness\" needs Hessian products, which a Custom model has not")
+            if o not in ("charge", "loss", "theta"):
+                raise InvalidParameter(
+                    f"`observables`: {o!r}: a Custom model records charge, loss, theta (or pass a callable)")
+            if o == "loss" and model._loss is None:
+                raise InvalidParameter("`observables`: \"loss\" needs the Custom model's `loss` callback")
+        derived = [(o, getattr(model, o)) for o in names if o != "theta"]
+        names = [o for o in names if o == "theta"]
+        need_paths = True
+    derived += [(getattr(h, "__name__", "observable"), h) for h in callables]
     if is_sde:
         for o in names:
             if o not in ("x", "theta"):
@@ -299,14 +321,12 @@ def simulate(model: Union[Model, Sde], method: str = "em", *, eta: Optional[floa
             theta0=None if theta0 is None else as_float_array(theta0, "theta0", 1).tolist(),
             save_every=save_every, save_at=save_at, threads=threads,
         )
-        wanted = list(dict.fromkeys(names + (["theta"] if callables and "theta" not in names else [])))
+        wanted = list(dict.fromkeys(names + (["theta"] if derived and "theta" not in names else [])))
         core_names = [(n, model.dim if n == "theta" else 1) for n in wanted]
         settings["observables"] = wanted
 
     if client is not None:
-        if need_paths:
-            raise Incompatible("client=: keep_paths and callable observables are not sharded yet; run locally")
-        raw = _run_on_dask(client, model, is_sde, settings, paths, shards)
+        raw = _run_on_dask(client, model, is_sde, settings, paths, shards, need_paths)
     else:
         bar = _progress_bar(paths, progress)
         try:
@@ -331,7 +351,11 @@ def simulate(model: Union[Model, Sde], method: str = "em", *, eta: Optional[floa
     obs.update(_split(core_names, mean, var, low, high, values))
     theta_slot = sum(k for n, k in core_names[: [n for n, _ in core_names].index("theta" if not is_sde else "x")])
     state_cols = slice(theta_slot, theta_slot + model.dim)
-    for h in callables:
+    for name, h in derived:
+        if not ok.any():  # every path diverged: nothing to evaluate
+            nan = np.full(values.shape[1], np.nan)
+            obs[name] = Observable(name, nan, nan, nan, nan, np.full(values.shape[:2], np.nan))
+            continue
         per_time = []
         for a in range(values.shape[1]):
             out = np.asarray(h(np.ascontiguousarray(values[ok, a, state_cols])), dtype=np.float64)
@@ -345,7 +369,6 @@ def simulate(model: Union[Model, Sde], method: str = "em", *, eta: Optional[floa
         m, v, lo, hi = _student_interval(arr)
         full = np.full((values.shape[0],) + arr.shape[1:], np.nan)
         full[ok] = arr
-        name = getattr(h, "__name__", "observable")
         obs[name] = Observable(name, m, v, lo, hi, full)
     if not keep_paths:
         for o in obs.values():
@@ -361,6 +384,11 @@ def simulate(model: Union[Model, Sde], method: str = "em", *, eta: Optional[floa
 def _run_range(model, is_sde: bool, s: dict, paths: tuple, keep_paths: bool, progress=None) -> dict:
     """Runs paths ``[a, b)`` in this process (also the body of a Dask task)."""
     n = paths[1] - paths[0]
+    if isinstance(model, Custom):
+        theta0 = model.theta0 if s["theta0"] is None else s["theta0"]
+        return _core.simulate_custom(model._core, s["method"], s["eta"], s["batch"], s["weight_decay"], s["t_end"],
+                                     s["dt"], s["seed"], paths, list(map(float, theta0)), s["save_every"],
+                                     s["save_at"], s["threads"], 512, progress)  # Ctrl-C between chunks
     if is_sde:
         return _core.simulate_sde(model._core, s["method"], s["x0"], s["t0"], s["t_end"], s["dt"], s["seed"],
                                   paths, s["save_every"], s["save_at"], keep_paths, _chunk(n, True, 0), progress)
@@ -371,11 +399,30 @@ def _run_range(model, is_sde: bool, s: dict, paths: tuple, keep_paths: bool, pro
                                 progress)
 
 
-def _shard_task(model, is_sde, settings, paths):
-    return bytes(_run_range(model, is_sde, settings, paths, False)["state"])
+def _shard_task(model, is_sde, settings, paths, keep_paths=False):
+    raw = _run_range(model, is_sde, settings, paths, keep_paths)
+    if not keep_paths:
+        return bytes(raw["state"])
+    return {key: (np.asarray(v) if hasattr(v, "shape") else v) for key, v in dict(raw).items()}
 
 
-def _run_on_dask(client, model, is_sde: bool, settings: dict, paths: int, shards: Optional[int]) -> dict:
+def _concatenate_paths(parts: list) -> dict:
+    """Per-path records of consecutive shards, in path order: what one run would return."""
+    first = next((p["first_divergence"] for p in parts if p["first_divergence"] is not None), None)
+    return dict(times=parts[0]["times"], values=np.concatenate([p["values"] for p in parts]),
+                finals=np.concatenate([p["finals"] for p in parts]),
+                ok=np.concatenate([p["ok"] for p in parts]), diverged=sum(int(p["diverged"]) for p in parts),
+                first_divergence=first, paths=(parts[0]["paths"][0], parts[-1]["paths"][1]))
+
+
+def _run_on_dask(client, model, is_sde: bool, settings: dict, paths: int, shards: Optional[int],
+                 keep_paths: bool = False) -> dict:
+    """Shards ``[0, paths)`` over the workers: statistics merge exactly by the library's
+    tree; per-path records (``keep_paths``, callable observables, Custom models) are
+    concatenated in path order and reduced here, so either way the result is bit-identical
+    to the local run. The model (and a Custom model's callbacks) travel to the workers by
+    Dask's pickling (cloudpickle: lambdas and closures are fine); callable observables
+    are evaluated here, on the client, and need not be picklable."""
     if shards is None:
         try:
             shards = max(1, len(client.scheduler_info()["workers"]))
@@ -384,7 +431,10 @@ def _run_on_dask(client, model, is_sde: bool, settings: dict, paths: int, shards
     shards = as_count(shards, "shards", 1)
     shards = min(shards, paths)
     bounds = [paths * i // shards for i in range(shards + 1)]
-    futures = [client.submit(_shard_task, model, is_sde, settings, (bounds[i], bounds[i + 1]), pure=False)
+    futures = [client.submit(_shard_task, model, is_sde, settings, (bounds[i], bounds[i + 1]), keep_paths,
+                             pure=False)
                for i in range(shards)]
-    states = client.gather(futures)
-    return dict(_core.summarise_state(_core.merge_states(states)))
+    results = client.gather(futures)
+    if keep_paths:
+        return _concatenate_paths(results)
+    return dict(_core.summarise_state(_core.merge_states(results)))

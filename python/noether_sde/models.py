@@ -23,7 +23,7 @@ from typing import Any, Optional
 import numpy as np
 
 from . import _core
-from ._arrays import as_float_array
+from ._arrays import as_count, as_float_array
 
 __all__ = [
     "Model",
@@ -33,6 +33,7 @@ __all__ = [
     "NormalizedLinear",
     "LinearRegression",
     "TwoLayer",
+    "Custom",
 ]
 
 _VECTORS = {"theta0", "sigma_x", "sigma_eps", "teacher_vector", "input_variances", "theta_star"}
@@ -227,9 +228,11 @@ class LinearRegression(Model):
 
 class TwoLayer(Model):
     """``f(x) = [x +] U φ(W x)`` on your data (THEORY §7): ``width`` hidden units,
-    ``activation`` ``"tanh"`` (breaks the rescaling symmetry) or ``"linear"`` (keeps it),
-    ``skip=True`` for the residual block. ``"relu"`` is not in the library and is refused.
-    Charge ``‖U‖² − ‖W‖²`` (exact for linear, approximate for tanh).
+    ``activation`` ``"tanh"`` (breaks the rescaling symmetry), ``"linear"`` (keeps it) or
+    ``"relu"`` (``max(z, 0)``, slope 0 at ``z = 0`` as in PyTorch and JAX; positively
+    homogeneous, so it keeps the rescaling ``U → e^λ U, W → e^{−λ} W`` exactly),
+    ``skip=True`` for the residual block. Charge ``‖U‖² − ‖W‖²`` (exact for linear and
+    relu, approximate for tanh).
     """
 
     _kind = "two_layer"
@@ -238,3 +241,134 @@ class TwoLayer(Model):
                  seed: int = 0, theta0=None):
         super().__init__(X=X, y=y, width=width, activation=activation, skip=skip, seed=seed,
                          theta0=theta0)
+
+
+class Custom:
+    """A model defined in Python by its per-sample gradients on ``n`` samples (THEORY §1).
+
+    ``per_sample_grads(theta)`` receives the parameters of a block of ``P`` paths as a
+    ``(P, dim)`` array and returns the ``(P, n, dim)`` per-sample gradients
+    ``∇_θ ℓ(θ_p; x_i)``; ``loss(theta)`` returns the ``(P,)`` losses ``L(θ_p)`` (needed only
+    for the ``"loss"`` observable). :func:`noether_sde.simulate` calls
+    ``per_sample_grads`` **once per step for a block of paths** (64 paths; never once per
+    path) and runs, with the library's generators and arithmetic:
+
+    - ``method="sgd"``: ``θ' = (1 − 2ηγ)θ − η (1/B) Σ_{i∈batch} g_i(θ)`` (batches drawn as the
+      built-in models draw them);
+    - ``method="gd"``: the same with the full mean ``ḡ``;
+    - ``method="em"``: Euler–Maruyama for the SGD-SDE
+      ``dθ = −(ḡ + 2γθ) dt + sqrt(η c_B) (G − ḡ1ᵀ)/√N dW``, ``c_B = 1/B``, the noise applied
+      as an ``O(dN)`` operator.
+
+    Row ``p`` of the output must depend only on row ``p`` of ``theta`` (a vectorised
+    function of each path's parameters); then every path's numbers depend only on the seed
+    and its index — the same bits whatever the thread count or the sharding. A re-written
+    built-in (e.g. linear regression with ``2(θᵀx_i − y_i)x_i``) gives the built-in's numbers,
+    to the bit when numpy performs the same operations in the same order.
+
+    ``generator`` (a symmetric ``dim × dim`` matrix ``A``) declares an exponential symmetry
+    whose charge ``θᵀAθ`` is recorded as ``"charge"`` (``‖θ‖²`` without one). Observables:
+    ``"charge"``, ``"loss"``, ``"theta"`` and callables ``h(theta[P, d])``, evaluated in
+    Python at the save times on all finished paths at once (so per-path ``θ`` is kept in
+    memory: ``paths × times × dim`` numbers). ``"sharpness"`` needs Hessian products and is
+    not available.
+
+    The GIL: the callback runs under it, so with several threads only one block calls
+    Python at a time (numpy releases the GIL inside its own kernels); the Rust update of
+    the other blocks runs meanwhile. An exception in a callback, an array of the wrong
+    shape or a NaN gradient stops the run with :class:`~noether_sde.CallbackError`; an
+    infinite gradient makes its path diverge (counted in ``r.diverged``). The model is
+    picklable when its callables are (cloudpickle, as Dask uses, handles lambdas).
+    """
+
+    default_eta = 0.05
+    default_batch = 4
+
+    def __init__(self, dim: int, n: int, per_sample_grads, loss=None, *, theta0=None, generator=None):
+        dim = as_count(dim, "dim", 1)
+        n = as_count(n, "n", 1)
+        if not callable(per_sample_grads):
+            raise _core.InvalidParameter("`per_sample_grads`: must be a function theta[P, d] -> (P, N, d)")
+        if loss is not None and not callable(loss):
+            raise _core.InvalidParameter("`loss`: must be a function theta[P, d] -> (P,)")
+        if theta0 is None:
+            theta0 = np.zeros(dim)
+        theta0 = as_float_array(theta0, "theta0", 1)
+        if theta0.shape != (dim,):
+            raise _core.DimensionMismatch(f"`theta0`: expected {dim} entries, got {theta0.shape[0]}")
+        if not np.isfinite(theta0).all():
+            raise _core.NonFinite("`theta0`: contains NaN or an infinity")
+        if generator is not None:
+            generator = as_float_array(generator, "generator", 2)
+            if generator.shape != (dim, dim):
+                raise _core.DimensionMismatch(f"`generator`: expected shape ({dim}, {dim}), got {generator.shape}")
+            if not np.isfinite(generator).all():
+                raise _core.NonFinite("`generator`: contains NaN or an infinity")
+            if not np.allclose(generator, generator.T, rtol=0.0, atol=1e-12 * max(1.0, np.abs(generator).max())):
+                raise _core.NotSymmetric("`generator`: the generator A of θ → e^{λA}θ must be symmetric")
+        self.per_sample_grads, self._loss = per_sample_grads, loss
+        self.dim, self.data_size = dim, n
+        self._theta0, self._generator = theta0, generator
+        self._core_model = None
+        self._core  # validate now
+
+    @property
+    def _core(self) -> "_core.Custom":
+        if self._core_model is None:
+            self._core_model = _core.Custom(self.per_sample_grads, self.dim, self.data_size)
+        return self._core_model
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state["_core_model"] = None
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+
+    def __repr__(self) -> str:
+        return f"Custom(dim={self.dim}, n={self.data_size})"
+
+    @property
+    def theta0(self) -> np.ndarray:
+        """The default start ``θ₀`` (zeros unless given)."""
+        return self._theta0.copy()
+
+    def symmetry(self) -> Optional[Symmetry]:
+        """The declared exponential symmetry (``None`` without a ``generator``)."""
+        return None if self._generator is None else Symmetry(self._generator)
+
+    def _rows(self, theta, name: str):
+        theta = as_float_array(theta, name, (1, 2))
+        rows = np.atleast_2d(theta)
+        if rows.shape[1] != self.dim:
+            raise _core.DimensionMismatch(f"`{name}`: expected {self.dim} columns, got {rows.shape[1]}")
+        return theta.ndim == 1, rows
+
+    def charge(self, theta):
+        """``θᵀAθ`` with the declared generator, ``‖θ‖²`` without one; ``(d,)`` or ``(P, d)``."""
+        single, rows = self._rows(theta, "theta")
+        if self._generator is None:
+            out = np.einsum("pi,pi->p", rows, rows)
+        else:
+            out = np.einsum("pi,ij,pj->p", rows, self._generator, rows)
+        return float(out[0]) if single else out
+
+    def loss(self, theta):
+        """``L(θ)`` from the ``loss`` callback, for ``(d,)`` or ``(P, d)`` input."""
+        if self._loss is None:
+            raise _core.InvalidParameter("`loss`: this Custom model was built without a loss callback")
+        single, rows = self._rows(theta, "theta")
+        out = np.asarray(self._loss(np.ascontiguousarray(rows)), dtype=np.float64)
+        if out.shape != (rows.shape[0],):
+            raise _core.CallbackError(
+                f"loss(theta) returned an array of shape {out.shape}; expected ({rows.shape[0]},) "
+                f"for theta of shape {rows.shape}"
+            )
+        if np.isnan(out).any():
+            raise _core.CallbackError(f"loss(theta) returned NaN for row {int(np.flatnonzero(np.isnan(out))[0])}")
+        return float(out[0]) if single else out
+
+    def sharpness(self, theta):
+        """Not available: a Custom model has no Hessian-vector products."""
+        raise _core.Incompatible("sharpness: a Custom model has per-sample gradients only, no Hessian products")

@@ -1,4 +1,4 @@
-from typing import Any, Optional, Union
+from typing import Any, Callable, Optional, Union
 
 import numpy as np
 
@@ -53,3 +53,26 @@ class TwoLayer(Model):
         self, X: Any, y: Any, width: int = ..., activation: str = ..., skip: bool = ..., *, seed: int = ...,
         theta0: Any = ...
     ) -> None: ...
+
+class Custom:
+    default_eta: float
+    default_batch: int
+    dim: int
+    data_size: int
+    per_sample_grads: Callable[[np.ndarray], np.ndarray]
+    def __init__(
+        self,
+        dim: int,
+        n: int,
+        per_sample_grads: Callable[[np.ndarray], np.ndarray],
+        loss: Optional[Callable[[np.ndarray], np.ndarray]] = ...,
+        *,
+        theta0: Any = ...,
+        generator: Any = ...,
+    ) -> None: ...
+    @property
+    def theta0(self) -> np.ndarray: ...
+    def symmetry(self) -> Optional[Symmetry]: ...
+    def charge(self, theta: Any) -> Union[float, np.ndarray]: ...
+    def loss(self, theta: Any) -> Union[float, np.ndarray]: ...
+    def sharpness(self, theta: Any) -> Union[float, np.ndarray]: ...

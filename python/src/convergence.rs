@@ -82,7 +82,7 @@ pub fn convergence(
     } else {
         Measure::Strong
     };
-    sde.clear_failure();
+    sde.failure.clear();
     let mut out = Vec::new();
     for kind in kinds {
         // the callbacks run on this thread, one path at a time: the GIL stays held
@@ -93,7 +93,7 @@ pub fn convergence(
             measure,
         });
         py.check_signals()?;
-        if let Some(e) = sde.take_failure() {
+        if let Some(e) = sde.failure.take() {
             return Err(e);
         }
         let study = study.map_err(|e| match e {

@@ -8,7 +8,9 @@
 
 #![deny(missing_docs)]
 
+mod callback;
 mod convergence;
+mod custom;
 mod errors;
 mod models;
 mod sde;
@@ -23,11 +25,13 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add_class::<models::Model>()?;
     m.add_class::<sde::PySde>()?;
+    m.add_class::<custom::PyCustom>()?;
     m.add_function(wrap_pyfunction!(models::build_model, m)?)?;
     m.add_function(wrap_pyfunction!(simulate::schemes, m)?)?;
     m.add_function(wrap_pyfunction!(convergence::convergence, m)?)?;
     m.add_function(wrap_pyfunction!(simulate::simulate_model, m)?)?;
     m.add_function(wrap_pyfunction!(simulate::simulate_sde, m)?)?;
+    m.add_function(wrap_pyfunction!(simulate::simulate_custom, m)?)?;
     m.add_function(wrap_pyfunction!(simulate::merge_states, m)?)?;
     m.add_function(wrap_pyfunction!(simulate::summarise_state, m)?)?;
     m.add_function(wrap_pyfunction!(simulate::reproduce, m)?)?;

@@ -422,9 +422,10 @@ pub fn build_model(py: Python<'_>, kind: &str, kwargs: Option<&Bound<'_, PyDict>
             let activation = match kw.get::<String>("activation")?.as_deref().unwrap_or("tanh") {
                 "tanh" => Activation::Tanh,
                 "linear" | "identity" => Activation::Identity,
+                "relu" => Activation::Relu,
                 other => {
                     return Err(crate::errors::InvalidParameter::new_err(format!(
-                        "activation `{other}`: the library has \"tanh\" and \"linear\""
+                        "activation `{other}`: the library has \"tanh\", \"relu\" and \"linear\""
                     )))
                 }
             };

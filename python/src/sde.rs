@@ -2,13 +2,12 @@
 //! library's lockstep driver ([`noether_sde::ensemble::lockstep`]): one call per step for
 //! a block of paths, the GIL held only during the call.
 
+use crate::callback::CallbackFailure;
 use noether_sde::ensemble::lockstep::{diffusion_width, BatchSde};
 use noether_sde::sde::{Calculus, Noise};
 use noether_sde::{Error, Result};
-use numpy::{PyArray1, PyArrayDyn, PyArrayMethods, PyUntypedArrayMethods};
+use numpy::{PyArray1, PyArrayMethods, PyUntypedArrayMethods};
 use pyo3::prelude::*;
-use pyo3::types::PyDict;
-use std::sync::Mutex;
 
 /// Parses a noise kind.
 ///
@@ -54,7 +53,7 @@ pub struct PySde {
     noise: Noise,
     calculus: Calculus,
     /// The first Python exception a callback raised (re-raised when the run ends).
-    failure: Mutex<Option<PyErr>>,
+    pub failure: CallbackFailure,
 }
 
 #[pymethods]
@@ -122,7 +121,7 @@ impl PySde {
             noise_dim,
             noise,
             calculus,
-            failure: Mutex::new(None),
+            failure: CallbackFailure::default(),
         })
     }
 
@@ -140,18 +139,6 @@ impl PySde {
 }
 
 impl PySde {
-    /// The Python exception raised by a callback during the last run, if any (taken).
-    pub fn take_failure(&self) -> Option<PyErr> {
-        self.failure.lock().ok().and_then(|mut f| f.take())
-    }
-
-    /// Forgets a previous run's failure.
-    pub fn clear_failure(&self) {
-        if let Ok(mut f) = self.failure.lock() {
-            *f = None;
-        }
-    }
-
     /// Calls `f(t, X)` on the block `x` and copies the result (of `per_path` numbers per
     /// path, shaped as one of `shapes`) into `out`.
     fn call(&self, which: &'static str, f: &Py<PyAny>, t: f64, x: &[f64], out: &mut [f64]) -> Result<()> {
@@ -159,17 +146,11 @@ impl PySde {
         let p = x.len() / d;
         let per_path = out.len() / p.max(1);
         let m = self.noise_dim;
-        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            Python::attach(|py| -> PyResult<()> {
+        self.failure.guard(which, |py| -> PyResult<()> {
                 py.check_signals()?;
                 let block = PyArray1::from_slice(py, x).reshape([p, d])?;
                 let result = f.call1(py, (t, block))?;
-                let kwargs = PyDict::new(py);
-                kwargs.set_item("dtype", "float64")?;
-                let array = py
-                    .import("numpy")?
-                    .call_method("asarray", (result,), Some(&kwargs))?;
-                let array = array.cast::<PyArrayDyn<f64>>().map_err(PyErr::from)?;
+                let array = crate::callback::float64_array(py, result)?;
                 let shape = array.shape().to_vec();
                 let fits = match shape.as_slice() {
                     [a, b] => *a == p && *b == d && per_path == d,
@@ -187,27 +168,9 @@ impl PySde {
                         "{which}(t, X) returned an array of shape {shape:?}; expected {expected} for X of shape ({p}, {d})"
                     )));
                 }
-                let readonly = array.readonly();
-                for (o, v) in out.iter_mut().zip(readonly.as_array().iter()) {
-                    *o = *v;
-                }
+                crate::callback::copy_out(&array, out);
                 Ok(())
-            })
-        }));
-        let err = match outcome {
-            Ok(Ok(())) => return Ok(()),
-            Ok(Err(e)) => e,
-            Err(_) => crate::errors::CallbackError::new_err(format!(
-                "{which}: a Rust panic while calling the callback"
-            )),
-        };
-        let message = Python::attach(|py| err.value(py).to_string());
-        if let Ok(mut slot) = self.failure.lock() {
-            if slot.is_none() {
-                *slot = Some(err);
-            }
-        }
-        Err(Error::invalid(which, "callback", message))
+        })
     }
 }
 

@@ -3,6 +3,7 @@
 //! exactly across chunks and shards ([`EnsembleStatistics::merge`]), so the result does
 //! not depend on the chunking, the thread count or the machines that ran the shards.
 
+use crate::custom::PyCustom;
 use crate::errors::{to_py, IntoPy};
 use crate::models::{with_model, Model, ModelOps};
 use crate::sde::PySde;
@@ -15,7 +16,7 @@ use noether_sde::ensemble::{
 use noether_sde::scheme::catalogue::{SchemeKind, SchemeVisitor};
 use noether_sde::scheme::{check_compatible, Scheme, TimeSpan};
 use noether_sde::sde::Sde;
-use noether_sde::sgd::SgdConfig;
+use noether_sde::sgd::{BlockMethod, BlockSgdProblem, SgdConfig};
 use noether_sde::{Error, Result};
 use numpy::{PyArray1, PyArrayMethods, ToPyArray};
 use pyo3::prelude::*;
@@ -559,7 +560,7 @@ pub fn simulate_sde<'py>(
         out.copy_from_slice(x.as_slice())
     })
     .py_err()?;
-    sde.clear_failure();
+    sde.failure.clear();
     let result = over_chunks(py, paths.0..paths.1, chunk, progress.as_ref(), |range| {
         let ensemble = Ensemble::new(seed, range).sequential();
         if keep_paths {
@@ -570,12 +571,96 @@ pub fn simulate_sde<'py>(
                 .map(Output::Statistics)
         }
     });
-    if let Some(e) = sde.take_failure() {
+    if let Some(e) = sde.failure.take() {
         return Err(e);
     }
     match result? {
         Output::Statistics(s) => stats_dict(py, &s),
         Output::Paths(r) => paths_dict(py, r, &times, d, d, paths.0),
+    }
+}
+
+/// Runs an ensemble of a Python-defined model (`ns.models.Custom`) by SGD, GD or the
+/// SGD-SDE's Euler–Maruyama on the block-gradient route, recording `θ` at the save
+/// times per path (the observables are computed from it in Python); see
+/// `noether_sde.simulate`.
+#[pyfunction]
+#[pyo3(signature = (model, method, eta, batch, weight_decay, t_end, dt, seed, paths, theta0, save_every, save_at, threads, chunk, progress))]
+#[allow(clippy::too_many_arguments)]
+pub fn simulate_custom<'py>(
+    py: Python<'py>,
+    model: &PyCustom,
+    method: &str,
+    eta: f64,
+    batch: usize,
+    weight_decay: f64,
+    t_end: f64,
+    dt: Option<f64>,
+    seed: u64,
+    paths: (u64, u64),
+    theta0: Vec<f64>,
+    save_every: Option<f64>,
+    save_at: Option<Vec<f64>>,
+    threads: usize,
+    chunk: u64,
+    progress: Option<Bound<'py, PyAny>>,
+) -> PyResult<Bound<'py, PyDict>> {
+    let block_method = match Method::parse(method).py_err()? {
+        Method::Sgd => BlockMethod::Sgd,
+        Method::Gd => BlockMethod::Gd,
+        Method::Sde(SchemeKind::EulerMaruyama) => BlockMethod::EulerMaruyama,
+        Method::Sde(_) => {
+            return Err(crate::errors::Incompatible::new_err(format!(
+                "method `{method}`: a Custom model runs sgd, gd and em (Euler–Maruyama on its SGD-SDE); \
+                 other schemes need its diffusion's derivatives"
+            )))
+        }
+    };
+    if paths.1 <= paths.0 {
+        return Err(to_py(Error::invalid(
+            "paths",
+            format!("{}..{}", paths.0, paths.1),
+            "at least one path is needed",
+        )));
+    }
+    if block_method != BlockMethod::EulerMaruyama && dt.is_some() {
+        return Err(to_py(Error::invalid(
+            "dt",
+            dt.unwrap_or(0.0),
+            "applies to the SDE methods only (sgd and gd step by eta)",
+        )));
+    }
+    let cfg = SgdConfig::new(eta, batch).with_weight_decay(weight_decay);
+    let theta0 = DVector::from_vec(theta0);
+    let problem = if block_method == BlockMethod::EulerMaruyama {
+        let span = TimeSpan::new(0.0, t_end, dt.unwrap_or(eta / 2.0)).py_err()?;
+        BlockSgdProblem::euler_maruyama(model, cfg, theta0, span)
+    } else {
+        BlockSgdProblem::discrete(model, cfg, block_method, theta0, t_end)
+    }
+    .py_err()?;
+    let d = problem.dim();
+    let times = resolve_times(t_end, save_every, save_at).py_err()?;
+    let record = Functionals::new(times.clone(), d, |_t: f64, x: &DVector<f64>, out: &mut [f64]| {
+        out.copy_from_slice(x.as_slice())
+    })
+    .py_err()?;
+    model.failure.clear();
+    let result = over_chunks(py, paths.0..paths.1, chunk, progress.as_ref(), |range| {
+        let ensemble = Ensemble::new(seed, range);
+        let ensemble = if threads > 0 {
+            ensemble.threads(threads)
+        } else {
+            ensemble
+        };
+        ensemble.per_path(&problem, &record).map(Output::Paths)
+    });
+    if let Some(e) = model.failure.take() {
+        return Err(e);
+    }
+    match result? {
+        Output::Paths(r) => paths_dict(py, r, &times, d, d, paths.0),
+        Output::Statistics(_) => unreachable!("the custom route records per path"),
     }
 }
 

@@ -51,7 +51,7 @@ CASES = [
     ("nl variances wrong length", lambda: M.NormalizedLinear(teacher=[1.0, 0.0], input_variances=[1.0]), ns.DimensionMismatch),
     ("lr nothing", lambda: M.LinearRegression(), ns.InvalidParameter),
     ("lr y two columns", lambda: M.LinearRegression(X, np.ones((20, 2))), ns.DimensionMismatch),
-    ("two layer relu", lambda: M.TwoLayer(X, Y, activation="relu"), ns.InvalidParameter),
+    ("two layer softplus", lambda: M.TwoLayer(X, Y, activation="softplus"), ns.InvalidParameter),
     ("two layer width string", lambda: M.TwoLayer(X, Y, width="wide"), ns.InvalidParameter),
     ("two layer theta0 short", lambda: M.TwoLayer(X, Y, theta0=[1.0]), ns.DimensionMismatch),
     ("charge wrong columns", lambda: sf().charge(np.ones((3, 5))), ns.DimensionMismatch),

@@ -116,6 +116,13 @@ def test_models_expose_symmetry_charge_and_predictions():
     net = ns.models.TwoLayer(x, y, width=3, activation="linear")
     assert net.dim == 3 * 2 + 1 * 3
     assert net.loss(net.theta0) > 0
+    # ReLU keeps the rescaling exactly: gradient flow (GD with a small step) conserves the
+    # charge ‖U‖² − ‖W‖² to O(η²) per step, so over 200 steps it moves by ~1e-4, not O(1)
+    relu = ns.models.TwoLayer(x, y, width=3, activation="relu", seed=1)
+    r = ns.simulate(relu, method="gd", eta=1e-3, t_end=0.2, paths=1, observables=["charge", "loss"],
+                    save_every=0.1)
+    assert abs(r["charge"].mean[-1] - r["charge"].mean[0]) < 1e-3 * max(1.0, abs(r["charge"].mean[0]))
+    assert r["loss"].mean[-1] < r["loss"].mean[0]
     lr = ns.models.LinearRegression(x, y[:, 0])
     assert lr.symmetry() is None
     nl = ns.models.NormalizedLinear(teacher=[1.0, 1.0, 0.0], n=64)

@@ -3,15 +3,17 @@
 //! - `f(x) = U φ(W x)` (a two-layer network), and
 //! - `f(x) = x + U φ(W x)` (a residual block, `d_in = d_out`),
 //!
-//! with `φ = tanh` or the identity, loss `ℓ = ‖f(x) − y‖²`, data
+//! with `φ = tanh`, the identity or ReLU, loss `ℓ = ‖f(x) − y‖²`, data
 //! `x ~ N(0, s² I)`, `y = V x + σε`. Parameters are `θ = [vec U; vec W]` (column-major,
 //! `U` is `d_out × h`, `W` is `h × d_in`), the layout of
 //! [`crate::symmetry::ExponentialSymmetry::matrix_factorization`]; the rescaling
 //! `U → λU, W → W/λ` is its `M = I` member, `A = diag(I, −I)`.
 //!
 //! With `φ = identity` both networks keep the symmetry exactly (`x + UWx` is invariant
-//! under `U → UM, W → M⁻¹W`). `tanh` is not homogeneous: the symmetry is broken, by an
-//! amount that vanishes with the input scale `s` (tanh(z) ≈ z).
+//! under `U → UM, W → M⁻¹W`). ReLU is positively homogeneous (`φ(cz) = cφ(z)` for
+//! `c > 0`), so the rescaling `U → e^λ U, W → e^{−λ} W` (the `M = I` member) is exact for
+//! it too, though not the whole `GL(h)` family. `tanh` is not homogeneous: the symmetry
+//! is broken, by an amount that vanishes with the input scale `s` (tanh(z) ≈ z).
 
 use crate::error::{check_finite, Error, Result};
 use crate::rng::{SeedTree, Stream};
@@ -29,6 +31,9 @@ pub enum Activation {
     Tanh,
     /// `φ(z) = z` (keeps it).
     Identity,
+    /// `φ(z) = max(z, 0)`, with the slope `φ′(0) = 0` at the kink (the subgradient
+    /// PyTorch and JAX use); keeps the rescaling `U → e^λ U, W → e^{−λ} W` exactly.
+    Relu,
 }
 
 impl Activation {
@@ -40,6 +45,9 @@ impl Activation {
                 (t, 1.0 - t * t)
             }
             Activation::Identity => (z, 1.0),
+            // `z <= 0` is false for NaN, which then propagates
+            Activation::Relu if z <= 0.0 => (0.0, 0.0),
+            Activation::Relu => (z, 1.0),
         }
     }
 }
@@ -217,13 +225,13 @@ const STACK: usize = 32;
 
 impl Symmetric for TwoLayerNet {
     /// The rescaling `U → U e^{λI}`, `W → e^{−λI} W` of the two-layer layout: exact for
-    /// the identity activation, approximate for tanh (THEORY §7).
+    /// the identity and ReLU (positively homogeneous), approximate for tanh (THEORY §7).
     fn symmetry(&self) -> Result<ExponentialSymmetry> {
         self.symmetry_family(&DMatrix::identity(self.hidden, self.hidden))
     }
 
     fn symmetry_is_exact(&self) -> bool {
-        self.activation == Activation::Identity
+        matches!(self.activation, Activation::Identity | Activation::Relu)
     }
 }
 

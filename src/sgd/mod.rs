@@ -7,6 +7,7 @@
 //! on the same model and data, reporting time as `t = Σ_k η_k` so the curves line up.
 
 mod batched;
+mod block_gradients;
 mod config;
 mod data;
 mod discrete;
@@ -21,6 +22,7 @@ mod scratch;
 mod sde;
 
 pub use batched::{BatchedSgdSde, GeneralizedLinearModel, SgdSdeBlock};
+pub use block_gradients::{BlockGradients, BlockMethod, BlockSgdProblem, BlockSgdWorkspace};
 pub use config::{ModifiedEquation, Sampling, Schedule, SgdConfig};
 pub use data::{Dataset, Population, Sample};
 pub use discrete::{Batching, DiscreteSgd, SgdWorkspace};

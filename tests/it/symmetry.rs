@@ -84,6 +84,8 @@ fn symmetry_check_tells_exact_from_approximate() {
         (true, Activation::Identity, true),
         (false, Activation::Identity, true),
         (true, Activation::Tanh, false),
+        (true, Activation::Relu, true),
+        (false, Activation::Relu, true),
     ] {
         let net = if residual {
             default_network(true, activation, 1.0).unwrap()
@@ -671,4 +673,53 @@ fn approximate_symmetry_prediction_error_vanishes_with_the_input_scale() {
     let r = approximate_symmetry(&linear, "residual", &default_network_start(true), &cfg, 0, 128).unwrap();
     assert!(r.predicted.abs() < 1e-12);
     assert_within_se!(r.sgd.mean, r.predicted, r.sgd.std_error, Z_4);
+}
+
+/// ReLU: per-sample gradients against central differences of the loss at random points
+/// (away from the kinks), and the convention `φ′(0) = 0` at a kink: a unit with zero
+/// pre-activation passes no gradient to either layer.
+#[test]
+fn relu_gradients_match_differences_and_vanish_at_the_kink() {
+    use noether_sde::sgd::Sample;
+    use rand::RngExt;
+    let net = TwoLayerNet::new(
+        3,
+        DMatrix::from_row_slice(2, 2, &[1.0, 0.0, 0.5, -1.0]),
+        Activation::Relu,
+        1.0,
+        0.5,
+    )
+    .unwrap();
+    let data = net.dataset(20, 5).unwrap();
+    let mut rng = SeedTree::new(6).rng(0, Stream::Custom(1));
+    let d = net.dim();
+    let (mut g, eps) = (DVector::zeros(d), 1e-6);
+    for i in 0..data.len() {
+        let theta = DVector::from_fn(d, |_, _| rng.sample::<f64, _>(rand_distr::StandardNormal));
+        let s = data.sample(i);
+        net.grad(&theta, s, &mut g);
+        for k in 0..d {
+            let (mut tp, mut tm) = (theta.clone(), theta.clone());
+            tp[k] += eps;
+            tm[k] -= eps;
+            let fd = (net.loss(&tp, s) - net.loss(&tm, s)) / (2.0 * eps);
+            assert!(
+                (fd - g[k]).abs() < 1e-6 * (1.0 + g[k].abs()),
+                "grad[{k}]: {} vs {fd}",
+                g[k]
+            );
+        }
+    }
+    // one unit, d_in = d_out = 1, θ = (U, W) = (2, 0): z = W x = 0 at the kink
+    let unit = TwoLayerNet::new(1, DMatrix::from_element(1, 1, 1.0), Activation::Relu, 1.0, 0.5).unwrap();
+    let theta = DVector::from_vec(vec![2.0, 0.0]);
+    let mut g = DVector::zeros(2);
+    unit.grad(&theta, Sample { x: &[1.0], y: &[1.0] }, &mut g);
+    // ±0 exactly
+    assert!(g.iter().all(|v| v.abs() < f64::MIN_POSITIVE), "{g}");
+    // just past the kink the slope is 1: ∂ℓ/∂W = 2 r U x with r = U·W·x − y
+    let theta = DVector::from_vec(vec![2.0, 1e-3]);
+    unit.grad(&theta, Sample { x: &[1.0], y: &[1.0] }, &mut g);
+    let r: f64 = 2.0 * 1e-3 - 1.0;
+    assert!((g[1] - 2.0 * r * 2.0).abs() < 1e-15);
 }
