@@ -6,6 +6,7 @@
 #[macro_use]
 mod common;
 
+mod adaptive;
 mod brownian;
 mod cli;
 mod conformance;
