@@ -33,7 +33,7 @@
 //!
 //! ```text
 //! accepted: h ← h · clamp(safety · err^(−β₁/q) · err_prev^(β₂/q), fac_min, fac_max)
-//!           (fac_max replaced by 1 right after a rejection; err_prev = max(err, 10⁻⁴))
+//!           (fac_max replaced by 1 right after a rejection; err_prev = err clamped to [10⁻⁴, 10⁴])
 //! rejected: h ← h · max(fac_min, safety · err^(−1/q))
 //! ```
 //!
@@ -488,7 +488,8 @@ where
         inc.dw -= &w_now;
         scheme.step_with_error(sde, t, &inc, &x, &mut next, &mut error)?;
         let err = error_norm(&error, &x, &next, options);
-        if err <= 1.0 || h_step <= dt_min {
+        // `h`, not `t_next − t`: the rounded difference may exceed dt_min forever
+        if err <= 1.0 || h <= dt_min || h_step <= dt_min {
             solution.accepted += 1;
             if out_of_bounds(next.as_slice(), bound) {
                 return Err(Error::Divergence {
@@ -506,16 +507,18 @@ where
             if lands {
                 stop += 1;
             }
-            let mut fac = if err > 0.0 {
+            let mut fac = if err == 0.0 {
+                options.fac_max
+            } else if err.is_finite() {
                 options.safety * err.powf(-beta1) * err_previous.powf(beta2)
             } else {
-                options.fac_max
+                options.fac_min // a forced step with an infinite estimate
             };
             fac = fac.clamp(
                 options.fac_min,
                 if after_rejection { 1.0 } else { options.fac_max },
             );
-            err_previous = err.max(1e-4);
+            err_previous = err.clamp(1e-4, 1e4);
             after_rejection = false;
             // after a landing, resume from the step the controller had proposed
             h = if lands {
