@@ -17,14 +17,14 @@
 //! Xoshiro256++ generator, whose 256-bit state is
 //!
 //! ```text
-//! state = mix⁴([K₀ ⊕ tag, K₁ ⊕ index, K₂ ⊕ extra, K₃]),
+//! state = mix²([K₀ ⊕ tag, K₁ ⊕ index, K₂ ⊕ extra, K₃]),
 //! ```
 //!
 //! `K` = the first four words of path `p`'s [`Stream::Brownian`] generator
 //! (`SeedTree::rng(p, Stream::Brownian)`), `tag` = 1 for the root, `2 + ℓ` for node
 //! `(ℓ, j)` (`index = j`, `extra = 0`) and `2^32` for the bridge inside leaf `k`
-//! (`index = k`, `extra` = the bits of `θ`); `mix⁴` is four rounds of the SplitMix64
-//! finaliser across the words ([`node_state`]). So a node's numbers are a pure function
+//! (`index = k`, `extra` = the bits of `θ`); `mix²` is two rounds of the SplitMix64
+//! finaliser across the words (`node_state`). So a node's numbers are a pure function
 //! of `(seed, path, node)`: no query order, cache state, thread or other path changes
 //! them.
 //!
@@ -78,13 +78,14 @@ fn mix(mut z: u64) -> u64 {
     z ^ (z >> 31)
 }
 
-/// The generator state of one node: `K ⊕ (tag, index, extra, 0)`, then four rounds of
-/// `w_i ← mix(w_i ⊕ rotl(w_{i−1}, 23) + γ)` over the four words (γ the golden ratio
-/// increment of SplitMix64), so every input bit reaches every state bit.
+/// The generator state of one node: `K ⊕ (tag, index, extra, 0)`, then two rounds of
+/// `w_i ← mix(w_i ⊕ rotl(w_{i−1}, 23) + γ)`, `i = 0..4` in order, over the four words (γ
+/// the golden ratio increment of SplitMix64): the updates are sequential, so after the
+/// second round every input bit reaches every state word.
 #[inline]
 fn node_state(key: &[u64; 4], tag: u64, index: u64, extra: u64) -> Xoshiro256PlusPlus {
     let mut w = [key[0] ^ tag, key[1] ^ index, key[2] ^ extra, key[3]];
-    for _ in 0..4 {
+    for _ in 0..2 {
         for i in 0..4 {
             let previous = w[(i + 3) % 4];
             w[i] = mix((w[i] ^ previous.rotate_left(23)).wrapping_add(0x9e37_79b9_7f4a_7c15));
