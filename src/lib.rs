@@ -32,7 +32,9 @@ pub mod guide {}
 
 /// The names most programs need, in one import: `use noether_sde::prelude::*;`.
 pub mod prelude {
-    pub use crate::brownian::{BrownianGrid, BrownianPath, Increment, IncrementStream, LevyArea, LevyMethod};
+    pub use crate::brownian::{
+        BrownianGrid, BrownianPath, BrownianTree, Increment, IncrementStream, LevyArea, LevyMethod,
+    };
     pub use crate::ensemble::{Ensemble, EnsembleStatistics, Functionals, SdeProblem};
     pub use crate::error::{Error, Result};
     pub use crate::observe::{Every, Flow, Observer, RecordFunctionals, SaveAt, TimeAverage, Welford};

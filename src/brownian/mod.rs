@@ -2,7 +2,7 @@
 //!
 //! A [`BrownianPath`] fills an [`Increment`] — the step `h`, the increment
 //! `ΔW ~ N(0, h I_m)` and, when a scheme needs it, the Lévy area `A_{jk}` — one step
-//! at a time. Two implementations:
+//! at a time. Three implementations:
 //!
 //! - [`IncrementStream`]: consecutive increments drawn on the fly, `O(1)` memory; the fast
 //!   path for ensembles.
@@ -10,8 +10,11 @@
 //!   (and carries Lévy areas by Chen's relation), [`refine`](BrownianGrid::refine) inserts
 //!   midpoints by Brownian bridge. One path solved at `h, 2h, 4h, …` is what
 //!   strong-error measurements need (THEORY §8).
+//! - [`BrownianTree`]: a virtual Brownian tree keyed by the seed tree: `W(s)` at any time,
+//!   in any query order, with the same bits and `O(log)` memory; what adaptive steps with
+//!   rejections need (THEORY §9).
 //!
-//! Both can also carry the time integrals `I_{(j,0)}` (the space-time Lévy area) that
+//! The first two can also carry the time integrals `I_{(j,0)}` (the space-time Lévy area) that
 //! strong order-1.5 schemes need, consistently: coarsening sums them exactly,
 //! `I_{(j,0)}[s,u] = I_{(j,0)}[s,t] + I_{(j,0)}[t,u] + (u − t)(W_j(t) − W_j(s))`, and
 //! refinement draws the midpoint and both halves from their exact conditional law given
@@ -20,10 +23,12 @@
 mod grid;
 pub mod levy;
 mod stream;
+mod tree;
 
 pub use grid::{BrownianGrid, GridPath};
 pub use levy::{LevyArea, LevyMethod};
 pub use stream::IncrementStream;
+pub use tree::{BrownianTree, DEFAULT_TREE_DEPTH, MAX_TREE_DEPTH};
 
 use crate::error::Result;
 use nalgebra::{DMatrix, DVector};

@@ -6,7 +6,11 @@
 //! calculus before the first step, so a Stratonovich scheme cannot silently solve an
 //! Itô equation and commutative Milstein cannot silently run on general noise.
 
+mod adaptive;
 pub mod catalogue;
+pub use adaptive::{
+    integrate_adaptive, AdaptiveMilstein, AdaptiveOptions, AdaptiveSolution, AdaptiveSpan, EmbeddedScheme,
+};
 use catalogue::catalogue;
 
 // The scheme catalogue: one line per scheme file (module { Variant => constructor }).

@@ -6,6 +6,7 @@
 #[macro_use]
 mod common;
 
+mod adaptive;
 mod block_gradients;
 mod brownian;
 mod cli;
