@@ -8,6 +8,7 @@ mod common;
 
 mod brownian;
 mod cli;
+mod cli_convergence;
 mod conformance;
 mod convergence;
 mod docs;
@@ -26,3 +27,4 @@ mod symmetry;
 mod timescales;
 mod warmup;
 mod weak;
+mod work_precision;
