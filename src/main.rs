@@ -8,7 +8,7 @@
 mod cli;
 
 use clap::{Parser, Subcommand};
-use cli::convergence::{Kind, Problem};
+use cli::convergence::{Kind, Problem, View};
 use cli::simulate::{Method, SimulateArgs};
 use cli::{CliError, CliResult, Shard};
 use std::io::IsTerminal;
@@ -90,7 +90,7 @@ enum Command {
         out: PathBuf,
         /// Run only these claim families (comma-separated or repeated): orders,
         /// noether_flow, timescales, matrix_factorization, normalized_layer,
-        /// approximate_symmetry, warmup.
+        /// approximate_symmetry, warmup, sme2.
         #[arg(long, value_name = "NAME", value_delimiter = ',')]
         only: Vec<String>,
         /// Write into a non-empty --out that holds files this tool did not write.
@@ -213,14 +213,19 @@ Example:
         #[arg(long)]
         json: bool,
     },
-    /// Measure a scheme's strong or weak order of convergence with its 95% interval.
+    /// Measure a scheme's strong or weak order of convergence with its 95% interval, or
+    /// the error-against-cost (work–precision) set of several schemes.
     ///
-    /// Strong studies: gbm with every scheme that accepts scalar noise; noncommutative
-    /// (general noise) and ou (additive noise) with every Itô scheme that accepts their
-    /// noise. Weak studies: gbm. The expected order is the scheme's declaration (see
-    /// `noether-sde schemes`). Any other combination is an error.
+    /// One scheme, no other option: a study of the convergence suite — strong studies:
+    /// gbm with every scheme that accepts scalar noise; noncommutative (general noise)
+    /// and ou (additive noise) with every Itô scheme that accepts their noise. Weak
+    /// studies: gbm. Any other combination is an error. With --scheme all, --param,
+    /// --dts, --reference-offset, --view work-precision, or the SGD-SDE problems: a
+    /// work–precision set (error ± s.e. against steps, drift/diffusion evaluations and
+    /// wall time per path; the step sizes where the cheapest scheme changes). The
+    /// expected order is the scheme's declaration (see `noether-sde schemes`).
     #[command(
-        after_help = "Example:\n  noether-sde convergence --problem noncommutative --scheme milstein-levy --kind strong --json"
+        after_help = "Examples:\n  noether-sde convergence --problem noncommutative --scheme milstein-levy --kind strong --json\n  noether-sde convergence --problem ou --scheme all --kind strong --view work-precision --param sigma=0.5 --dts 0.125,0.0625,0.03125 --reference-offset 4 --paths 500\n  noether-sde convergence --problem scalar_factorization --scheme dri1 --kind weak --param order=2 --format csv\n\nExit codes: 0 success, 1 a failing study (e.g. a diverging path), 2 invalid input."
     )]
     Convergence {
         /// The test problem.
@@ -233,15 +238,35 @@ Example:
         /// Strong or weak error.
         #[arg(long, value_enum)]
         kind: Kind,
-        /// Paths per step size [default: 2000 strong, 20000 weak].
+        /// Paths per step size [default: suite 2000 strong, 20000 weak; work–precision
+        /// 1000 strong, 10000 weak per scheme].
         #[arg(long)]
         paths: Option<usize>,
         /// Master seed.
         #[arg(long, default_value_t = 20_240_207)]
         seed: u64,
-        /// Print one JSON object.
-        #[arg(long)]
+        /// A problem parameter, `key=value` (e.g. `mu=1`, `sigma=0.3`, `t_end=2`; for the
+        /// SGD-SDE problems `eta`, `batch`, `order=1|2`). Repeat for several; an unknown
+        /// key lists the known ones.
+        #[arg(long = "param", value_name = "KEY=VALUE")]
+        params: Vec<String>,
+        /// Explicit step sizes, comma-separated, each T/2^k (one Brownian path serves all
+        /// by exact coarsening) [default: the problem's ladder].
+        #[arg(long, value_name = "H1,H2,...")]
+        dts: Option<String>,
+        /// How many dyadic levels finer than the finest step the fine-grid reference is
+        /// (0..=8) [default: 3]; GBM's reference is exact.
+        #[arg(long = "reference-offset", value_name = "K")]
+        reference_offset: Option<u32>,
+        /// order: fitted orders; work-precision: error against cost per scheme.
+        #[arg(long, value_enum)]
+        view: Option<View>,
+        /// Print one JSON object (= --format json).
+        #[arg(long, conflicts_with = "format")]
         json: bool,
+        /// Output format: text, json or csv (one row per scheme × step size).
+        #[arg(long, value_enum)]
+        format: Option<Format>,
     },
     /// Merge `simulate --shard I/N --json` outputs into the JSON of the unsharded run
     /// (exactly, bit for bit); prints that JSON.
@@ -421,10 +446,25 @@ fn run(command: Command) -> CliResult<i32> {
             kind,
             paths,
             seed,
+            params,
+            dts,
+            reference_offset,
+            view,
             json,
+            format,
         } => {
-            let out = cli::convergence::convergence(problem, &scheme, kind, paths, seed)?;
-            print(json, &out, cli::convergence::text);
+            let options = cli::convergence::StudyOptions {
+                params,
+                dts,
+                reference_offset,
+                view,
+            };
+            let out = cli::convergence::run(problem, &scheme, kind, paths, seed, &options)?;
+            match (json, format.unwrap_or(Format::Text)) {
+                (true, _) | (_, Format::Json) => emit(&format!("{out}\n")),
+                (_, Format::Csv) => emit(&cli::convergence::csv(&out)),
+                (_, Format::Text) => emit(&cli::convergence::text_any(&out)),
+            }
         }
         Command::Schemes { json } => {
             use noether_sde::scheme::catalogue::SchemeKind;

@@ -8,12 +8,12 @@ use std::process::{Command, Output};
 
 const BIN: &str = env!("CARGO_BIN_EXE_noether-sde");
 
-fn run(args: &[&str]) -> Output {
+pub(super) fn run(args: &[&str]) -> Output {
     Command::new(BIN).args(args).output().expect("the binary runs")
 }
 
 /// Runs a `--json` command that must succeed; stdout must be exactly one JSON object.
-fn json(args: &[&str]) -> Value {
+pub(super) fn json(args: &[&str]) -> Value {
     let out = run(args);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{args:?} failed: {stderr}");
@@ -31,7 +31,7 @@ fn has_keys(v: &Value, keys: &[&str]) {
 }
 
 /// Asserts exit code 2, a first stderr line `error: …` that mentions `mentions`, and no panic.
-fn bad_input(args: &[&str], mentions: &str) {
+pub(super) fn bad_input(args: &[&str], mentions: &str) {
     let out = run(args);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{args:?}: stderr {stderr}");
@@ -66,7 +66,7 @@ fn simulate(model: &str, method: &str, extra: &[&str]) -> Vec<String> {
     args.iter().map(|s| s.to_string()).collect()
 }
 
-fn as_strs(v: &[String]) -> Vec<&str> {
+pub(super) fn as_strs(v: &[String]) -> Vec<&str> {
     v.iter().map(String::as_str).collect()
 }
 

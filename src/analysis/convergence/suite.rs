@@ -5,6 +5,7 @@
 //! | problem | reference | schemes |
 //! |---|---|---|
 //! | `gbm` (μ = 1.5, s = 0.5, X₀ = 1, T = 1) | exact `X₀e^{(μ−s²/2)T+sW_T}` | EM, Milstein, RK-Milstein, Heun (Stratonovich form), DRI1, SRIW1, strong; EM and Milstein weak on `φ(x) = x` |
+//! | `gbm`, weak order 2 (s = 0.3) | exact | DRI1 weak on `φ(x) = x²`, h = 1/2 … 1/64 |
 //! | `noncommutative` (`dX₁ = dW₁, dX₂ = sin X₁ dW₂`) | Milstein with Lévy areas, 8× finer | Milstein with / without areas, RK-Milstein, DRI1 (with the path's areas), strong |
 //! | `ou` (θ = 1, μ = 0.5, σ = 0.8, X₀ = 2) | Milstein (= EM, additive noise), 8× finer | EM strong (order 1 for additive noise) |
 //! | `double_well` (`dX = (X − X³) dt + σ dW`, σ = 1, X₀ = 0) | Milstein 8× finer; SRA1 itself 8× finer | EM strong (1), SRA1 strong (1.5) |
@@ -135,6 +136,27 @@ impl SchemeVisitor for Study<'_> {
         };
         let ito = info.calculus == Calculus::Ito;
         match (self.problem, self.kind) {
+            // weak order 2 on GBM: s = 0.3 and φ(x) = x² (φ(x) = x would only see the
+            // deterministic Runge–Kutta part: order 3 for DRI1), steps 1/2 … 1/64
+            ("gbm", "weak") if info.weak_order >= 2.0 => {
+                let gbm = GeometricBrownianMotion::new(1.5, 0.3)?;
+                let x0 = DVector::from_element(1, 1.0);
+                let exact = |g: &BrownianGrid| DVector::from_element(1, gbm.exact(1.0, g.t1(), g.w_end()[0]));
+                let square = |x: &DVector<f64>| x[0] * x[0];
+                if !info.accepts(gbm.noise()) || !ito {
+                    return Ok(None);
+                }
+                let cfg = ladder(1, 6, weak);
+                let study = convergence_study(
+                    &gbm,
+                    &scheme,
+                    &x0,
+                    &cfg,
+                    Reference::Exact(&exact),
+                    Measure::Weak(&square),
+                )?;
+                Ok(Some((study, info.weak_order)))
+            }
             ("gbm", _) => {
                 let ito_gbm = GeometricBrownianMotion::new(1.5, 0.5)?;
                 let gbm = if ito { ito_gbm } else { ito_gbm.stratonovich_form() };
@@ -189,6 +211,7 @@ pub const ROWS: &[(&str, &str, &str)] = &[
     ("noncommutative", "dri1", "strong"),
     ("double_well", "euler_maruyama", "strong"),
     ("double_well", "sra1", "strong"),
+    ("gbm", "dri1", "weak"),
 ];
 
 /// Runs every row of [`ROWS`].

@@ -34,6 +34,7 @@ families!(
     normalized_layer,
     approximate_symmetry,
     warmup,
+    sme2,
 );
 
 /// One family of claims.
