@@ -454,6 +454,17 @@ fn unit_column(layout: Layout, b: &[f64], i: usize, j: usize, m: usize) -> f64 {
     }
 }
 
+/// The earliest time at which a live path of `paths` is next due for an observation.
+fn next_wake<O: PathObserver>(observer: &O, paths: &Range<u64>, live: &[bool]) -> f64 {
+    paths
+        .clone()
+        .zip(live)
+        .filter(|(_, &live)| live)
+        .fold(f64::INFINITY, |wake, (path, _)| {
+            wake.min(observer.next_time(path))
+        })
+}
+
 /// `x ← x + h a + b ΔW` for `d = m = 1` (one coefficient and one increment per path).
 #[inline(always)]
 fn euler_in_place(x: &mut [f64], a: &[f64], b: &[f64], dw: &[f64], h: f64) {
@@ -541,6 +552,8 @@ impl<S: BatchSde + ?Sized> EnsembleProblem for LockstepProblem<'_, S> {
                 ws.live[p] = false;
             }
         }
+        let limit = bound.min(f64::MAX);
+        let mut wake = next_wake(observer, &paths, &ws.live);
         let mut sums = [0.0; LANES];
         for k in 0..self.span.steps() {
             let t = self.span.time(k);
@@ -586,38 +599,12 @@ impl<S: BatchSde + ?Sized> EnsembleProblem for LockstepProblem<'_, S> {
                 }
                 return;
             }
-            if d == 1 {
-                // the same as below, without the row slices
-                let x0 = self.x0[0];
-                for (p, (x, live)) in ws.x.iter_mut().zip(ws.live.iter_mut()).enumerate() {
-                    if !*live {
-                        *x = x0;
-                        continue;
-                    }
-                    let path = paths.start + p as u64;
-                    if !x.is_finite() || x.abs() > bound {
-                        *live = false;
-                        *x = x0;
-                        let step = k + 1;
-                        observer.finish(
-                            path,
-                            Err(Error::Divergence {
-                                path,
-                                step,
-                                t: t_next,
-                            }),
-                        );
-                        continue;
-                    }
-                    if t_next < observer.next_time(path) {
-                        continue;
-                    }
-                    ws.column[0] = *x;
-                    if observer.observe(path, k + 1, t_next, &ws.column) == Flow::Stop {
-                        *live = false;
-                        *x = x0;
-                    }
-                }
+            // one vectorised pass: every lane finite and within the bound (NaN fails the
+            // comparison; `limit` is finite so ±∞ fails too), and no path due for an
+            // observation: nothing to do per path this step (retired lanes are reset
+            // when a pass fails, so callbacks still never see a non-finite state)
+            let fine = ws.x.iter().fold(true, |ok, &x| ok & (x.abs() <= limit));
+            if fine && t_next < wake {
                 continue;
             }
             for p in 0..n {
@@ -653,6 +640,7 @@ impl<S: BatchSde + ?Sized> EnsembleProblem for LockstepProblem<'_, S> {
                     row.copy_from_slice(self.x0.as_slice());
                 }
             }
+            wake = next_wake(observer, &paths, &ws.live);
         }
         for p in 0..n {
             if ws.live[p] {
