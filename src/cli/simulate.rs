@@ -382,7 +382,7 @@ where
 
 /// The SDE problem, after checking that `scheme` can solve `sde` (with a hint, built from
 /// the catalogue, when not).
-fn sde_problem<'a, S: Sde + Sync, K: Scheme + 'static>(
+fn sde_problem<'a, S: Sde + Sync, K: Scheme>(
     sde: &'a S,
     scheme: K,
     kind: SchemeKind,

@@ -62,7 +62,7 @@ pub use crate::sde::batch::{diffusion_width, BatchSde};
 use crate::sde::{Calculus, Noise};
 use crate::simd::Kernel;
 use nalgebra::DVector;
-use std::any::TypeId;
+use std::any::type_name;
 use std::ops::Range;
 
 /// Steps of normals drawn per lane-group call for one-noise SDEs.
@@ -86,17 +86,19 @@ pub enum LockstepScheme {
 }
 
 impl LockstepScheme {
-    /// The lockstep twin of the per-path scheme `K`, if there is one.
-    pub fn of<K: Scheme + 'static>() -> Option<Self> {
-        let kind = TypeId::of::<K>();
+    /// The lockstep twin of the per-path scheme `K`, if there is one: `K` is one of this
+    /// crate's [`EulerMaruyama`], [`Milstein`], [`Heun`], [`RkMilstein`] (compared by
+    /// full type name, so generic code needs no `'static` bound).
+    pub fn of<K: Scheme>() -> Option<Self> {
+        let kind = type_name::<K>();
         [
-            (TypeId::of::<EulerMaruyama>(), LockstepScheme::EulerMaruyama),
-            (TypeId::of::<Milstein>(), LockstepScheme::Milstein),
-            (TypeId::of::<Heun>(), LockstepScheme::Heun),
-            (TypeId::of::<RkMilstein>(), LockstepScheme::RkMilstein),
+            (type_name::<EulerMaruyama>(), LockstepScheme::EulerMaruyama),
+            (type_name::<Milstein>(), LockstepScheme::Milstein),
+            (type_name::<Heun>(), LockstepScheme::Heun),
+            (type_name::<RkMilstein>(), LockstepScheme::RkMilstein),
         ]
         .into_iter()
-        .find_map(|(id, scheme)| (id == kind).then_some(scheme))
+        .find_map(|(name, scheme)| (name == kind).then_some(scheme))
     }
 
     /// The catalogue name of the scheme (`SchemeInfo::name`).
@@ -754,7 +756,7 @@ mod tests {
     ) -> Result<()>
     where
         S: Sde + BatchSde + Sync,
-        K: Scheme + Sync + 'static,
+        K: Scheme + Sync,
     {
         let x0 = DVector::from_column_slice(x0);
         let d = x0.len();

@@ -96,7 +96,7 @@ pub struct SdeProblem<'a, S: ?Sized, K> {
     lockstep: Option<LockstepProblem<'a, dyn BatchSde + 'a>>,
 }
 
-impl<'a, S: Sde + Sync + ?Sized, K: Scheme + 'static> SdeProblem<'a, S, K> {
+impl<'a, S: Sde + Sync + ?Sized, K: Scheme> SdeProblem<'a, S, K> {
     /// Every path starts at `x0` and is solved by `scheme` over `span`, on the lockstep
     /// route when it applies (see the type's docs).
     ///
@@ -111,9 +111,7 @@ impl<'a, S: Sde + Sync + ?Sized, K: Scheme + 'static> SdeProblem<'a, S, K> {
         };
         Ok(problem)
     }
-}
 
-impl<'a, S: Sde + Sync + ?Sized, K: Scheme> SdeProblem<'a, S, K> {
     /// [`SdeProblem::new`] on the per-path route whatever the SDE and scheme (for
     /// comparisons and benchmarks: the numbers are the same).
     ///
