@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Instructions per path-step of GBM through the library's ensemble routes (ROUTES:
-# per_path = Ensemble + SdeProblem, lockstep = Ensemble + LockstepProblem; default
+# per_path = Ensemble + SdeProblem::per_path, lockstep = Ensemble + LockstepProblem (the
+# route SdeProblem::new picks for GBM); default
 # both), for each scheme given (default: em milstein), counted by callgrind: repeatable whatever the
 # machine is doing. Two runs per scheme (S and 2S steps); the difference divided by
 # the extra path-steps cancels setup and reduction.
 #
 #   bash benches/callgrind.sh                 # em milstein
-#   bash benches/callgrind.sh em heun rk_milstein   # (lockstep: em, milstein only)
+#   bash benches/callgrind.sh em heun rk_milstein   # (lockstep: em, milstein, heun, rk_milstein)
 #   ROUTES=per_path bash benches/callgrind.sh em heun
 #
 # valgrind reports no AVX-512, so the lockstep route is counted with its AVX2 kernel.

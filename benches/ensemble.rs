@@ -45,13 +45,22 @@ fn gbm(c: &mut Criterion) {
     let sde = GeometricBrownianMotion::new(mu, s).unwrap();
     let span = TimeSpan::new(0.0, 1.0, h).unwrap();
     let x0 = DVector::from_element(1, 1.0);
+    // SdeProblem::new picks the lockstep route for GBM; per_path forces the other one
     let em = SdeProblem::new(&sde, EulerMaruyama::new(), x0.clone(), span).unwrap();
-    let milstein = SdeProblem::new(&sde, Milstein::new(), x0, span).unwrap();
+    let milstein = SdeProblem::new(&sde, Milstein::new(), x0.clone(), span).unwrap();
+    let em_per_path = SdeProblem::per_path(&sde, EulerMaruyama::new(), x0.clone(), span).unwrap();
+    let milstein_per_path = SdeProblem::per_path(&sde, Milstein::new(), x0, span).unwrap();
     let mut group = c.benchmark_group("gbm_10000x1000");
     group.sample_size(10);
     group.throughput(Throughput::Elements(paths * span.steps() as u64));
     group.bench_function("library_euler_maruyama", |b| {
         b.iter(|| black_box(mean_at_end(&em, 0..paths, 1, 1.0)))
+    });
+    group.bench_function("library_per_path_euler_maruyama", |b| {
+        b.iter(|| black_box(mean_at_end(&em_per_path, 0..paths, 1, 1.0)))
+    });
+    group.bench_function("library_per_path_milstein", |b| {
+        b.iter(|| black_box(mean_at_end(&milstein_per_path, 0..paths, 1, 1.0)))
     });
     group.bench_function("hand_loop_euler_maruyama", |b| {
         b.iter(|| black_box(hand_loops::gbm(SEED, 0..paths, span.steps(), h, mu, s, false)))

@@ -14,7 +14,7 @@
 //! ```
 
 use nalgebra::DVector;
-use noether_sde::ensemble::lockstep::LockstepProblem;
+use noether_sde::ensemble::lockstep::{LockstepProblem, LockstepScheme};
 use noether_sde::ensemble::{Ensemble, Functionals, SdeProblem};
 use noether_sde::prelude::*;
 use noether_sde::scheme::catalogue::{SchemeKind, SchemeVisitor};
@@ -41,15 +41,13 @@ impl SchemeVisitor for Run {
         .expect("valid");
         let ensemble = Ensemble::new(2024, 0..self.paths);
         let stats = if self.lockstep {
-            let problem = match scheme.info().name {
-                "euler_maruyama" => LockstepProblem::euler_maruyama(&gbm, x0, span),
-                "milstein" => LockstepProblem::milstein(&gbm, x0, span),
-                other => panic!("the lockstep driver has em and milstein, not {other}"),
-            }
-            .expect("compatible");
+            let name = scheme.info().name;
+            let lanes = LockstepScheme::from_name(name)
+                .expect("the lockstep driver has em, milstein, heun, rk_milstein");
+            let problem = LockstepProblem::new(&gbm, lanes, x0, span).expect("compatible");
             ensemble.statistics(&problem, &record)
         } else {
-            let problem = SdeProblem::new(&gbm, scheme, x0, span).expect("compatible");
+            let problem = SdeProblem::per_path(&gbm, scheme, x0, span).expect("compatible");
             ensemble.statistics(&problem, &record)
         };
         stats.expect("runs").mean(0, 0)

@@ -41,8 +41,10 @@ class Sde:
     returns ``(P, d)``; ``diffusion(t, X)`` returns ``(P, d)`` for ``noise="scalar"``
     (``m = 1``) or ``"diagonal"`` (``m = d``, ``b_i ΔW_i``), and ``(P, d, m)`` otherwise.
     One call per step for the whole block, never one per path. Euler–Maruyama
-    (``X' = X + a h + b ΔW``, THEORY §8) runs on the library's lockstep driver; each
-    path's increments come from its own stream of the seed tree.
+    (``method="em"``, ``X' = X + a h + b ΔW``, THEORY §8), Heun (``"heun"``, for
+    ``calculus="stratonovich"``) and derivative-free RK-Milstein (``"rk_milstein"``, not
+    on general noise) run on the library's lockstep driver; each path's increments come
+    from its own stream of the seed tree.
 
     ``diffusion_derivative`` is reserved for Milstein-type schemes (not yet on the
     lockstep driver).
@@ -232,7 +234,7 @@ def simulate(model: Union[Model, Sde], method: str = "em", *, eta: Optional[floa
     observables ``"charge"``, ``"loss"``, ``"theta"`` and callables (evaluated in Python
     at the save times from each path's recorded ``θ``).
 
-    **A Python SDE** (:class:`Sde`): Euler–Maruyama on the lockstep driver from ``x0``
+    **A Python SDE** (:class:`Sde`): EM, Heun or RK-Milstein on the lockstep driver from ``x0``
     over ``[t0, t_end]`` with step ``dt``; observables ``"x"`` (the state) and callables
     ``h(X[P, d])``.
 

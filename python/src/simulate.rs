@@ -9,7 +9,7 @@ use crate::models::{with_model, Model, ModelOps};
 use crate::sde::PySde;
 use nalgebra::DVector;
 use noether_sde::analysis::stats::MeanInterval;
-use noether_sde::ensemble::lockstep::LockstepProblem;
+use noether_sde::ensemble::lockstep::{LockstepProblem, LockstepScheme};
 use noether_sde::ensemble::{
     Ensemble, EnsembleProblem, EnsembleStatistics, Functionals, PathRecord, SdeProblem, SgdProblem,
 };
@@ -510,7 +510,7 @@ pub fn simulate_model<'py>(
     }
 }
 
-/// Runs an ensemble of a Python-defined SDE by Euler–Maruyama on the lockstep driver,
+/// Runs an ensemble of a Python-defined SDE by EM, Heun or RK-Milstein on the lockstep driver,
 /// recording the state at the save times; see `noether_sde.simulate`.
 #[pyfunction]
 #[pyo3(signature = (sde, method, x0, t0, t_end, dt, seed, paths, save_every, save_at, keep_paths, chunk, progress))]
@@ -531,11 +531,17 @@ pub fn simulate_sde<'py>(
     chunk: u64,
     progress: Option<Bound<'py, PyAny>>,
 ) -> PyResult<Bound<'py, PyDict>> {
-    if Method::parse(method).py_err()? != Method::Sde(SchemeKind::EulerMaruyama) {
+    // the lockstep twin of the catalogue scheme (LockstepProblem::new checks the rest:
+    // calculus, noise, Milstein's derivative term, which a Python Sde does not provide)
+    let lanes = match Method::parse(method).py_err()? {
+        Method::Sde(kind) => LockstepScheme::from_name(kind.info().name),
+        _ => None,
+    };
+    let Some(lanes) = lanes else {
         return Err(crate::errors::Incompatible::new_err(format!(
-            "method `{method}`: a Python-defined Sde runs on the lockstep driver, which has Euler–Maruyama (em) so far"
+            "method `{method}`: a Python-defined Sde runs on the lockstep driver, which has em, heun (Stratonovich) and rk_milstein"
         )));
-    }
+    };
     if paths.1 <= paths.0 {
         return Err(to_py(Error::invalid(
             "paths",
@@ -555,7 +561,7 @@ pub fn simulate_sde<'py>(
     };
     let x0 = DVector::from_vec(x0);
     let d = x0.len();
-    let problem = LockstepProblem::euler_maruyama(sde, x0, span).py_err()?;
+    let problem = LockstepProblem::new(sde, lanes, x0, span).py_err()?;
     let record = Functionals::new(times.clone(), d, |_t: f64, x: &DVector<f64>, out: &mut [f64]| {
         out.copy_from_slice(x.as_slice())
     })

@@ -1,5 +1,6 @@
 //! Lockstep ensembles: a block of paths advanced together, one drift and one diffusion
-//! evaluation per step for the whole block (THEORY §8, Euler–Maruyama).
+//! evaluation per step for the whole block (THEORY §8: Euler–Maruyama, Milstein, Heun,
+//! RK-Milstein).
 //!
 //! An SDE that can evaluate its coefficients on many states at once implements
 //! [`BatchSde`]; [`LockstepProblem`] runs it as an [`EnsembleProblem`]. The state of a
@@ -17,23 +18,32 @@
 //! same order:
 //!
 //! ```text
-//! Euler–Maruyama   X' = X + h a + b ΔW
-//! Milstein         X' = (X + h a + b ΔW) + ½ (ΔW² − h) (L¹b)     (d = m = 1, scalar noise;
-//!                                                                additive noise: no term)
+//! Euler–Maruyama   X' = X + h a + b ΔW                                     (any Itô SDE)
+//! Milstein         X' = (X + h a + b ΔW) + ½ (ΔW² − h) (L¹b)   (d = m = 1, scalar noise;
+//!                                                              additive noise: no term)
+//! Heun             X̃ = X + h a + b ΔW,  X' = X + ½h(a + ã) + ½(b ΔW + b̃ ΔW)
+//!                                                              (any Stratonovich SDE)
+//! RK-Milstein      X' = X + h a + b ΔW + (1/√h) Σ_j [b(Υ_j) − b(X)] c_j,
+//!                  Υ_j = X + h a + b_j √h            (any Itô SDE but general noise)
 //! ```
 //!
 //! So a [`BatchSde`] whose block coefficients do the arithmetic of an
-//! [`crate::sde::Sde`] gives the per-path route's numbers bit for bit, whatever the block
-//! width, and ensemble statistics merge exactly as for any other problem. The built-in
-//! reference problems ([`GeometricBrownianMotion`], [`OrnsteinUhlenbeck`],
-//! [`NonCommutative`]) implement [`BatchSde`] this way (tested bit for bit against
-//! [`super::SdeProblem`] for every scheme the driver has).
+//! [`crate::sde::Sde`] (the contract of [`crate::sde::Sde::batch`]) gives the per-path
+//! route's numbers bit for bit, whatever the block width, and ensemble statistics merge
+//! exactly as for any other problem. The built-in reference problems
+//! (`GeometricBrownianMotion`, `OrnsteinUhlenbeck`, `NonCommutative`) implement
+//! [`BatchSde`] this way (tested bit for bit against the per-path route for every scheme
+//! × problem the lanes solve).
 //!
-//! When it applies: [`RoutedSdeProblem::new`] takes any SDE that is both an
-//! [`crate::sde::Sde`] and a [`BatchSde`] (the reference problems are) with a scheme, and
-//! runs Euler–Maruyama (any Itô noise) or Milstein (`d = m = 1`, scalar or additive noise)
-//! on the lockstep driver, every other scheme on the per-path route: the same numbers
-//! either way, only faster (`BENCHMARKS.md`, "Lockstep").
+//! **When it applies — the default route.** [`super::SdeProblem::new`] runs on this
+//! driver by itself whenever (1) the SDE returns its block form from
+//! [`crate::sde::Sde::batch`], (2) the scheme is Euler–Maruyama, Milstein, Heun or
+//! RK-Milstein ([`LockstepScheme::of`]) and (3) [`LockstepProblem::new`] accepts the pair
+//! (calculus, noise kind, Milstein only for `d = m = 1`, RK-Milstein not on general
+//! noise). Otherwise it runs one path at a time. **What it guarantees:** every path's
+//! increments, states, divergence (path, step, time), observations and final state are
+//! the per-path route's bits, so statistics, shards and merges do not depend on the
+//! route; only the speed does (`BENCHMARKS.md`, "Lockstep").
 //!
 //! A path whose state stops being finite is retired (counted as a divergence with its
 //! step and time, as per path; it is not observed at that step); its row is reset to
@@ -43,160 +53,78 @@
 use super::BLOCK;
 use super::{
     Accumulator, BlockRecorder, Ensemble, EnsembleProblem, EnsembleStatistics, Functionals, PathObserver,
-    SdeProblem,
 };
 use crate::error::{Error, Result};
 use crate::observe::{out_of_bounds, Flow};
 use crate::rng::{NormalLanes, SeedTree, Stream, LANES};
-use crate::scheme::{EulerMaruyama, Milstein, Scheme, TimeSpan, Workspace};
-use crate::sde::reference::{GeometricBrownianMotion, NonCommutative, OrnsteinUhlenbeck};
-use crate::sde::{Calculus, Noise, Sde};
+use crate::scheme::{EulerMaruyama, Heun, Milstein, RkMilstein, Scheme, TimeSpan};
+pub use crate::sde::batch::{diffusion_width, BatchSde};
+use crate::sde::{Calculus, Noise};
 use crate::simd::Kernel;
 use nalgebra::DVector;
-use std::any::TypeId;
+use std::any::type_name;
 use std::ops::Range;
-
-/// An SDE `dX = a(t, X) dt + b(t, X) dW` whose coefficients are evaluated on a block of
-/// states at once.
-///
-/// Layout: a block of `P` states is `x[p·d + i]`. [`BatchSde::drift_block`] writes
-/// `a(t, x_p)` in the same layout. [`BatchSde::diffusion_block`] writes, per path, the
-/// diagonal `b_i` (`d` numbers) for [`Noise::Diagonal`], and the matrix `b_{ij}` row-major
-/// (`d × m` numbers, `b[p·d·m + i·m + j]`) for every other noise kind (scalar noise:
-/// `m = 1`, one column).
-pub trait BatchSde: Sync {
-    /// State dimension `d`.
-    fn dim(&self) -> usize;
-    /// Number of Brownian motions `m`.
-    fn noise_dim(&self) -> usize;
-    /// Declared noise structure.
-    fn noise(&self) -> Noise;
-    /// Calculus of the equation (Euler–Maruyama solves Itô equations only).
-    fn calculus(&self) -> Calculus {
-        Calculus::Ito
-    }
-    /// Drift of every state of the block.
-    ///
-    /// # Errors
-    /// Whatever the evaluation reports (e.g. a failing user callback).
-    fn drift_block(&self, t: f64, x: &[f64], out: &mut [f64]) -> Result<()>;
-    /// Diffusion of every state of the block, in the layout of the trait docs.
-    ///
-    /// # Errors
-    /// Whatever the evaluation reports.
-    fn diffusion_block(&self, t: f64, x: &[f64], out: &mut [f64]) -> Result<()>;
-    /// Whether [`BatchSde::milstein_block`] is provided (default `false`: Milstein is
-    /// then not available on the lockstep driver).
-    fn has_milstein_block(&self) -> bool {
-        false
-    }
-    /// The Milstein derivative term of a one-dimensional SDE with scalar noise, per path:
-    /// `out[p] = (L¹b)(t, x_p) = b′(x_p) b(x_p)`, evaluated as the per-path route does
-    /// (`Sde::scalar_diffusion_derivative(t, x, Sde::scalar_diffusion(t, x, 1), 1)`).
-    /// Called only when [`BatchSde::has_milstein_block`]; the default writes nothing.
-    ///
-    /// # Errors
-    /// Whatever the evaluation reports.
-    fn milstein_block(&self, _t: f64, _x: &[f64], _out: &mut [f64]) -> Result<()> {
-        Ok(())
-    }
-}
-
-/// [`BatchSde`] for one-dimensional reference SDEs in scalar form: the drift is
-/// `Sde::scalar_drift`, the diffusion `Sde::scalar_diffusion(t, x, 1)` (for these
-/// problems `b(x)·ΔW` is then the per-path `scalar_diffusion(t, x, ΔW)` to the bit: `b`
-/// is formed first and multiplied by `ΔW` last), and the Milstein term the per-path one.
-macro_rules! scalar_form_batch {
-    ($($ty:ty),*) => {$(
-        impl BatchSde for $ty {
-            fn dim(&self) -> usize {
-                1
-            }
-            fn noise_dim(&self) -> usize {
-                1
-            }
-            fn noise(&self) -> Noise {
-                Sde::noise(self)
-            }
-            fn calculus(&self) -> Calculus {
-                Sde::calculus(self)
-            }
-            #[inline]
-            fn drift_block(&self, t: f64, x: &[f64], out: &mut [f64]) -> Result<()> {
-                for (o, &x) in out.iter_mut().zip(x) {
-                    *o = self.scalar_drift(t, x);
-                }
-                Ok(())
-            }
-            #[inline]
-            fn diffusion_block(&self, t: f64, x: &[f64], out: &mut [f64]) -> Result<()> {
-                for (o, &x) in out.iter_mut().zip(x) {
-                    *o = self.scalar_diffusion(t, x, 1.0);
-                }
-                Ok(())
-            }
-            fn has_milstein_block(&self) -> bool {
-                true
-            }
-            #[inline]
-            fn milstein_block(&self, t: f64, x: &[f64], out: &mut [f64]) -> Result<()> {
-                for (o, &x) in out.iter_mut().zip(x) {
-                    let column = self.scalar_diffusion(t, x, 1.0);
-                    *o = self.scalar_diffusion_derivative(t, x, column, 1.0);
-                }
-                Ok(())
-            }
-        }
-    )*};
-}
-
-scalar_form_batch!(GeometricBrownianMotion, OrnsteinUhlenbeck);
-
-/// `dX₁ = dW₁`, `dX₂ = sin(X₁) dW₂` on a block: `b = [[1, 0], [0, sin X₁]]` per path
-/// (general noise, row-major).
-impl BatchSde for NonCommutative {
-    fn dim(&self) -> usize {
-        2
-    }
-    fn noise_dim(&self) -> usize {
-        2
-    }
-    fn noise(&self) -> Noise {
-        Noise::General
-    }
-    fn drift_block(&self, _t: f64, _x: &[f64], out: &mut [f64]) -> Result<()> {
-        out.fill(0.0);
-        Ok(())
-    }
-    fn diffusion_block(&self, _t: f64, x: &[f64], out: &mut [f64]) -> Result<()> {
-        for (b, x) in out.chunks_exact_mut(4).zip(x.chunks_exact(2)) {
-            b.copy_from_slice(&[1.0, 0.0, 0.0, x[0].sin()]);
-        }
-        Ok(())
-    }
-}
 
 /// Steps of normals drawn per lane-group call for one-noise SDEs.
 const AHEAD: usize = 16;
 
-/// Numbers per path that [`BatchSde::diffusion_block`] writes.
-pub fn diffusion_width(noise: Noise, dim: usize, noise_dim: usize) -> usize {
-    match noise {
-        Noise::Diagonal => dim,
-        _ => dim * noise_dim,
+/// The schemes of the lockstep driver, each with the per-path scheme's operations in
+/// the same order (so the same numbers).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LockstepScheme {
+    /// Euler–Maruyama ([`crate::scheme::EulerMaruyama`]), any Itô SDE.
+    EulerMaruyama,
+    /// Milstein ([`crate::scheme::Milstein`]) for `d = m = 1` with scalar or additive
+    /// noise and a [`BatchSde::milstein_block`].
+    Milstein,
+    /// Stochastic Heun ([`crate::scheme::Heun`]), any Stratonovich SDE.
+    Heun,
+    /// Derivative-free Runge–Kutta Milstein ([`crate::scheme::RkMilstein`]), any Itô SDE
+    /// whose noise is not [`Noise::General`] (that one reads Lévy areas, which lanes do
+    /// not draw).
+    RkMilstein,
+}
+
+impl LockstepScheme {
+    /// The lockstep twin of the per-path scheme `K`, if there is one: `K` is one of this
+    /// crate's [`EulerMaruyama`], [`Milstein`], [`Heun`], [`RkMilstein`] (compared by
+    /// full type name, so generic code needs no `'static` bound).
+    pub fn of<K: Scheme>() -> Option<Self> {
+        let kind = type_name::<K>();
+        [
+            (type_name::<EulerMaruyama>(), LockstepScheme::EulerMaruyama),
+            (type_name::<Milstein>(), LockstepScheme::Milstein),
+            (type_name::<Heun>(), LockstepScheme::Heun),
+            (type_name::<RkMilstein>(), LockstepScheme::RkMilstein),
+        ]
+        .into_iter()
+        .find_map(|(name, scheme)| (name == kind).then_some(scheme))
+    }
+
+    /// The catalogue name of the scheme (`SchemeInfo::name`).
+    pub fn name(self) -> &'static str {
+        match self {
+            LockstepScheme::EulerMaruyama => "euler_maruyama",
+            LockstepScheme::Milstein => "milstein",
+            LockstepScheme::Heun => "heun",
+            LockstepScheme::RkMilstein => "rk_milstein",
+        }
+    }
+
+    /// The scheme with this catalogue name (canonical spelling), if lanes have it.
+    pub fn from_name(name: &str) -> Option<Self> {
+        [
+            LockstepScheme::EulerMaruyama,
+            LockstepScheme::Milstein,
+            LockstepScheme::Heun,
+            LockstepScheme::RkMilstein,
+        ]
+        .into_iter()
+        .find(|s| s.name() == name)
     }
 }
 
-/// The schemes of the lockstep driver.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LockstepScheme {
-    /// Euler–Maruyama, any Itô SDE.
-    EulerMaruyama,
-    /// Milstein for `d = m = 1` with scalar or additive noise.
-    Milstein,
-}
-
-/// Paths of a [`BatchSde`] solved in lockstep by Euler–Maruyama or Milstein.
+/// Paths of a [`BatchSde`] solved in lockstep by one of the [`LockstepScheme`]s.
 pub struct LockstepProblem<'a, S: ?Sized> {
     sde: &'a S,
     x0: DVector<f64>,
@@ -205,45 +133,80 @@ pub struct LockstepProblem<'a, S: ?Sized> {
 }
 
 impl<'a, S: BatchSde + ?Sized> LockstepProblem<'a, S> {
-    /// Euler–Maruyama from `x0` over `span`.
+    /// `scheme` on `sde` from `x0` over `span`.
     ///
     /// # Errors
     /// [`Error::DimensionMismatch`] / [`Error::NonFinite`] for a bad `x0`;
-    /// [`Error::Incompatible`] for a Stratonovich equation or diagonal noise with `m ≠ d`.
-    pub fn euler_maruyama(sde: &'a S, x0: DVector<f64>, span: TimeSpan) -> Result<Self> {
+    /// [`Error::Incompatible`] when the scheme cannot solve the SDE on lanes: the wrong
+    /// calculus, diagonal noise with `m ≠ d`, Milstein outside `d = m = 1` with scalar or
+    /// additive noise and a [`BatchSde::milstein_block`], RK-Milstein on general noise.
+    pub fn new(sde: &'a S, scheme: LockstepScheme, x0: DVector<f64>, span: TimeSpan) -> Result<Self> {
         crate::error::check_vector("x0", &x0, sde.dim())?;
-        if sde.calculus() != Calculus::Ito {
-            return Err(Error::Incompatible {
-                scheme: "euler_maruyama",
-                reason: "Euler–Maruyama converges to the Itô solution; the SDE is declared Stratonovich"
-                    .into(),
-            });
+        let name = scheme.name();
+        let incompatible = |reason: String| Error::Incompatible { scheme: name, reason };
+        let calculus = if scheme == LockstepScheme::Heun {
+            Calculus::Stratonovich
+        } else {
+            Calculus::Ito
+        };
+        if sde.calculus() != calculus {
+            return Err(incompatible(format!(
+                "the scheme solves {calculus:?} equations; the SDE is declared {:?}",
+                sde.calculus()
+            )));
         }
-        let (d, m) = (sde.dim(), sde.noise_dim());
-        if m == 0 {
+        let (d, m, noise) = (sde.dim(), sde.noise_dim(), sde.noise());
+        if m == 0 || d == 0 {
             return Err(Error::invalid(
-                "noise_dim",
+                if d == 0 { "dim" } else { "noise_dim" },
                 0,
-                "at least one Brownian motion is needed",
+                "an SDE needs at least one state and one noise dimension",
             ));
         }
-        let consistent = match sde.noise() {
+        let consistent = match noise {
             Noise::Diagonal => m == d,
             Noise::Scalar => m == 1,
             _ => true,
         };
         if !consistent {
-            return Err(Error::Incompatible {
-                scheme: "euler_maruyama",
-                reason: format!("{:?} noise with d = {d} and m = {m}", sde.noise()),
-            });
+            return Err(incompatible(format!("{noise:?} noise with d = {d} and m = {m}")));
+        }
+        match scheme {
+            LockstepScheme::Milstein => {
+                let scalar = matches!(noise, Noise::Scalar | Noise::Additive);
+                if !(scalar && d == 1 && m == 1 && sde.has_milstein_block()) {
+                    return Err(incompatible(format!(
+                        "the lockstep Milstein solves d = m = 1 with scalar or additive noise and a \
+                         milstein_block; this SDE has {noise:?} noise, d = {d}, m = {m}{}",
+                        if sde.has_milstein_block() {
+                            ""
+                        } else {
+                            ", no milstein_block"
+                        }
+                    )));
+                }
+            }
+            LockstepScheme::RkMilstein if noise == Noise::General && m > 1 => {
+                return Err(incompatible(
+                    "general noise needs Lévy areas, which the lockstep driver does not draw".into(),
+                ));
+            }
+            _ => {}
         }
         Ok(LockstepProblem {
             sde,
             x0,
             span,
-            scheme: LockstepScheme::EulerMaruyama,
+            scheme,
         })
+    }
+
+    /// Euler–Maruyama from `x0` over `span` ([`LockstepProblem::new`]).
+    ///
+    /// # Errors
+    /// As [`LockstepProblem::new`].
+    pub fn euler_maruyama(sde: &'a S, x0: DVector<f64>, span: TimeSpan) -> Result<Self> {
+        Self::new(sde, LockstepScheme::EulerMaruyama, x0, span)
     }
 
     /// Milstein from `x0` over `span`, for a one-dimensional Itô SDE with scalar or
@@ -252,32 +215,9 @@ impl<'a, S: BatchSde + ?Sized> LockstepProblem<'a, S> {
     /// per-path [`crate::scheme::Milstein`]'s numbers.
     ///
     /// # Errors
-    /// As [`LockstepProblem::euler_maruyama`]; [`Error::Incompatible`] for another noise
-    /// kind or dimension, or without [`BatchSde::milstein_block`].
+    /// As [`LockstepProblem::new`].
     pub fn milstein(sde: &'a S, x0: DVector<f64>, span: TimeSpan) -> Result<Self> {
-        let problem = Self::euler_maruyama(sde, x0, span)?;
-        let scalar = matches!(sde.noise(), Noise::Scalar | Noise::Additive);
-        if !(scalar && sde.dim() == 1 && sde.noise_dim() == 1 && sde.has_milstein_block()) {
-            return Err(Error::Incompatible {
-                scheme: "milstein",
-                reason: format!(
-                    "the lockstep Milstein solves d = m = 1 with scalar or additive noise and a \
-                     milstein_block; this SDE has {:?} noise, d = {}, m = {}{}",
-                    sde.noise(),
-                    sde.dim(),
-                    sde.noise_dim(),
-                    if sde.has_milstein_block() {
-                        ""
-                    } else {
-                        ", no milstein_block"
-                    }
-                ),
-            });
-        }
-        Ok(LockstepProblem {
-            scheme: LockstepScheme::Milstein,
-            ..problem
-        })
+        Self::new(sde, LockstepScheme::Milstein, x0, span)
     }
 
     /// The scheme.
@@ -300,6 +240,16 @@ pub struct LockstepWorkspace {
     diffusion: Vec<f64>,
     /// Milstein terms (one per path).
     correction: Vec<f64>,
+    /// The next states (Heun, RK-Milstein), path-major.
+    next: Vec<f64>,
+    /// Predictor / support states (Heun, RK-Milstein), path-major.
+    support: Vec<f64>,
+    /// Coefficients at the predictor / support states.
+    drift_p: Vec<f64>,
+    diffusion_p: Vec<f64>,
+    /// RK-Milstein's `c` and `Σ c` (`m` per path).
+    c: Vec<f64>,
+    c_sum: Vec<f64>,
     /// The generators, eight paths per [`NormalLanes`].
     lanes: Vec<NormalLanes>,
     /// Standard normals as the lanes write them: for `m = 1` [`AHEAD`] steps,
@@ -312,6 +262,217 @@ pub struct LockstepWorkspace {
     live: Vec<bool>,
     column: DVector<f64>,
     kernel: Kernel,
+}
+
+/// `Σ_j b_ij w_j` for coordinate `i` of one path: the product the per-path
+/// `Sde::diffusion_apply` computes (`b_i w` for one noise, `b_i w_i` for diagonal noise,
+/// the sum over `j` from `0.0` in order otherwise). `b` and `w` are the path's rows.
+#[inline(always)]
+fn noise_term(layout: Layout, b: &[f64], w: &[f64], i: usize) -> f64 {
+    match layout {
+        Layout::OneNoise => b[i] * w[0],
+        Layout::Diagonal => b[i] * w[i],
+        Layout::Matrix(m) => b[i * m..(i + 1) * m]
+            .iter()
+            .zip(w)
+            .fold(0.0, |s, (&bij, &w)| s + bij * w),
+    }
+}
+
+/// How a path's diffusion row multiplies its increment (see [`noise_term`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Layout {
+    OneNoise,
+    Diagonal,
+    Matrix(usize),
+}
+
+impl Layout {
+    fn of(noise: Noise, d: usize, m: usize) -> Self {
+        if m == 1 {
+            Layout::OneNoise
+        } else if noise == Noise::Diagonal && m == d {
+            Layout::Diagonal
+        } else {
+            Layout::Matrix(m)
+        }
+    }
+}
+
+impl<S: BatchSde + ?Sized> LockstepProblem<'_, S> {
+    /// Evaluates the scheme's coefficients at the block's states and advances `ws.x` by
+    /// one step of size `h` from `t` on the increments `ws.dw`.
+    fn advance(&self, ws: &mut LockstepWorkspace, n: usize, t: f64, h: f64) -> Result<()> {
+        let (d, m, noise) = (self.sde.dim(), self.sde.noise_dim(), self.sde.noise());
+        let width = diffusion_width(noise, d, m);
+        let layout = Layout::of(noise, d, m);
+        self.sde.drift_block(t, &ws.x, &mut ws.drift)?;
+        self.sde.diffusion_block(t, &ws.x, &mut ws.diffusion)?;
+        let dw = &ws.dw;
+        match self.scheme {
+            LockstepScheme::Milstein => {
+                if noise == Noise::Scalar {
+                    self.sde.milstein_block(t, &ws.x, &mut ws.correction)?;
+                    // d = m = 1: X + h a + b ΔW, plus ½ (ΔW² − h) L¹b
+                    let (x, a, b) = (&mut ws.x, &ws.drift, &ws.diffusion);
+                    let lanes = x.iter_mut().zip(a).zip(b).zip(dw).zip(&ws.correction);
+                    for ((((x, &a), &b), &w), &c) in lanes {
+                        let em = *x + h * a + b * w;
+                        *x = em + 0.5 * (w * w - h) * c;
+                    }
+                } else {
+                    // additive noise: no derivative term
+                    euler_in_place(&mut ws.x, &ws.drift, &ws.diffusion, dw, h);
+                }
+            }
+            LockstepScheme::EulerMaruyama => {
+                if d == 1 && m == 1 {
+                    euler_in_place(&mut ws.x, &ws.drift, &ws.diffusion, dw, h);
+                } else {
+                    let (x, a, b) = (&mut ws.x, &ws.drift, &ws.diffusion);
+                    for p in 0..n {
+                        let (bp, wp) = (&b[p * width..(p + 1) * width], &dw[p * m..(p + 1) * m]);
+                        for i in 0..d {
+                            let k = p * d + i;
+                            x[k] = x[k] + h * a[k] + noise_term(layout, bp, wp, i);
+                        }
+                    }
+                }
+            }
+            LockstepScheme::Heun => {
+                // X̃ = X + h a + b ΔW;  X' = X + ½h(a + ã) + ½(b ΔW + b̃ ΔW)
+                ws.support.resize(n * d, 0.0);
+                ws.drift_p.resize(n * d, 0.0);
+                ws.diffusion_p.resize(n * width, 0.0);
+                let (x, a, b) = (&ws.x, &ws.drift, &ws.diffusion);
+                for p in 0..n {
+                    let (bp, wp) = (&b[p * width..(p + 1) * width], &dw[p * m..(p + 1) * m]);
+                    for i in 0..d {
+                        let k = p * d + i;
+                        ws.support[k] = x[k] + h * a[k] + noise_term(layout, bp, wp, i);
+                    }
+                }
+                self.sde.drift_block(t + h, &ws.support, &mut ws.drift_p)?;
+                self.sde
+                    .diffusion_block(t + h, &ws.support, &mut ws.diffusion_p)?;
+                let (x, a_p, b_p) = (&mut ws.x, &ws.drift_p, &ws.diffusion_p);
+                for p in 0..n {
+                    let (bp, wp) = (&b[p * width..(p + 1) * width], &dw[p * m..(p + 1) * m]);
+                    let bq = &b_p[p * width..(p + 1) * width];
+                    for i in 0..d {
+                        let k = p * d + i;
+                        let (nb, nq) = (noise_term(layout, bp, wp, i), noise_term(layout, bq, wp, i));
+                        x[k] = x[k] + 0.5 * h * (a[k] + a_p[k]) + 0.5 * (nb + nq);
+                    }
+                }
+            }
+            LockstepScheme::RkMilstein => self.rk_milstein(ws, n, t, h, layout)?,
+        }
+        Ok(())
+    }
+
+    /// One RK-Milstein step ([`crate::scheme::RkMilstein::step`] without Lévy areas):
+    /// `X' = X + a h + b ΔW + (1/√h) Σ_{j1} [b(Υ_{j1}) − b(X)] c_{j1}` with
+    /// `Υ_{j1} = X + a h + b_{j1} √h` and `c_{j1, j2} = ½ ΔW_{j1} ΔW_{j2} − ½ h δ`, in the
+    /// per-path scheme's order (the `Υ` terms one `j1` at a time, then `−b(X) Σ c`).
+    fn rk_milstein(
+        &self,
+        ws: &mut LockstepWorkspace,
+        n: usize,
+        t: f64,
+        h: f64,
+        layout: Layout,
+    ) -> Result<()> {
+        let (d, m, noise) = (self.sde.dim(), self.sde.noise_dim(), self.sde.noise());
+        let width = diffusion_width(noise, d, m);
+        ws.next.resize(n * d, 0.0);
+        {
+            let (x, a, b, dw) = (&ws.x, &ws.drift, &ws.diffusion, &ws.dw);
+            for p in 0..n {
+                let (bp, wp) = (&b[p * width..(p + 1) * width], &dw[p * m..(p + 1) * m]);
+                for i in 0..d {
+                    let k = p * d + i;
+                    ws.next[k] = x[k] + h * a[k] + noise_term(layout, bp, wp, i);
+                }
+            }
+        }
+        if noise != Noise::Additive {
+            let sqrt_h = h.sqrt();
+            let inv_sqrt_h = 1.0 / sqrt_h;
+            ws.support.resize(n * d, 0.0);
+            ws.diffusion_p.resize(n * width, 0.0);
+            ws.c.resize(n * m, 0.0);
+            ws.c_sum.clear();
+            ws.c_sum.resize(n * m, 0.0);
+            for j1 in 0..m {
+                let (x, a, b, dw) = (&ws.x, &ws.drift, &ws.diffusion, &ws.dw);
+                for p in 0..n {
+                    let bp = &b[p * width..(p + 1) * width];
+                    let wp = &dw[p * m..(p + 1) * m];
+                    for i in 0..d {
+                        // column j1 of b: b applied to the unit vector e_{j1}
+                        let column = unit_column(layout, bp, i, j1, m);
+                        let k = p * d + i;
+                        ws.support[k] = x[k] + h * a[k] + sqrt_h * column;
+                    }
+                    for j2 in 0..m {
+                        let i_12 = 0.5 * wp[j1] * wp[j2] + if j1 == j2 { -0.5 * h } else { 0.0 };
+                        ws.c[p * m + j2] = i_12;
+                        ws.c_sum[p * m + j2] += i_12;
+                    }
+                }
+                self.sde.diffusion_block(t, &ws.support, &mut ws.diffusion_p)?;
+                for p in 0..n {
+                    let bq = &ws.diffusion_p[p * width..(p + 1) * width];
+                    let c = &ws.c[p * m..(p + 1) * m];
+                    for i in 0..d {
+                        let k = p * d + i;
+                        ws.next[k] += inv_sqrt_h * noise_term(layout, bq, c, i);
+                    }
+                }
+            }
+            for p in 0..n {
+                let b = &ws.diffusion[p * width..(p + 1) * width];
+                let c = &ws.c_sum[p * m..(p + 1) * m];
+                for i in 0..d {
+                    let k = p * d + i;
+                    ws.next[k] += -inv_sqrt_h * noise_term(layout, b, c, i);
+                }
+            }
+        }
+        std::mem::swap(&mut ws.x, &mut ws.next);
+        Ok(())
+    }
+}
+
+/// Column `j` of a path's diffusion, coordinate `i`: `(b e_j)_i` as
+/// `Sde::diffusion_apply` forms it on the unit vector `e_j` ([`noise_term`]).
+#[inline(always)]
+fn unit_column(layout: Layout, b: &[f64], i: usize, j: usize, m: usize) -> f64 {
+    match layout {
+        Layout::OneNoise => b[i] * 1.0,
+        Layout::Diagonal => b[i] * if i == j { 1.0 } else { 0.0 },
+        Layout::Matrix(_) => (0..m).fold(0.0, |s, k| s + b[i * m + k] * if k == j { 1.0 } else { 0.0 }),
+    }
+}
+
+/// The earliest time at which a live path of `paths` is next due for an observation.
+fn next_wake<O: PathObserver>(observer: &O, paths: &Range<u64>, live: &[bool]) -> f64 {
+    paths
+        .clone()
+        .zip(live)
+        .filter(|(_, &live)| live)
+        .fold(f64::INFINITY, |wake, (path, _)| {
+            wake.min(observer.next_time(path))
+        })
+}
+
+/// `x ← x + h a + b ΔW` for `d = m = 1` (one coefficient and one increment per path).
+#[inline(always)]
+fn euler_in_place(x: &mut [f64], a: &[f64], b: &[f64], dw: &[f64], h: f64) {
+    for (((x, &a), &b), &w) in x.iter_mut().zip(a).zip(b).zip(dw) {
+        *x = *x + h * a + b * w;
+    }
 }
 
 impl<S: BatchSde + ?Sized> EnsembleProblem for LockstepProblem<'_, S> {
@@ -335,6 +496,12 @@ impl<S: BatchSde + ?Sized> EnsembleProblem for LockstepProblem<'_, S> {
             normals: Vec::new(),
             dw: Vec::new(),
             live: Vec::new(),
+            next: Vec::new(),
+            support: Vec::new(),
+            drift_p: Vec::new(),
+            diffusion_p: Vec::new(),
+            c: Vec::new(),
+            c_sum: Vec::new(),
             column: DVector::zeros(self.sde.dim()),
             kernel: Kernel::detect(),
         }
@@ -387,30 +554,13 @@ impl<S: BatchSde + ?Sized> EnsembleProblem for LockstepProblem<'_, S> {
                 ws.live[p] = false;
             }
         }
+        let limit = bound.min(f64::MAX);
+        let mut wake = next_wake(observer, &paths, &ws.live);
         let mut sums = [0.0; LANES];
         for k in 0..self.span.steps() {
             let t = self.span.time(k);
             let t_next = self.span.time(k + 1);
             let h = self.span.step_size(k);
-            let evaluated = self
-                .sde
-                .drift_block(t, &ws.x, &mut ws.drift)
-                .and_then(|()| self.sde.diffusion_block(t, &ws.x, &mut ws.diffusion))
-                .and_then(|()| {
-                    if milstein {
-                        self.sde.milstein_block(t, &ws.x, &mut ws.correction)
-                    } else {
-                        Ok(())
-                    }
-                });
-            if let Err(e) = evaluated {
-                for (p, live) in ws.live.iter_mut().enumerate() {
-                    if std::mem::replace(live, false) {
-                        observer.finish(paths.start + p as u64, Err(e.clone()));
-                    }
-                }
-                return;
-            }
             // ξ in lanes (unit scale; padding lanes get zeros), then ΔW = √h ξ, as
             // `IncrementStream::next` forms it (1·ξ is exact)
             let row = k % ahead;
@@ -443,71 +593,20 @@ impl<S: BatchSde + ?Sized> EnsembleProblem for LockstepProblem<'_, S> {
                     }
                 }
             }
-            let dw = &ws.dw;
-            let (x, a, b) = (&mut ws.x, &ws.drift, &ws.diffusion);
-            if milstein && noise == Noise::Scalar {
-                // d = m = 1: X + h a + b ΔW, plus ½ (ΔW² − h) L¹b
-                let lanes = x.iter_mut().zip(a).zip(b).zip(dw).zip(&ws.correction);
-                for ((((x, &a), &b), &w), &c) in lanes {
-                    let em = *x + h * a + b * w;
-                    *x = em + 0.5 * (w * w - h) * c;
-                }
-            } else if d == 1 && m == 1 {
-                // Euler–Maruyama, and Milstein on additive noise (no derivative term)
-                for (((x, &a), &b), &w) in x.iter_mut().zip(a).zip(b).zip(dw) {
-                    *x = *x + h * a + b * w;
-                }
-            } else if width == d && (m == 1 || noise == Noise::Diagonal) {
-                // one coefficient per coordinate: b_i ΔW_i (diagonal) or b_i ΔW (m = 1)
-                let stride = if m == 1 { 0 } else { 1 };
-                for p in 0..n {
-                    for i in 0..d {
-                        let w = dw[p * m + i * stride];
-                        x[p * d + i] = x[p * d + i] + h * a[p * d + i] + b[p * d + i] * w;
+            if let Err(e) = self.advance(ws, n, t, h) {
+                for (p, live) in ws.live.iter_mut().enumerate() {
+                    if std::mem::replace(live, false) {
+                        observer.finish(paths.start + p as u64, Err(e.clone()));
                     }
                 }
-            } else {
-                for p in 0..n {
-                    let w = &dw[p * m..(p + 1) * m];
-                    for i in 0..d {
-                        let row = &b[p * width + i * m..p * width + (i + 1) * m];
-                        let noise_term = row.iter().zip(w).fold(0.0, |s, (&bij, &w)| s + bij * w);
-                        x[p * d + i] = x[p * d + i] + h * a[p * d + i] + noise_term;
-                    }
-                }
+                return;
             }
-            if d == 1 {
-                // the same as below, without the row slices
-                let x0 = self.x0[0];
-                for (p, (x, live)) in ws.x.iter_mut().zip(ws.live.iter_mut()).enumerate() {
-                    if !*live {
-                        *x = x0;
-                        continue;
-                    }
-                    let path = paths.start + p as u64;
-                    if !x.is_finite() || x.abs() > bound {
-                        *live = false;
-                        *x = x0;
-                        let step = k + 1;
-                        observer.finish(
-                            path,
-                            Err(Error::Divergence {
-                                path,
-                                step,
-                                t: t_next,
-                            }),
-                        );
-                        continue;
-                    }
-                    if t_next < observer.next_time(path) {
-                        continue;
-                    }
-                    ws.column[0] = *x;
-                    if observer.observe(path, k + 1, t_next, &ws.column) == Flow::Stop {
-                        *live = false;
-                        *x = x0;
-                    }
-                }
+            // one vectorised pass: every lane finite and within the bound (NaN fails the
+            // comparison; `limit` is finite so ±∞ fails too), and no path due for an
+            // observation: nothing to do per path this step (retired lanes are reset
+            // when a pass fails, so callbacks still never see a non-finite state)
+            let fine = ws.x.iter().fold(true, |ok, &x| ok & (x.abs() <= limit));
+            if fine && t_next < wake {
                 continue;
             }
             for p in 0..n {
@@ -543,6 +642,7 @@ impl<S: BatchSde + ?Sized> EnsembleProblem for LockstepProblem<'_, S> {
                     row.copy_from_slice(self.x0.as_slice());
                 }
             }
+            wake = next_wake(observer, &paths, &ws.live);
         }
         for p in 0..n {
             if ws.live[p] {
@@ -550,131 +650,6 @@ impl<S: BatchSde + ?Sized> EnsembleProblem for LockstepProblem<'_, S> {
                     .as_mut_slice()
                     .copy_from_slice(&ws.x[p * d..(p + 1) * d]);
                 observer.finish(paths.start + p as u64, Ok(&ws.column));
-            }
-        }
-    }
-}
-
-/// An SDE solved by a scheme on whichever ensemble route is fastest, with the same
-/// numbers: the lockstep driver ([`LockstepProblem`]) when it has the scheme for this SDE
-/// (Euler–Maruyama on any Itô [`BatchSde`]; Milstein when [`LockstepProblem::milstein`]
-/// accepts it), the per-path route ([`SdeProblem`]) otherwise.
-///
-/// Both routes give every path the same bits (same generator, same draws, same
-/// operations in the same order: tested on GBM, OU and [`NonCommutative`]), so
-/// statistics, divergences and final states do not depend on the route picked; only the
-/// speed does. The built-in reference problems implement both [`Sde`] and [`BatchSde`].
-///
-/// ```
-/// use nalgebra::DVector;
-/// use noether_sde::ensemble::lockstep::RoutedSdeProblem;
-/// use noether_sde::prelude::*;
-/// let gbm = GeometricBrownianMotion::new(0.5, 0.3)?;
-/// let span = TimeSpan::new(0.0, 1.0, 0.01)?;
-/// let x0 = DVector::from_element(1, 1.0);
-/// let routed = RoutedSdeProblem::new(&gbm, Milstein::new(), x0.clone(), span)?;
-/// assert!(routed.is_lockstep());
-/// let per_path = SdeProblem::new(&gbm, Milstein::new(), x0, span)?;
-/// let ensemble = Ensemble::new(7, 0..100);
-/// for (a, b) in ensemble.final_states(&routed)?.into_iter().zip(ensemble.final_states(&per_path)?) {
-///     assert_eq!(a?[0].to_bits(), b?[0].to_bits());
-/// }
-/// # Ok::<(), noether_sde::Error>(())
-/// ```
-#[allow(clippy::large_enum_variant)] // one per ensemble run: boxing would buy nothing
-pub enum RoutedSdeProblem<'a, S: ?Sized, K> {
-    /// Paths in lockstep lane groups.
-    Lockstep(LockstepProblem<'a, S>),
-    /// One path at a time.
-    PerPath(SdeProblem<'a, S, K>),
-}
-
-impl<'a, S, K> RoutedSdeProblem<'a, S, K>
-where
-    S: Sde + BatchSde + Sync + ?Sized,
-    K: Scheme + Sync + 'static,
-{
-    /// `scheme` on `sde` from `x0` over `span`, on the lockstep route when it applies.
-    ///
-    /// # Errors
-    /// As [`SdeProblem::new`].
-    pub fn new(sde: &'a S, scheme: K, x0: DVector<f64>, span: TimeSpan) -> Result<Self> {
-        let per_path = SdeProblem::new(sde, scheme, x0.clone(), span)?;
-        let kind = TypeId::of::<K>();
-        let lockstep = if kind == TypeId::of::<EulerMaruyama>() {
-            LockstepProblem::euler_maruyama(sde, x0, span).ok()
-        } else if kind == TypeId::of::<Milstein>() {
-            LockstepProblem::milstein(sde, x0, span).ok()
-        } else {
-            None
-        };
-        Ok(match lockstep {
-            Some(problem) => RoutedSdeProblem::Lockstep(problem),
-            None => RoutedSdeProblem::PerPath(per_path),
-        })
-    }
-
-    /// Whether the lockstep route was picked.
-    pub fn is_lockstep(&self) -> bool {
-        matches!(self, RoutedSdeProblem::Lockstep(_))
-    }
-}
-
-/// The workspace of the route a [`RoutedSdeProblem`] picked.
-#[allow(clippy::large_enum_variant)] // one per worker
-pub enum RoutedWorkspace<K> {
-    /// Of [`LockstepProblem`].
-    Lockstep(LockstepWorkspace),
-    /// Of [`SdeProblem`].
-    PerPath(Workspace<K>),
-}
-
-impl<S, K> EnsembleProblem for RoutedSdeProblem<'_, S, K>
-where
-    S: Sde + BatchSde + Sync + ?Sized,
-    K: Scheme + Sync + Send,
-{
-    type Workspace = RoutedWorkspace<K>;
-
-    fn dim(&self) -> usize {
-        match self {
-            RoutedSdeProblem::Lockstep(p) => p.dim(),
-            RoutedSdeProblem::PerPath(p) => p.dim(),
-        }
-    }
-
-    fn time_range(&self) -> (f64, f64) {
-        match self {
-            RoutedSdeProblem::Lockstep(p) => p.time_range(),
-            RoutedSdeProblem::PerPath(p) => p.time_range(),
-        }
-    }
-
-    fn workspace(&self) -> RoutedWorkspace<K> {
-        match self {
-            RoutedSdeProblem::Lockstep(p) => RoutedWorkspace::Lockstep(p.workspace()),
-            RoutedSdeProblem::PerPath(p) => RoutedWorkspace::PerPath(p.workspace()),
-        }
-    }
-
-    fn run_block<O: PathObserver>(
-        &self,
-        ws: &mut RoutedWorkspace<K>,
-        seeds: &SeedTree,
-        paths: Range<u64>,
-        observer: &mut O,
-    ) {
-        match (self, ws) {
-            (RoutedSdeProblem::Lockstep(p), RoutedWorkspace::Lockstep(ws)) => {
-                p.run_block(ws, seeds, paths, observer)
-            }
-            (RoutedSdeProblem::PerPath(p), RoutedWorkspace::PerPath(ws)) => {
-                p.run_block(ws, seeds, paths, observer)
-            }
-            (problem, ws) => {
-                // a workspace of the other route (built by another problem): rebuild it
-                *ws = problem.workspace();
-                problem.run_block(ws, seeds, paths, observer)
             }
         }
     }
@@ -785,11 +760,14 @@ mod tests {
     {
         let x0 = DVector::from_column_slice(x0);
         let d = x0.len();
-        let per_path = SdeProblem::new(sde, scheme, x0.clone(), span)?;
-        let lanes = match lockstep {
-            LockstepScheme::EulerMaruyama => LockstepProblem::euler_maruyama(sde, x0, span)?,
-            LockstepScheme::Milstein => LockstepProblem::milstein(sde, x0, span)?,
-        };
+        let per_path = SdeProblem::per_path(sde, scheme.clone(), x0.clone(), span)?;
+        assert!(!per_path.is_lockstep());
+        let routed = SdeProblem::new(sde, scheme, x0.clone(), span)?;
+        assert!(
+            routed.is_lockstep(),
+            "{lockstep:?}: the default route is lockstep"
+        );
+        let lanes = LockstepProblem::new(sde, lockstep, x0, span)?;
         let (t0, t1) = (span.t0(), span.t1());
         let record = Functionals::new(
             vec![t0, 0.5 * (t0 + t1), t1],
@@ -811,6 +789,7 @@ mod tests {
         }
         let expected = ensemble.statistics(&per_path, &record)?;
         assert_eq!(ensemble.statistics(&lanes, &record)?, expected, "{lockstep:?}");
+        assert_eq!(ensemble.statistics(&routed, &record)?, expected, "{lockstep:?}");
         for width in [1, 64, 100, 1000] {
             let got = ensemble.lockstep_statistics(&lanes, &record, width, |_| Ok(()))?;
             assert_eq!(got, expected, "{lockstep:?}, width {width}");
@@ -838,6 +817,16 @@ mod tests {
             5..140,
         )?;
         assert_same_paths(&gbm, Milstein::new(), mil, &[1.0], span, 0..17)?;
+        let span = TimeSpan::new(0.0, 1.0, 0.01)?;
+        let rk = LockstepScheme::RkMilstein;
+        assert_same_paths(&gbm, RkMilstein::new(), rk, &[1.0], span, 3..300)?;
+        assert_same_paths(&ou, RkMilstein::new(), rk, &[1.5], span, 3..300)?;
+        let stratonovich = gbm.stratonovich_form();
+        let heun = LockstepScheme::Heun;
+        assert_same_paths(&stratonovich, Heun::new(), heun, &[1.0], span, 3..300)?;
+        let span = TimeSpan::new(0.0, 1.0, 0.03)?; // a shorter last step
+        assert_same_paths(&stratonovich, Heun::new(), heun, &[2.0], span, 0..17)?;
+        assert_same_paths(&gbm, RkMilstein::new(), rk, &[1.0], span, 0..17)?;
         Ok(())
     }
 
@@ -854,22 +843,12 @@ mod tests {
                 1.4
             };
             let span = TimeSpan::new(0.0, t_end, 0.01)?;
-            match scheme {
-                LockstepScheme::EulerMaruyama => {
-                    assert_same_paths(&gbm, EulerMaruyama::new(), scheme, &[1.0], span, 0..200)?
-                }
-                LockstepScheme::Milstein => {
-                    assert_same_paths(&gbm, Milstein::new(), scheme, &[1.0], span, 0..200)?
-                }
+            if scheme == LockstepScheme::Milstein {
+                assert_same_paths(&gbm, Milstein::new(), scheme, &[1.0], span, 0..200)?;
+            } else {
+                assert_same_paths(&gbm, EulerMaruyama::new(), scheme, &[1.0], span, 0..200)?;
             }
-            let lanes = match scheme {
-                LockstepScheme::EulerMaruyama => {
-                    LockstepProblem::euler_maruyama(&gbm, DVector::from_element(1, 1.0), span)?
-                }
-                LockstepScheme::Milstein => {
-                    LockstepProblem::milstein(&gbm, DVector::from_element(1, 1.0), span)?
-                }
-            };
+            let lanes = LockstepProblem::new(&gbm, scheme, DVector::from_element(1, 1.0), span)?;
             let diverged = Ensemble::new(11, 0..200)
                 .final_states(&lanes)?
                 .into_iter()
@@ -884,29 +863,31 @@ mod tests {
     }
 
     #[test]
-    fn the_routed_problem_picks_lockstep_where_it_applies() -> Result<()> {
+    fn the_sde_problem_picks_lockstep_where_it_applies() -> Result<()> {
         let span = TimeSpan::new(0.0, 1.0, 0.01)?;
         let gbm = GeometricBrownianMotion::new(0.5, 0.3)?;
         let x0 = DVector::from_element(1, 1.0);
-        let routed = RoutedSdeProblem::new(&gbm, EulerMaruyama::new(), x0.clone(), span)?;
-        assert!(routed.is_lockstep());
-        let routed_noncommutative =
-            RoutedSdeProblem::new(&NonCommutative, EulerMaruyama::new(), DVector::zeros(2), span)?;
-        assert!(routed_noncommutative.is_lockstep());
-        let stratonovich = gbm.stratonovich_form();
-        let heun = RoutedSdeProblem::new(&stratonovich, Heun::new(), x0.clone(), span)?;
-        assert!(!heun.is_lockstep());
-        let err = RoutedSdeProblem::new(&NonCommutative, Milstein::new(), DVector::zeros(2), span);
-        assert!(matches!(err, Err(Error::Incompatible { .. })));
-        let record = Functionals::new(vec![0.5, 1.0], 1, |_t: f64, x: &DVector<f64>, out: &mut [f64]| {
-            out[0] = x[0]
-        })?;
-        let ensemble = Ensemble::new(3, 0..150);
-        let per_path = SdeProblem::new(&gbm, EulerMaruyama::new(), x0, span)?;
-        assert_eq!(
-            ensemble.statistics(&routed, &record)?,
-            ensemble.statistics(&per_path, &record)?
+        assert!(SdeProblem::new(&gbm, EulerMaruyama::new(), x0.clone(), span)?.is_lockstep());
+        assert!(
+            SdeProblem::new(&NonCommutative, EulerMaruyama::new(), DVector::zeros(2), span)?.is_lockstep()
         );
+        // no lockstep twin (Milstein–Lévy), a scheme the lanes cannot run on this noise
+        // (RK-Milstein on general noise reads Lévy areas), an SDE without block
+        // coefficients (the double well)
+        let levy = SdeProblem::new(&gbm, MilsteinLevy::new(), x0.clone(), span)?;
+        assert!(!levy.is_lockstep());
+        let rk = SdeProblem::new(&NonCommutative, RkMilstein::new(), DVector::zeros(2), span)?;
+        assert!(!rk.is_lockstep());
+        let well = crate::sde::reference::DoubleWell::new(0.5)?;
+        assert!(!SdeProblem::new(&well, EulerMaruyama::new(), x0.clone(), span)?.is_lockstep());
+        let err = SdeProblem::new(&NonCommutative, Milstein::new(), DVector::zeros(2), span);
+        assert!(matches!(err, Err(Error::Incompatible { .. })));
+        let err = SdeProblem::new(&gbm, Heun::new(), x0, span);
+        assert!(matches!(err, Err(Error::Incompatible { .. })));
+        assert_eq!(LockstepScheme::of::<Heun>(), Some(LockstepScheme::Heun));
+        for scheme in [LockstepScheme::EulerMaruyama, LockstepScheme::RkMilstein] {
+            assert_eq!(LockstepScheme::from_name(scheme.name()), Some(scheme));
+        }
         Ok(())
     }
 

@@ -53,7 +53,7 @@ mod statistics;
 
 pub use crate::sgd::ensemble::{BatchedSgdSdeProblem, BatchedWorkspace, SgdProblem};
 pub(crate) use problems::PathAdapter;
-pub use problems::{EnsembleProblem, SdeProblem};
+pub use problems::{EnsembleProblem, SdeProblem, SdeWorkspace};
 pub use record::{Functionals, PathObserver};
 pub use statistics::EnsembleStatistics;
 

@@ -14,8 +14,11 @@
 //! which [`Sde::diffusion_derivative`] computes by a central finite difference unless
 //! the SDE overrides it analytically.
 
+pub mod batch;
 pub mod convert;
 pub mod reference;
+
+pub use batch::BatchSde;
 
 use nalgebra::DVector;
 
@@ -138,6 +141,19 @@ pub trait Sde {
         finite_difference_derivative(self, t, x, v, c, out, scratch)
     }
 
+    /// The same equation as a [`BatchSde`] (coefficients on a block of states at once)
+    /// whose block arithmetic is, per path, this SDE's own: then ensembles run its paths
+    /// in lockstep SIMD lane groups by themselves ([`crate::ensemble::SdeProblem`]), with
+    /// the same numbers bit for bit. The contract: `drift_block` writes what
+    /// [`Sde::drift`] writes; `diffusion_block` writes `b` such that
+    /// [`Sde::diffusion_apply`]`(t, x, w)_i` is `b_i w_0` (one Brownian motion), `b_i w_i`
+    /// (diagonal noise) or `Σ_j b_ij w_j` summed from `0.0` in order `j = 0, …, m − 1`;
+    /// `milstein_block` writes [`Sde::diffusion_derivative`]`(t, x, b·1, 1)`. Default
+    /// `None` (the per-path route).
+    fn batch(&self) -> Option<&dyn BatchSde> {
+        None
+    }
+
     /// Declares the one-dimensional fast path: `true` only if `d = m = 1` and
     /// [`scalar_drift`](Sde::scalar_drift), [`scalar_diffusion`](Sde::scalar_diffusion) and
     /// [`scalar_diffusion_derivative`](Sde::scalar_diffusion_derivative) compute, bit for
@@ -258,6 +274,9 @@ impl<S: Sde + ?Sized> Sde for &S {
         scratch: &mut DerivativeScratch,
     ) {
         (**self).diffusion_derivative(t, x, v, c, out, scratch)
+    }
+    fn batch(&self) -> Option<&dyn BatchSde> {
+        (**self).batch()
     }
     fn scalar_form(&self) -> bool {
         (**self).scalar_form()

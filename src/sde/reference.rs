@@ -13,7 +13,7 @@
 //! - [`LinearSde`]: `dX = AX dt + Σ_j B_j X dW_j` with `E X_t = e^{At} X_0`; general
 //!   noise in any dimension (the `d = m = 10` benchmark problem).
 
-use super::{Calculus, DerivativeScratch, Noise, Sde};
+use super::{BatchSde, Calculus, DerivativeScratch, Noise, Sde};
 use crate::error::{check_finite, check_positive, Error, Result};
 use nalgebra::{DMatrix, DVector};
 
@@ -91,6 +91,9 @@ impl GeometricBrownianMotion {
 }
 
 impl Sde for GeometricBrownianMotion {
+    fn batch(&self) -> Option<&dyn BatchSde> {
+        Some(self)
+    }
     fn dim(&self) -> usize {
         1
     }
@@ -192,6 +195,9 @@ impl OrnsteinUhlenbeck {
 }
 
 impl Sde for OrnsteinUhlenbeck {
+    fn batch(&self) -> Option<&dyn BatchSde> {
+        Some(self)
+    }
     fn dim(&self) -> usize {
         1
     }
@@ -246,6 +252,9 @@ impl Sde for OrnsteinUhlenbeck {
 pub struct NonCommutative;
 
 impl Sde for NonCommutative {
+    fn batch(&self) -> Option<&dyn BatchSde> {
+        Some(self)
+    }
     fn dim(&self) -> usize {
         2
     }
@@ -474,5 +483,103 @@ impl Sde for LinearSde {
     ) {
         // b(x) c is linear in x, so its derivative along v is b(v) c.
         self.diffusion_apply(t, v, c, out);
+    }
+}
+
+/// GBM on a block, with [`Sde`]'s arithmetic per path: `b = s·x` (so `b·ΔW` is the
+/// per-path `s·x·ΔW`), `L¹b = s·(s·x)` (the per-path `∂b[b·1]·1`).
+impl BatchSde for GeometricBrownianMotion {
+    fn dim(&self) -> usize {
+        1
+    }
+    fn noise_dim(&self) -> usize {
+        1
+    }
+    fn noise(&self) -> Noise {
+        Noise::Scalar
+    }
+    fn calculus(&self) -> Calculus {
+        self.calculus
+    }
+    #[inline]
+    fn drift_block(&self, _t: f64, x: &[f64], out: &mut [f64]) -> Result<()> {
+        let rate = self.rate();
+        for (o, &x) in out.iter_mut().zip(x) {
+            *o = rate * x;
+        }
+        Ok(())
+    }
+    #[inline]
+    fn diffusion_block(&self, _t: f64, x: &[f64], out: &mut [f64]) -> Result<()> {
+        for (o, &x) in out.iter_mut().zip(x) {
+            *o = self.sigma * x;
+        }
+        Ok(())
+    }
+    fn has_milstein_block(&self) -> bool {
+        true
+    }
+    #[inline]
+    fn milstein_block(&self, _t: f64, x: &[f64], out: &mut [f64]) -> Result<()> {
+        for (o, &x) in out.iter_mut().zip(x) {
+            *o = self.sigma * (self.sigma * x);
+        }
+        Ok(())
+    }
+}
+
+/// Ornstein–Uhlenbeck on a block: `a = θ(μ − x)`, `b = σ` (additive: no Milstein term).
+impl BatchSde for OrnsteinUhlenbeck {
+    fn dim(&self) -> usize {
+        1
+    }
+    fn noise_dim(&self) -> usize {
+        1
+    }
+    fn noise(&self) -> Noise {
+        Noise::Additive
+    }
+    #[inline]
+    fn drift_block(&self, _t: f64, x: &[f64], out: &mut [f64]) -> Result<()> {
+        for (o, &x) in out.iter_mut().zip(x) {
+            *o = self.theta * (self.mu - x);
+        }
+        Ok(())
+    }
+    #[inline]
+    fn diffusion_block(&self, _t: f64, _x: &[f64], out: &mut [f64]) -> Result<()> {
+        out.fill(self.sigma);
+        Ok(())
+    }
+    fn has_milstein_block(&self) -> bool {
+        true
+    }
+    fn milstein_block(&self, _t: f64, _x: &[f64], out: &mut [f64]) -> Result<()> {
+        out.fill(0.0);
+        Ok(())
+    }
+}
+
+/// `dX₁ = dW₁`, `dX₂ = sin(X₁) dW₂` on a block: `b = [[1, 0], [0, sin X₁]]` per path
+/// (general noise, row-major).
+impl BatchSde for NonCommutative {
+    fn dim(&self) -> usize {
+        2
+    }
+    fn noise_dim(&self) -> usize {
+        2
+    }
+    fn noise(&self) -> Noise {
+        Noise::General
+    }
+    fn drift_block(&self, _t: f64, _x: &[f64], out: &mut [f64]) -> Result<()> {
+        out.fill(0.0);
+        Ok(())
+    }
+    fn diffusion_block(&self, _t: f64, x: &[f64], out: &mut [f64]) -> Result<()> {
+        for (b, x) in out.chunks_exact_mut(4).zip(x.chunks_exact(2)) {
+            b.copy_from_slice(&[1.0, 0.0, 0.0, x[0].sin()]);
+        }
+        Ok(())
     }
 }

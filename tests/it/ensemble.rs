@@ -235,10 +235,10 @@ fn the_scalar_fast_path_gives_the_vector_route_numbers() {
         ),
         (&ou, &VectorOnly(ou), "Ornstein–Uhlenbeck"),
     ] {
-        let p = SdeProblem::new(fast, EulerMaruyama::new(), x0.clone(), span).unwrap();
+        let p = SdeProblem::per_path(fast, EulerMaruyama::new(), x0.clone(), span).unwrap();
         let q = SdeProblem::new(vector, EulerMaruyama::new(), x0.clone(), span).unwrap();
         assert_same_final_states(&p, &q, &format!("{what}, Euler–Maruyama"));
-        let p = SdeProblem::new(fast, Milstein::new(), x0.clone(), span).unwrap();
+        let p = SdeProblem::per_path(fast, Milstein::new(), x0.clone(), span).unwrap();
         let q = SdeProblem::new(vector, Milstein::new(), x0.clone(), span).unwrap();
         assert_same_final_states(&p, &q, &format!("{what}, Milstein"));
     }

@@ -283,7 +283,6 @@ fn empty_sdes_are_refused() {
 /// lockstep routes alike (the recorder itself is only called at save times).
 #[test]
 fn the_bound_is_tested_between_save_times() {
-    use noether_sde::ensemble::lockstep::RoutedSdeProblem;
     let gbm = GeometricBrownianMotion::new(3.0, 0.2).unwrap();
     let span = TimeSpan::new(0.0, 1.0, 0.01).unwrap();
     let x0 = DVector::from_element(1, 1.0);
@@ -319,8 +318,9 @@ fn the_bound_is_tested_between_save_times() {
     })
     .unwrap();
     let ensemble = Ensemble::new(5, 0..1).with_divergence_bound(2.0).unwrap();
-    let per_path = SdeProblem::new(&gbm, EulerMaruyama::new(), x0.clone(), span).unwrap();
-    let routed = RoutedSdeProblem::new(&gbm, EulerMaruyama::new(), x0.clone(), span).unwrap();
+    let per_path = SdeProblem::per_path(&gbm, EulerMaruyama::new(), x0.clone(), span).unwrap();
+    let routed = SdeProblem::new(&gbm, EulerMaruyama::new(), x0.clone(), span).unwrap();
+    assert!(routed.is_lockstep());
     for stats in [
         ensemble.statistics(&per_path, &record).unwrap(),
         ensemble.statistics(&routed, &record).unwrap(),
