@@ -1,0 +1,272 @@
+//! Unit tests of the lockstep driver (bit-identity against the per-path route lives in
+//! `tests/it/ensemble.rs`).
+
+use super::*;
+use crate::ensemble::SdeProblem;
+use crate::prelude::*;
+
+/// GBM `dX = μX dt + σX dW` on blocks, with the per-path route's arithmetic.
+struct BlockGbm(f64, f64);
+
+impl BatchSde for BlockGbm {
+    fn dim(&self) -> usize {
+        1
+    }
+    fn noise_dim(&self) -> usize {
+        1
+    }
+    fn noise(&self) -> Noise {
+        Noise::Scalar
+    }
+    fn drift_block(&self, _t: f64, x: &[f64], out: &mut [f64]) -> Result<()> {
+        for (o, &x) in out.iter_mut().zip(x) {
+            *o = self.0 * x;
+        }
+        Ok(())
+    }
+    fn diffusion_block(&self, _t: f64, x: &[f64], out: &mut [f64]) -> Result<()> {
+        for (o, &x) in out.iter_mut().zip(x) {
+            *o = self.1 * x;
+        }
+        Ok(())
+    }
+}
+
+/// Final states (or errors) and statistics of the per-path route and the lockstep
+/// route on the same ensemble, compared bit for bit (statistics over lockstep blocks
+/// of several widths, partial lane groups included).
+fn assert_same_paths<S, K>(
+    sde: &S,
+    scheme: K,
+    lockstep: LockstepScheme,
+    x0: &[f64],
+    span: TimeSpan,
+    paths: Range<u64>,
+) -> Result<()>
+where
+    S: Sde + BatchSde + Sync,
+    K: Scheme + Sync,
+{
+    let x0 = DVector::from_column_slice(x0);
+    let d = x0.len();
+    let per_path = SdeProblem::per_path(sde, scheme.clone(), x0.clone(), span)?;
+    assert!(!per_path.is_lockstep());
+    let routed = SdeProblem::new(sde, scheme, x0.clone(), span)?;
+    assert!(
+        routed.is_lockstep(),
+        "{lockstep:?}: the default route is lockstep"
+    );
+    let lanes = LockstepProblem::new(sde, lockstep, x0, span)?;
+    let (t0, t1) = (span.t0(), span.t1());
+    let record = Functionals::new(
+        vec![t0, 0.5 * (t0 + t1), t1],
+        d,
+        |_t: f64, x: &DVector<f64>, out: &mut [f64]| out.copy_from_slice(x.as_slice()),
+    )?;
+    let ensemble = Ensemble::new(11, paths);
+    let finals_a = ensemble.final_states(&per_path)?;
+    let finals_b = ensemble.final_states(&lanes)?;
+    assert_eq!(finals_a.len(), finals_b.len());
+    for (a, b) in finals_a.into_iter().zip(finals_b) {
+        match (a, b) {
+            (Ok(a), Ok(b)) => {
+                let bits = |x: DVector<f64>| x.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+                assert_eq!(bits(a), bits(b), "{lockstep:?}");
+            }
+            (a, b) => assert_eq!(format!("{a:?}"), format!("{b:?}"), "{lockstep:?}"),
+        }
+    }
+    let expected = ensemble.statistics(&per_path, &record)?;
+    assert_eq!(ensemble.statistics(&lanes, &record)?, expected, "{lockstep:?}");
+    assert_eq!(ensemble.statistics(&routed, &record)?, expected, "{lockstep:?}");
+    for width in [1, 64, 100, 1000] {
+        let got = ensemble.lockstep_statistics(&lanes, &record, width, |_| Ok(()))?;
+        assert_eq!(got, expected, "{lockstep:?}, width {width}");
+    }
+    Ok(())
+}
+
+#[test]
+fn every_scheme_and_problem_is_bit_identical_to_the_per_path_route() -> Result<()> {
+    let span = TimeSpan::new(0.0, 1.0, 0.01)?;
+    let gbm = GeometricBrownianMotion::new(0.5, 0.3)?;
+    let ou = OrnsteinUhlenbeck::new(2.0, 0.5, 0.7)?;
+    let (em, mil) = (LockstepScheme::EulerMaruyama, LockstepScheme::Milstein);
+    assert_same_paths(&gbm, EulerMaruyama::new(), em, &[1.0], span, 3..300)?;
+    assert_same_paths(&gbm, Milstein::new(), mil, &[1.0], span, 3..300)?;
+    assert_same_paths(&ou, EulerMaruyama::new(), em, &[1.5], span, 3..300)?;
+    assert_same_paths(&ou, Milstein::new(), mil, &[1.5], span, 3..300)?;
+    let span = TimeSpan::new(0.0, 1.0, 0.03)?; // a shorter last step
+    assert_same_paths(
+        &NonCommutative,
+        EulerMaruyama::new(),
+        em,
+        &[0.0, 1.0],
+        span,
+        5..140,
+    )?;
+    assert_same_paths(&gbm, Milstein::new(), mil, &[1.0], span, 0..17)?;
+    let span = TimeSpan::new(0.0, 1.0, 0.01)?;
+    let rk = LockstepScheme::RkMilstein;
+    assert_same_paths(&gbm, RkMilstein::new(), rk, &[1.0], span, 3..300)?;
+    assert_same_paths(&ou, RkMilstein::new(), rk, &[1.5], span, 3..300)?;
+    let stratonovich = gbm.stratonovich_form();
+    let heun = LockstepScheme::Heun;
+    assert_same_paths(&stratonovich, Heun::new(), heun, &[1.0], span, 3..300)?;
+    let span = TimeSpan::new(0.0, 1.0, 0.03)?; // a shorter last step
+    assert_same_paths(&stratonovich, Heun::new(), heun, &[2.0], span, 0..17)?;
+    assert_same_paths(&gbm, RkMilstein::new(), rk, &[1.0], span, 0..17)?;
+    Ok(())
+}
+
+#[test]
+fn diverging_lanes_are_retired_with_their_path_step_and_time() -> Result<()> {
+    // per step x ← x·(1 + 10ξ) (EM) or x·(1 + 10ξ + 50(ξ² − 1)) (Milstein): over these
+    // spans some of the paths pass the divergence bound 1e100 (ln 1e100 ≈ 230, reached
+    // after ~140 EM steps on average), each at its own step
+    let gbm = GeometricBrownianMotion::new(0.0, 100.0)?;
+    for scheme in [LockstepScheme::EulerMaruyama, LockstepScheme::Milstein] {
+        let t_end = if scheme == LockstepScheme::Milstein {
+            0.67
+        } else {
+            1.4
+        };
+        let span = TimeSpan::new(0.0, t_end, 0.01)?;
+        if scheme == LockstepScheme::Milstein {
+            assert_same_paths(&gbm, Milstein::new(), scheme, &[1.0], span, 0..200)?;
+        } else {
+            assert_same_paths(&gbm, EulerMaruyama::new(), scheme, &[1.0], span, 0..200)?;
+        }
+        let lanes = LockstepProblem::new(&gbm, scheme, DVector::from_element(1, 1.0), span)?;
+        let diverged = Ensemble::new(11, 0..200)
+            .final_states(&lanes)?
+            .into_iter()
+            .filter(|x| matches!(x, Err(Error::Divergence { .. })))
+            .count();
+        assert!(
+            diverged > 20 && diverged < 180,
+            "{scheme:?}: {diverged} of 200 diverged"
+        );
+    }
+    Ok(())
+}
+
+#[test]
+fn the_sde_problem_picks_lockstep_where_it_applies() -> Result<()> {
+    let span = TimeSpan::new(0.0, 1.0, 0.01)?;
+    let gbm = GeometricBrownianMotion::new(0.5, 0.3)?;
+    let x0 = DVector::from_element(1, 1.0);
+    assert!(SdeProblem::new(&gbm, EulerMaruyama::new(), x0.clone(), span)?.is_lockstep());
+    assert!(SdeProblem::new(&NonCommutative, EulerMaruyama::new(), DVector::zeros(2), span)?.is_lockstep());
+    // no lockstep twin (Milstein–Lévy), a scheme the lanes cannot run on this noise
+    // (RK-Milstein on general noise reads Lévy areas), an SDE without block
+    // coefficients (the double well)
+    let levy = SdeProblem::new(&gbm, MilsteinLevy::new(), x0.clone(), span)?;
+    assert!(!levy.is_lockstep());
+    let rk = SdeProblem::new(&NonCommutative, RkMilstein::new(), DVector::zeros(2), span)?;
+    assert!(!rk.is_lockstep());
+    let well = crate::sde::reference::DoubleWell::new(0.5)?;
+    assert!(!SdeProblem::new(&well, EulerMaruyama::new(), x0.clone(), span)?.is_lockstep());
+    let err = SdeProblem::new(&NonCommutative, Milstein::new(), DVector::zeros(2), span);
+    assert!(matches!(err, Err(Error::Incompatible { .. })));
+    let err = SdeProblem::new(&gbm, Heun::new(), x0, span);
+    assert!(matches!(err, Err(Error::Incompatible { .. })));
+    assert_eq!(LockstepScheme::of::<Heun>(), Some(LockstepScheme::Heun));
+    for scheme in [LockstepScheme::EulerMaruyama, LockstepScheme::RkMilstein] {
+        assert_eq!(LockstepScheme::from_name(scheme.name()), Some(scheme));
+    }
+    Ok(())
+}
+
+#[test]
+fn milstein_needs_one_dimensional_scalar_noise() -> Result<()> {
+    let span = TimeSpan::new(0.0, 1.0, 0.1)?;
+    let err = LockstepProblem::milstein(&NonCommutative, DVector::zeros(2), span);
+    assert!(matches!(
+        err,
+        Err(Error::Incompatible {
+            scheme: "milstein",
+            ..
+        })
+    ));
+    let err = LockstepProblem::milstein(&BlockGbm(0.5, 0.3), DVector::from_element(1, 1.0), span);
+    assert!(matches!(
+        err,
+        Err(Error::Incompatible {
+            scheme: "milstein",
+            ..
+        })
+    ));
+    Ok(())
+}
+
+#[test]
+fn a_hand_written_batch_sde_matches_the_per_path_route() -> Result<()> {
+    let (mu, sigma) = (0.5, 0.3);
+    let gbm = GeometricBrownianMotion::new(mu, sigma)?;
+    let block = BlockGbm(gbm.mu(), sigma);
+    let span = TimeSpan::new(0.0, 1.0, 0.01)?;
+    let x0 = DVector::from_element(1, 1.0);
+    let per_path = SdeProblem::new(&gbm, EulerMaruyama::new(), x0.clone(), span)?;
+    let lockstep = LockstepProblem::euler_maruyama(&block, x0, span)?;
+    let ensemble = Ensemble::new(11, 3..300);
+    let finals_a = ensemble.final_states(&per_path)?;
+    let finals_b = ensemble.final_states(&lockstep)?;
+    for (a, b) in finals_a.into_iter().zip(finals_b) {
+        assert_eq!(a?[0].to_bits(), b?[0].to_bits());
+    }
+    Ok(())
+}
+
+#[test]
+fn divergence_and_callback_errors_are_reported_per_path() -> Result<()> {
+    struct Explodes;
+    impl BatchSde for Explodes {
+        fn dim(&self) -> usize {
+            1
+        }
+        fn noise_dim(&self) -> usize {
+            1
+        }
+        fn noise(&self) -> Noise {
+            Noise::Additive
+        }
+        fn drift_block(&self, _t: f64, x: &[f64], out: &mut [f64]) -> Result<()> {
+            out.iter_mut().zip(x).for_each(|(o, &x)| *o = x * x * 1e10);
+            Ok(())
+        }
+        fn diffusion_block(&self, _t: f64, _x: &[f64], out: &mut [f64]) -> Result<()> {
+            out.fill(1.0);
+            Ok(())
+        }
+    }
+    let span = TimeSpan::new(0.0, 1.0, 0.1)?;
+    let problem = LockstepProblem::euler_maruyama(&Explodes, DVector::from_element(1, 1.0), span)?;
+    let record = Functionals::new(vec![1.0], 1, |_t: f64, x: &DVector<f64>, out: &mut [f64]| {
+        out[0] = x[0]
+    })?;
+    let stats = Ensemble::new(1, 0..10).lockstep_statistics(&problem, &record, 64, |_| Ok(()))?;
+    assert_eq!(stats.divergent(), 10);
+    struct Fails;
+    impl BatchSde for Fails {
+        fn dim(&self) -> usize {
+            1
+        }
+        fn noise_dim(&self) -> usize {
+            1
+        }
+        fn noise(&self) -> Noise {
+            Noise::Additive
+        }
+        fn drift_block(&self, _t: f64, _x: &[f64], _out: &mut [f64]) -> Result<()> {
+            Err(Error::invalid("drift", "callback", "failed"))
+        }
+        fn diffusion_block(&self, _t: f64, _x: &[f64], _out: &mut [f64]) -> Result<()> {
+            Ok(())
+        }
+    }
+    let problem = LockstepProblem::euler_maruyama(&Fails, DVector::from_element(1, 1.0), span)?;
+    let err = Ensemble::new(1, 0..10).lockstep_statistics(&problem, &record, 64, |_| Ok(()));
+    assert!(matches!(err, Err(Error::InvalidParameter { name: "drift", .. })));
+    Ok(())
+}
