@@ -695,3 +695,148 @@ fn timescales_on_user_ladders() {
     bad_input(&["timescales", "--etas", "0.05,x"], "--etas");
     bad_input(&["timescales", "--batches", "0,4"], "--batches");
 }
+
+/// `--observable` chooses the columns (in order), `--output-paths` writes one row per
+/// path × save time (CSV or JSON lines) without changing the statistics (bit for bit:
+/// they are reduced from the same records by the same block tree), and `--time-average`
+/// averages each path over the save times in the window.
+#[test]
+fn simulate_observables_time_averages_and_per_path_output() {
+    let base = [
+        "simulate",
+        "--model",
+        "matrix_factorization",
+        "--method",
+        "sgd",
+        "--paths",
+        "6",
+        "--time",
+        "2",
+        "--save-every",
+        "0.5",
+        "--observable",
+        "charge,eig_wsw",
+        "--observable",
+        "theta",
+        "--json",
+    ];
+    let plain = json(&base);
+    let names: Vec<&str> = plain["observable_names"]
+        .as_array()
+        .expect("names")
+        .iter()
+        .map(|v| v.as_str().expect("a name"))
+        .collect();
+    // hidden = 3 eigenvalues, D = 3·(4 + 2) = 18 coordinates
+    assert_eq!(names.len(), 1 + 3 + 18, "{names:?}");
+    assert_eq!(
+        &names[..5],
+        &["charge", "eig_wsw_0", "eig_wsw_1", "eig_wsw_2", "theta_0"]
+    );
+    assert!(
+        plain["observables"].get("loss").is_none(),
+        "loss was not asked for"
+    );
+    let csv_file = temp_file("observables-paths.csv", b"");
+    let csv_path = csv_file.to_str().expect("utf-8 path");
+    let with_paths = json(&[&base[..], &["--output-paths", csv_path, "--time-average", "1:2"]].concat());
+    assert_eq!(with_paths["observables"], plain["observables"]);
+    assert_eq!(
+        with_paths["mergeable"]["statistics"],
+        plain["mergeable"]["statistics"]
+    );
+    let text = std::fs::read_to_string(&csv_file).expect("written");
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[0], format!("path,t,{}", names.join(",")));
+    assert_eq!(lines.len(), 1 + 6 * 5, "6 paths × 5 save times");
+    assert_eq!(with_paths["paths_file"]["rows"], 30);
+    // the per-path rows average to the reported mean (t = 2, the charge)
+    let at_end: Vec<f64> = lines[1..]
+        .iter()
+        .map(|l| l.split(',').collect::<Vec<_>>())
+        .filter(|f| f[1] == "2")
+        .map(|f| f[2].parse().expect("a number"))
+        .collect();
+    assert_eq!(at_end.len(), 6);
+    let mean = at_end.iter().sum::<f64>() / 6.0;
+    let reported = plain["observables"]["charge"]["mean"][4].as_f64().expect("mean");
+    assert!(
+        (mean - reported).abs() <= 1e-12 * reported.abs().max(1.0),
+        "{mean} vs {reported}"
+    );
+    // the time average over t ∈ {1, 1.5, 2} is the mean of the three means
+    let avg = &with_paths["time_average"];
+    assert_eq!(avg["save_times"], serde_json::json!([1.0, 1.5, 2.0]));
+    let means = &plain["observables"]["eig_wsw_0"]["mean"];
+    let expected = (2..5).map(|i| means[i].as_f64().expect("mean")).sum::<f64>() / 3.0;
+    let got = avg["observables"]["eig_wsw_0"]["mean"].as_f64().expect("mean");
+    assert!(
+        (got - expected).abs() <= 1e-12 * expected.abs().max(1.0),
+        "{got} vs {expected}"
+    );
+    // JSON lines: one object per row
+    let jsonl_file = temp_file("observables-paths.jsonl", b"");
+    let jsonl_path = jsonl_file.to_str().expect("utf-8 path");
+    json(&[&base[..], &["--output-paths", jsonl_path]].concat());
+    let rows: Vec<Value> = std::fs::read_to_string(&jsonl_file)
+        .expect("written")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("one JSON object per line"))
+        .collect();
+    assert_eq!(rows.len(), 30);
+    has_keys(&rows[0], &["path", "t", "charge", "eig_wsw_2", "theta_17"]);
+    // the long CSV carries the time averages at t = TO
+    let out = run(&[
+        &base[..base.len() - 1],
+        &["--time-average", "1:2", "--format", "csv"],
+    ]
+    .concat());
+    assert!(out.status.success());
+    let csv = String::from_utf8(out.stdout).expect("utf-8");
+    assert!(
+        csv.lines().any(|l| l.starts_with("2,charge_time_average,mean,")),
+        "{csv}"
+    );
+    let _ = std::fs::remove_file(csv_file);
+    let _ = std::fs::remove_file(jsonl_file);
+    fn sim<'a>(extra: &[&'a str]) -> Vec<&'a str> {
+        [
+            &["simulate", "--model", "linear_regression", "--method", "em"][..],
+            extra,
+        ]
+        .concat()
+    }
+    bad_input(&sim(&["--observable", "eig_usu"]), "--observable eig_usu");
+    bad_input(&sim(&["--observable", "charge,charge"]), "given twice");
+    bad_input(&sim(&["--observable", "entropy"]), "entropy");
+    bad_input(&sim(&["--time-average", "3:1"]), "--time-average");
+    bad_input(&sim(&["--time-average", "20:30"]), "--time-average 20:30");
+    bad_input(&sim(&["--output-paths", "paths.txt"]), "--output-paths");
+    bad_input(
+        &sim(&["--output-paths", "/nonexistent-dir-cliq/p.csv"]),
+        "cannot create",
+    );
+}
+
+/// Without the full-data observables a save costs O(D): a data set of 10⁶ samples runs
+/// with `--observable charge` (with the default observables the run is refused as too
+/// much work: 200 passes over 10⁶ samples per save).
+#[test]
+fn large_data_sets_run_without_full_data_observables() {
+    let args = [
+        "simulate",
+        "--model",
+        "normalized_linear",
+        "--method",
+        "sgd",
+        "--param",
+        "n=1000000",
+        "--paths",
+        "4",
+        "--time",
+        "1",
+    ];
+    let v = json(&[&args[..], &["--observable", "charge", "--json"]].concat());
+    assert_eq!(v["finished"], 4);
+    bad_input(&args, "multiply-adds");
+}
