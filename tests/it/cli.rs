@@ -840,3 +840,82 @@ fn large_data_sets_run_without_full_data_observables() {
     assert_eq!(v["finished"], 4);
     bad_input(&args, "multiply-adds");
 }
+
+/// Matrix factorisation's teacher and start from the command line: a given teacher is
+/// used (and echoed), `start=file` reads θ₀ (charge ‖U‖² − ‖W‖² at t = 0 from the file),
+/// `start=balanced` starts at the balanced-and-aligned minimum (charge matrix diagonal,
+/// as `predict`'s equilibrium), `init_seed` moves the random start and only it.
+#[test]
+fn matrix_factorization_teacher_and_start_from_the_command_line() {
+    let sim = |params: &[&str]| {
+        let mut args = vec![
+            "simulate",
+            "--model",
+            "matrix_factorization",
+            "--method",
+            "sgd",
+            "--paths",
+            "2",
+            "--time",
+            "0.2",
+            "--observable",
+            "charge",
+            "--json",
+        ];
+        for p in params {
+            args.extend(["--param", p]);
+        }
+        json(&args)
+    };
+    let charge0 = |v: &Value| v["observables"]["charge"]["mean"][0].as_f64().expect("charge");
+    let v = sim(&["teacher=1,0,0,0,0,1,0,0"]);
+    assert_eq!(
+        v["params"]["teacher"],
+        serde_json::json!([1.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0])
+    );
+    // θ₀ = 0.1 everywhere: U has 2 × 3 entries, W 3 × 4: C = 6·0.01 − 12·0.01
+    let file = temp_file("mf-start.txt", "0.1 ".repeat(18).as_bytes());
+    let arg = format!("init_file={}", file.display());
+    let v = sim(&["start=file", &arg]);
+    assert!((charge0(&v) + 0.06).abs() < 1e-12, "{}", charge0(&v));
+    let _ = std::fs::remove_file(&file);
+    // the balanced minimum of the identity-like teacher: UᵀU − WWᵀ has trace C(0)
+    let balanced = sim(&["teacher=1,0,0,0,0,1,0,0", "start=balanced"]);
+    let predicted = json(&[
+        "predict",
+        "--model",
+        "matrix_factorization",
+        "--param",
+        "teacher=1,0,0,0,0,1,0,0",
+        "--json",
+    ]);
+    let trace: f64 = (0..3)
+        .map(|i| predicted["equilibrium"][i][i].as_f64().expect("entry"))
+        .sum();
+    assert!(
+        (charge0(&balanced) - trace).abs() < 1e-9,
+        "{} vs {trace}",
+        charge0(&balanced)
+    );
+    let a = sim(&["start=random", "init_seed=3"]);
+    let b = sim(&["start=random", "init_seed=4"]);
+    let c = sim(&["start=random", "init_seed=4"]);
+    assert_ne!(a["observables"], b["observables"]);
+    assert_eq!(b["observables"], c["observables"]);
+    let mf = |p: &[&str]| {
+        let mut args = vec!["simulate", "--model", "matrix_factorization", "--method", "sgd"];
+        for q in p {
+            args.extend(["--param", q]);
+        }
+        args.iter().map(|s| s.to_string()).collect::<Vec<_>>()
+    };
+    bad_input(&as_strs(&mf(&["teacher=1,2"])), "--param teacher");
+    bad_input(&as_strs(&mf(&["init_file=x.txt"])), "start=file");
+    bad_input(&as_strs(&mf(&["init_seed=2"])), "start=random");
+    bad_input(&as_strs(&mf(&["start=file"])), "init_file");
+    bad_input(
+        &as_strs(&mf(&["start=file", "init_file=/nonexistent-cliq/theta.txt"])),
+        "cannot read",
+    );
+    bad_input(&as_strs(&mf(&["start=balanced", "hidden=1"])), "start=balanced");
+}
