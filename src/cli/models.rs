@@ -179,7 +179,7 @@ pub const MODELS: &[ModelSpec] = &[
             p("input_variances", Kind::List, "1,0.5,2,1", "diagonal input variances"),
             p("sigma", Kind::Float, "0.5", "label-noise standard deviation σ"),
             p("norm0", Kind::Float, "1", "start θ₀ = norm0 · teacher direction"),
-            p("n", Kind::Count, "256", N_FINITE),
+            p("n", Kind::Count, "256", N_POPULATION),
             p("seed", Kind::Count, "0", SEED),
         ],
         eta: 0.05,
@@ -644,11 +644,6 @@ pub fn build(name: &str, pairs: &[String]) -> CliResult<Built> {
             let data = dataset(&mut params, sample_width(&model, theta0.len()), |n, s| {
                 model.dataset(n, s)
             })?;
-            if data.is_none() {
-                return Err(CliError::input(
-                    "--param n=0: normalized_linear has no closed-form noise and needs a data set (n ≥ 1)",
-                ));
-            }
             let charge = Charge::Symmetry(model.symmetry().map_err(lib)?);
             AnySetup::Normalized(Setup {
                 model,

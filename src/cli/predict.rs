@@ -100,6 +100,16 @@ fn predict_with<M: CliModel>(
         "fast_rate_definition".into(),
         json!("λ_max(∇²L_γ(θ*)) = λ_max(∇²L(θ*)) + 2γ at the fixed point θ*"),
     );
+    // on a finite data set, also the population's fixed point (online SGD, n → ∞), for
+    // the models with closed-form population noise
+    if data.is_some() {
+        if let Ok(population) = setup.model.sde(None, cfg) {
+            let pf = fixed_point(sym, &population, &setup.theta0, 0.0)
+                .map_err(|e| CliError::library("predict: population", e))?;
+            out.insert("population_fixed_point_charge".into(), json!(pf.charge));
+            out.insert("population_slow_rate".into(), json!(pf.slow_rate));
+        }
+    }
     out.insert("ratio".into(), json!(fp.slow_rate / fast));
     out.insert(
         "ratio_definition".into(),
@@ -130,6 +140,15 @@ pub fn text(out: &Value) -> String {
         ("ratio slow/fast", "ratio"),
     ] {
         let _ = writeln!(s, "{label:<30} {}", get(key));
+    }
+    if out.get("population_fixed_point_charge").is_some() {
+        let _ = writeln!(
+            s,
+            "{:<30} {} (slow rate {}; n → ∞, online SGD)",
+            "population C*",
+            get("population_fixed_point_charge"),
+            get("population_slow_rate")
+        );
     }
     if let Some(rows) = out.get("equilibrium").and_then(Value::as_array) {
         let _ = writeln!(s, "equilibrium UᵀU − WWᵀ:");

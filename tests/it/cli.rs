@@ -919,3 +919,43 @@ fn matrix_factorization_teacher_and_start_from_the_command_line() {
     );
     bad_input(&as_strs(&mf(&["start=balanced", "hidden=1"])), "start=balanced");
 }
+
+/// `normalized_linear` on the population: online SGD and the SGD-SDE run with `n = 0`,
+/// and `predict` gives the population equilibrium `C* = sqrt(η/B · Tr Σ(θ̂*)/(4γ))`
+/// (here Tr Σ = 4σ² Tr(PΣxP) = 3.75: C* = sqrt(1.171875)) beside the finite-data one.
+#[test]
+fn normalized_linear_runs_on_the_population() {
+    for method in ["sgd", "em"] {
+        let v = json(&[
+            "simulate",
+            "--model",
+            "normalized_linear",
+            "--method",
+            method,
+            "--param",
+            "n=0",
+            "--paths",
+            "4",
+            "--time",
+            "0.5",
+            "--json",
+        ]);
+        assert_eq!(v["finished"], 4, "{method}");
+    }
+    let expected = 1.171875f64.sqrt();
+    let finite = json(&["predict", "--model", "normalized_linear", "--json"]);
+    let population = finite["population_fixed_point_charge"]
+        .as_f64()
+        .expect("a number");
+    assert!((population - expected).abs() < 1e-9, "{population} vs {expected}");
+    let online = json(&[
+        "predict",
+        "--model",
+        "normalized_linear",
+        "--param",
+        "n=0",
+        "--json",
+    ]);
+    let c = online["fixed_point_charge"].as_f64().expect("a number");
+    assert!((c - expected).abs() < 1e-9, "{c} vs {expected}");
+}
