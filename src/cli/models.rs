@@ -194,6 +194,12 @@ pub const MODELS: &[ModelSpec] = &[
         charge: "‖θ‖² (linear regression has no exponential symmetry: not a conserved or Noether charge)",
         params: &[
             p("theta_star", Kind::List, "1,-0.5,0.25", "teacher θ*"),
+            p(
+                "d",
+                Kind::Count,
+                "",
+                "dimension with a generated teacher θ* (N(0, 1/d) entries from seed; instead of theta_star) [default: the length of theta_star]",
+            ),
             p("sigma_x", Kind::List, "1,0.5,0.25", "diagonal input variances Σx"),
             p("sigma", Kind::Float, "0.5", "label-noise standard deviation σ"),
             p("theta0", Kind::List, "0,0,0", "start θ₀ (zeros of the teacher's length by default)"),
@@ -653,7 +659,25 @@ pub fn build(name: &str, pairs: &[String]) -> CliResult<Built> {
             })
         }
         "linear_regression" => {
-            let theta_star = DVector::from_vec(params.list("theta_star", None)?);
+            let theta_star = if params.is_given("d") {
+                if params.is_given("theta_star") {
+                    return Err(CliError::input(
+                        "--param d: give either d (a generated teacher) or theta_star, not both",
+                    ));
+                }
+                let d = params.count("d")? as usize;
+                check_parameters("--param d", d)?;
+                let seed = params.count("seed")?;
+                let mut rng = SeedTree::new(seed).rng(1, Stream::Init);
+                let scale = 1.0 / (d as f64).sqrt();
+                let teacher = DVector::from_fn(d, |_, _| scale * rng.sample::<f64, _>(StandardNormal));
+                params
+                    .resolved
+                    .insert("theta_star".into(), json!(teacher.as_slice()));
+                teacher
+            } else {
+                DVector::from_vec(params.list("theta_star", None)?)
+            };
             let d = theta_star.len();
             check_parameters("--param theta_star", d)?;
             let variances = params.list("sigma_x", (d != 3).then(|| vec![1.0; d]))?;

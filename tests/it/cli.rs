@@ -902,13 +902,7 @@ fn matrix_factorization_teacher_and_start_from_the_command_line() {
     let c = sim(&["start=random", "init_seed=4"]);
     assert_ne!(a["observables"], b["observables"]);
     assert_eq!(b["observables"], c["observables"]);
-    let mf = |p: &[&str]| {
-        let mut args = vec!["simulate", "--model", "matrix_factorization", "--method", "sgd"];
-        for q in p {
-            args.extend(["--param", q]);
-        }
-        args.iter().map(|s| s.to_string()).collect::<Vec<_>>()
-    };
+    let mf = |p: &[&str]| with_params("matrix_factorization", p);
     bad_input(&as_strs(&mf(&["teacher=1,2"])), "--param teacher");
     bad_input(&as_strs(&mf(&["init_file=x.txt"])), "start=file");
     bad_input(&as_strs(&mf(&["init_seed=2"])), "start=random");
@@ -958,4 +952,52 @@ fn normalized_linear_runs_on_the_population() {
     ]);
     let c = online["fixed_point_charge"].as_f64().expect("a number");
     assert!((c - expected).abs() < 1e-9, "{c} vs {expected}");
+}
+
+/// `linear_regression --param d=N` generates a teacher of length N (echoed in
+/// `params.theta_star`, norm ≈ 1) with unit input variances and a zero start.
+#[test]
+fn linear_regression_dimension_with_a_generated_teacher() {
+    let v = json(&[
+        "simulate",
+        "--model",
+        "linear_regression",
+        "--method",
+        "sgd",
+        "--param",
+        "d=100",
+        "--paths",
+        "2",
+        "--time",
+        "0.2",
+        "--observable",
+        "charge,loss",
+        "--json",
+    ]);
+    let teacher: Vec<f64> = v["params"]["theta_star"]
+        .as_array()
+        .expect("the teacher")
+        .iter()
+        .map(|x| x.as_f64().expect("a number"))
+        .collect();
+    assert_eq!(teacher.len(), 100);
+    let norm2: f64 = teacher.iter().map(|x| x * x).sum();
+    // ‖θ*‖² ~ χ²₁₀₀/100: mean 1, std 0.14; 0.5..1.5 is beyond 3.5 std
+    assert!((0.5..1.5).contains(&norm2), "{norm2}");
+    assert_eq!(v["params"]["sigma_x"].as_array().map(Vec::len), Some(100));
+    assert_eq!(v["observables"]["charge"]["mean"][0], 0.0, "zero start");
+    let lr = |p: &[&str]| with_params("linear_regression", p);
+    bad_input(&as_strs(&lr(&["d=0"])), "--param d");
+    bad_input(&as_strs(&lr(&["d=5000"])), "--param d");
+    bad_input(&as_strs(&lr(&["d=3", "theta_star=1,2,3"])), "not both");
+    bad_input(&as_strs(&lr(&["d=x"])), "--param d=x");
+}
+
+/// `simulate --model MODEL --method sgd` with `--param` for each of `params`.
+fn with_params(model: &str, params: &[&str]) -> Vec<String> {
+    let mut args = vec!["simulate", "--model", model, "--method", "sgd"];
+    for q in params {
+        args.extend(["--param", q]);
+    }
+    args.iter().map(|s| s.to_string()).collect()
 }
