@@ -1001,3 +1001,29 @@ fn with_params(model: &str, params: &[&str]) -> Vec<String> {
     }
     args.iter().map(|s| s.to_string()).collect()
 }
+
+/// `predict` at the start: the fast rate at θ₀ (scalar factorisation on the valley:
+/// λ_max = 2(u² + w²) = 8.5 at (2, 0.5)) and, on the population, the refined law C(t)
+/// from the start's charge, decreasing from C(0) = 3.75 below the plain law's
+/// 3.75·e^{−4ησ²t/B} (the refined rate is larger).
+#[test]
+fn predict_gives_the_start_and_the_refined_law() {
+    let v = json(&["predict", "--model", "scalar_factorization", "--json"]);
+    let fast = v["fast_rate_at_start"].as_f64().expect("a number");
+    assert!((fast - 8.5).abs() < 1e-6, "{fast}");
+    let law = &v["refined_law"];
+    assert_eq!(law["on_valley"], true);
+    let c: Vec<f64> = law["charge"]
+        .as_array()
+        .expect("charges")
+        .iter()
+        .map(|x| x.as_f64().expect("a number"))
+        .collect();
+    assert_eq!(c.len(), 11);
+    assert!((c[0] - 3.75).abs() < 1e-12);
+    assert!(c.windows(2).all(|w| w[1] < w[0]), "{c:?}");
+    // plain law at t = 10: 3.75 e^{−4·0.05·1/4·10} = 3.75 e^{−0.5}
+    assert!(c[10] < 3.75 * (-0.5f64).exp(), "{}", c[10]);
+    let rate = v["slow_rate_at_start"].as_f64().expect("a number");
+    assert!(rate > 0.05, "{rate}");
+}
