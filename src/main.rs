@@ -31,6 +31,8 @@ const MODELS_HELP: &str = "The model: scalar_factorization, matrix_factorization
   noether-sde simulate --model tanh_net --method sgd --shard 1/2 --json > b.json
   noether-sde merge a.json b.json
   noether-sde simulate --model scalar_factorization --method sgd --format csv > run.csv
+  noether-sde simulate --model matrix_factorization --method sgd --observable charge,eig_wsw,eig_usu \
+      --time-average 5:10 --output-paths paths.csv
   noether-sde timescales --etas 0.0125,0.025,0.05 --batches 2,4,8
 
 Exit codes: 0 success, 1 runtime failure or a failed claim, 2 invalid input.")]
@@ -176,6 +178,21 @@ Example:
         /// time × observable × statistic).
         #[arg(long, value_enum)]
         format: Option<Format>,
+        /// What to record at each save time (comma-separated or repeated): charge, loss,
+        /// sharpness, theta (every coordinate), eig_wsw / eig_usu (eigenvalues of WΣxWᵀ /
+        /// UᵀΣεU, matrix_factorization) [default: charge,loss,sharpness]. loss and sharpness
+        /// pass over the whole data set at every save: leave them out for large n.
+        #[arg(long = "observable", value_name = "NAME", value_delimiter = ',', value_parser = cli::observables::Observable::parse)]
+        observables: Vec<cli::observables::Observable>,
+        /// Also report each observable averaged over the save times in [FROM, TO], per
+        /// path, with its mean, std and 95% interval over the paths.
+        #[arg(long = "time-average", value_name = "FROM:TO", value_parser = cli::observables::TimeWindow::parse)]
+        time_average: Option<cli::observables::TimeWindow>,
+        /// Write every finished path's observables at every save time to FILE, one row per
+        /// path × save time: .csv (`path,t,<observables>`, `pandas.read_csv`) or .jsonl
+        /// (JSON lines, `pandas.read_json(FILE, lines=True)`).
+        #[arg(long = "output-paths", value_name = "FILE")]
+        output_paths: Option<PathBuf>,
     },
     /// The theory's predictions at the model's start: the fixed-point charge of the
     /// Noether flow on the start's orbit, the slow rate κ there, the fast rate and their
@@ -406,6 +423,9 @@ fn run(command: Command) -> CliResult<i32> {
             divergence_bound,
             json,
             format,
+            observables,
+            time_average,
+            output_paths,
         } => {
             let built = cli::models::build(&model.model, &model.params)?;
             let args = SimulateArgs {
@@ -420,6 +440,9 @@ fn run(command: Command) -> CliResult<i32> {
                 save_every,
                 shard,
                 divergence_bound,
+                observables,
+                time_average,
+                output_paths,
             };
             let out = cli::simulate::simulate(&built, &args)?;
             let format = if json {

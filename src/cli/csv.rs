@@ -10,6 +10,8 @@
 //!
 //! `pandas.read_csv(path)` loads it with no arguments; a statistic that is undefined
 //! (e.g. the standard deviation of a single path) is an empty field (NaN in pandas).
+//! The observables come in the run's order (`observable_names`); with `--time-average
+//! FROM:TO` each also has rows `<name>_time_average` at `t = TO`, the window's end.
 //! The run's settings stay in the JSON output (`--format json`).
 
 use serde_json::Value;
@@ -28,14 +30,38 @@ pub fn long_csv(out: &Value) -> String {
     let Some(observables) = out["observables"].as_object() else {
         return s;
     };
+    let names: Vec<&String> = match out["observable_names"].as_array() {
+        Some(a) => a
+            .iter()
+            .filter_map(Value::as_str)
+            .filter_map(|n| observables.get_key_value(n).map(|(k, _)| k))
+            .collect(),
+        None => observables.keys().collect(),
+    };
+    let mut row = |t: f64, name: &str, series: &Value, i: Option<usize>| {
+        for stat in STATISTICS {
+            let value = match i {
+                Some(i) => series[*stat].get(i).and_then(Value::as_f64),
+                None => series[*stat].as_f64(),
+            };
+            let _ = match value {
+                Some(v) if v.is_finite() => writeln!(s, "{t},{name},{stat},{v}"),
+                _ => writeln!(s, "{t},{name},{stat},"),
+            };
+        }
+    };
     for (i, t) in times.iter().enumerate() {
-        for (name, series) in observables {
-            for stat in STATISTICS {
-                let value = series[*stat].get(i).and_then(Value::as_f64);
-                let _ = match value {
-                    Some(v) if v.is_finite() => writeln!(s, "{t},{name},{stat},{v}"),
-                    _ => writeln!(s, "{t},{name},{stat},"),
-                };
+        for name in &names {
+            row(*t, name, &observables[*name], Some(i));
+        }
+    }
+    if let (Some(to), Some(averages)) = (
+        out["time_average"]["to"].as_f64(),
+        out["time_average"]["observables"].as_object(),
+    ) {
+        for name in &names {
+            if let Some(series) = averages.get(*name) {
+                row(to, &format!("{name}_time_average"), series, None);
             }
         }
     }

@@ -7,6 +7,7 @@
 pub mod convergence;
 pub mod csv;
 pub mod models;
+pub mod observables;
 pub mod predict;
 pub mod simulate;
 pub mod timescales;

@@ -30,6 +30,8 @@ pub enum Kind {
     List,
     /// One of the listed words.
     Choice(&'static [&'static str]),
+    /// A file name.
+    File,
 }
 
 /// One `--param` of a model.
@@ -124,13 +126,31 @@ pub const MODELS: &[ModelSpec] = &[
                 "diagonal label-noise variances Σε (ones when d_out ≠ 2)",
             ),
             p(
+                "teacher",
+                Kind::List,
+                "",
+                "teacher V, d_out × d_in entries row by row [default: the report's V for d_in = 4, d_out = 2, else N(0, 1/d_in) entries from seed]",
+            ),
+            p(
                 "start",
-                Kind::Choice(&["unbalanced", "random"]),
+                Kind::Choice(&["unbalanced", "random", "balanced", "file"]),
                 "unbalanced",
-                "unbalanced = the report's unbalanced global minimum; random = N(0, init²) entries",
+                "unbalanced = the report's unbalanced global minimum; random = N(0, init²) entries; balanced = the balanced-and-aligned global minimum (THEORY §6.2); file = θ₀ from init_file",
             ),
             p("init_u", Kind::Float, "1", "scale of the random U (start=random)"),
             p("init_w", Kind::Float, "1", "scale of the random W (start=random)"),
+            p(
+                "init_seed",
+                Kind::Count,
+                "",
+                "seed of the random start (start=random) [default: seed]",
+            ),
+            p(
+                "init_file",
+                Kind::File,
+                "",
+                "θ₀ = [vec U; vec W] (column-major: U is d_out × hidden, W hidden × d_in), D numbers separated by commas, spaces or newlines (start=file)",
+            ),
             p(
                 "n",
                 Kind::Count,
@@ -141,7 +161,7 @@ pub const MODELS: &[ModelSpec] = &[
                 "seed",
                 Kind::Count,
                 "0",
-                "seed of the data set, the random start and the teacher V (V is the report's for d_in = 4, d_out = 2)",
+                "seed of the data set, the generated teacher V (the report's V for d_in = 4, d_out = 2) and, unless init_seed is given, the random start",
             ),
         ],
         eta: 0.02,
@@ -159,7 +179,7 @@ pub const MODELS: &[ModelSpec] = &[
             p("input_variances", Kind::List, "1,0.5,2,1", "diagonal input variances"),
             p("sigma", Kind::Float, "0.5", "label-noise standard deviation σ"),
             p("norm0", Kind::Float, "1", "start θ₀ = norm0 · teacher direction"),
-            p("n", Kind::Count, "256", N_FINITE),
+            p("n", Kind::Count, "256", N_POPULATION),
             p("seed", Kind::Count, "0", SEED),
         ],
         eta: 0.05,
@@ -174,6 +194,12 @@ pub const MODELS: &[ModelSpec] = &[
         charge: "‖θ‖² (linear regression has no exponential symmetry: not a conserved or Noether charge)",
         params: &[
             p("theta_star", Kind::List, "1,-0.5,0.25", "teacher θ*"),
+            p(
+                "d",
+                Kind::Count,
+                "",
+                "dimension with a generated teacher θ* (N(0, 1/d) entries from seed; instead of theta_star) [default: the length of theta_star]",
+            ),
             p("sigma_x", Kind::List, "1,0.5,0.25", "diagonal input variances Σx"),
             p("sigma", Kind::Float, "0.5", "label-noise standard deviation σ"),
             p("theta0", Kind::List, "0,0,0", "start θ₀ (zeros of the teacher's length by default)"),
@@ -271,6 +297,7 @@ pub fn models_json() -> Value {
         Kind::Count => json!("integer"),
         Kind::List => json!("list"),
         Kind::Choice(c) => json!({ "choice": c }),
+        Kind::File => json!("file"),
     };
     json!({
         "models": MODELS.iter().map(|m| json!({
@@ -389,6 +416,23 @@ impl Params {
         };
         self.resolved.insert(key.into(), json!(v));
         Ok(v)
+    }
+
+    /// A non-negative integer parameter whose default is `fallback` (another parameter's
+    /// value).
+    pub fn count_or(&mut self, key: &'static str, fallback: u64) -> CliResult<u64> {
+        if self.is_given(key) {
+            return self.count(key);
+        }
+        self.resolved.insert(key.into(), json!(fallback));
+        Ok(fallback)
+    }
+
+    /// The text of a given parameter (`None` when not given; not recorded until used).
+    pub fn text(&mut self, key: &'static str) -> Option<String> {
+        let v = self.given.get(key).cloned()?;
+        self.resolved.insert(key.into(), json!(v));
+        Some(v)
     }
 
     /// A choice parameter.
@@ -517,17 +561,31 @@ pub fn build(name: &str, pairs: &[String]) -> CliResult<Built> {
             let sigma_eps = params.list("sigma_eps", (d_out != 2).then(|| vec![1.0; d_out]))?;
             let start = params.choice("start")?;
             let (init_u, init_w) = (params.float("init_u")?, params.float("init_w")?);
+            let only_with = |key: &str, value: &str| {
+                CliError::input(format!("--param {key}: only applies with --param start={value}"))
+            };
             if start != "random" {
-                for key in ["init_u", "init_w"] {
+                for key in ["init_u", "init_w", "init_seed"] {
                     if params.is_given(key) {
-                        return Err(CliError::input(format!(
-                            "--param {key}: only applies with --param start=random"
-                        )));
+                        return Err(only_with(key, "random"));
                     }
                 }
             }
+            if start != "file" && params.is_given("init_file") {
+                return Err(only_with("init_file", "file"));
+            }
             let seed = params.count("seed")?;
-            let teacher = if (d_in, d_out) == (4, 2) {
+            let teacher = if params.is_given("teacher") {
+                let entries = params.list("teacher", None)?;
+                if entries.len() != d_out * d_in {
+                    return Err(CliError::input(format!(
+                        "--param teacher: {} entries, but V is d_out × d_in = {d_out} × {d_in} = {} (row by row)",
+                        entries.len(),
+                        d_out * d_in
+                    )));
+                }
+                DMatrix::from_row_slice(d_out, d_in, &entries)
+            } else if (d_in, d_out) == (4, 2) {
                 default_matrix_factorization().map_err(lib)?.teacher().clone()
             } else {
                 let mut rng = SeedTree::new(seed).rng(1, Stream::Init);
@@ -541,15 +599,32 @@ pub fn build(name: &str, pairs: &[String]) -> CliResult<Built> {
                 DVector::from_vec(sigma_eps),
             )
             .map_err(lib)?;
-            let theta0 = if start == "random" {
-                let mut rng = SeedTree::new(seed).rng(2, Stream::Init);
-                let u = DMatrix::from_fn(d_out, hidden, |_, _| {
-                    init_u * rng.sample::<f64, _>(StandardNormal)
-                });
-                let w = DMatrix::from_fn(hidden, d_in, |_, _| init_w * rng.sample::<f64, _>(StandardNormal));
-                MatrixFactorization::pack(&u, &w)
-            } else {
-                unbalanced_start(&model).map_err(lib)?
+            // the teacher used, given or generated, row by row
+            params
+                .resolved
+                .insert("teacher".into(), json!(model.teacher().transpose().as_slice()));
+            let dim = hidden * (d_in + d_out);
+            let theta0 = match start {
+                "random" => {
+                    let init_seed = params.count_or("init_seed", seed)?;
+                    let mut rng = SeedTree::new(init_seed).rng(2, Stream::Init);
+                    let u = DMatrix::from_fn(d_out, hidden, |_, _| {
+                        init_u * rng.sample::<f64, _>(StandardNormal)
+                    });
+                    let w =
+                        DMatrix::from_fn(hidden, d_in, |_, _| init_w * rng.sample::<f64, _>(StandardNormal));
+                    MatrixFactorization::pack(&u, &w)
+                }
+                "balanced" => model
+                    .equilibrium()
+                    .map_err(|e| CliError::library("--param start=balanced", e))?,
+                "file" => {
+                    let file = params
+                        .text("init_file")
+                        .ok_or_else(|| CliError::input("--param start=file: needs --param init_file=PATH"))?;
+                    read_theta(&file, dim)?
+                }
+                _ => unbalanced_start(&model).map_err(lib)?,
             };
             let data = dataset(&mut params, sample_width(&model, theta0.len()), |n, s| {
                 model.dataset(n, s)
@@ -575,11 +650,6 @@ pub fn build(name: &str, pairs: &[String]) -> CliResult<Built> {
             let data = dataset(&mut params, sample_width(&model, theta0.len()), |n, s| {
                 model.dataset(n, s)
             })?;
-            if data.is_none() {
-                return Err(CliError::input(
-                    "--param n=0: normalized_linear has no closed-form noise and needs a data set (n ≥ 1)",
-                ));
-            }
             let charge = Charge::Symmetry(model.symmetry().map_err(lib)?);
             AnySetup::Normalized(Setup {
                 model,
@@ -589,7 +659,25 @@ pub fn build(name: &str, pairs: &[String]) -> CliResult<Built> {
             })
         }
         "linear_regression" => {
-            let theta_star = DVector::from_vec(params.list("theta_star", None)?);
+            let theta_star = if params.is_given("d") {
+                if params.is_given("theta_star") {
+                    return Err(CliError::input(
+                        "--param d: give either d (a generated teacher) or theta_star, not both",
+                    ));
+                }
+                let d = params.count("d")? as usize;
+                check_parameters("--param d", d)?;
+                let seed = params.count("seed")?;
+                let mut rng = SeedTree::new(seed).rng(1, Stream::Init);
+                let scale = 1.0 / (d as f64).sqrt();
+                let teacher = DVector::from_fn(d, |_, _| scale * rng.sample::<f64, _>(StandardNormal));
+                params
+                    .resolved
+                    .insert("theta_star".into(), json!(teacher.as_slice()));
+                teacher
+            } else {
+                DVector::from_vec(params.list("theta_star", None)?)
+            };
             let d = theta_star.len();
             check_parameters("--param theta_star", d)?;
             let variances = params.list("sigma_x", (d != 3).then(|| vec![1.0; d]))?;
@@ -654,6 +742,37 @@ pub fn build(name: &str, pairs: &[String]) -> CliResult<Built> {
         params: params.resolved(),
         setup,
     })
+}
+
+/// `θ₀` from a file of `dim` numbers separated by commas, spaces or newlines.
+fn read_theta(file: &str, dim: usize) -> CliResult<DVector<f64>> {
+    let flag = format!("--param init_file={file}");
+    let meta = std::fs::metadata(file).map_err(|e| CliError::input(format!("{flag}: cannot read: {e}")))?;
+    if meta.len() > 1 << 20 {
+        return Err(CliError::input(format!(
+            "{flag}: {} bytes; a start of {dim} numbers takes far less (at most 1 MiB)",
+            meta.len()
+        )));
+    }
+    let text =
+        std::fs::read_to_string(file).map_err(|e| CliError::input(format!("{flag}: cannot read: {e}")))?;
+    let values = text
+        .split(|c: char| c == ',' || c.is_whitespace())
+        .filter(|t| !t.is_empty())
+        .map(|t| {
+            t.parse::<f64>()
+                .ok()
+                .filter(|v| v.is_finite())
+                .ok_or_else(|| CliError::input(format!("{flag}: `{t}` is not a finite number")))
+        })
+        .collect::<CliResult<Vec<f64>>>()?;
+    if values.len() != dim {
+        return Err(CliError::input(format!(
+            "{flag}: {} numbers, but θ has hidden × (d_in + d_out) = {dim}",
+            values.len()
+        )));
+    }
+    Ok(DVector::from_vec(values))
 }
 
 fn positive_count(params: &mut Params, key: &'static str) -> CliResult<usize> {

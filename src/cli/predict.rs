@@ -29,6 +29,11 @@ pub fn predict(
     require_non_negative("--weight-decay", weight_decay)?;
     let cfg = SgdConfig::new(eta, batch).with_weight_decay(weight_decay);
     let mut out = with_setup!(&built.setup, s => predict_with(s, spec.name, cfg))?;
+    if let AnySetup::Scalar(s) = &built.setup {
+        if s.data.is_none() && weight_decay == 0.0 {
+            out.append(&mut refined_law(s, eta, batch, spec.time));
+        }
+    }
     if let AnySetup::Matrix(s) = &built.setup {
         let equilibrium = s.model.equilibrium()?;
         let m = s.model.charge_matrix(&equilibrium);
@@ -96,16 +101,82 @@ fn predict_with<M: CliModel>(
     out.insert("slow_rate".into(), json!(fp.slow_rate));
     out.insert("fast_rate".into(), json!(fast));
     out.insert("fast_rate_at".into(), json!("fixed_point"));
+    let fast_start = setup
+        .model
+        .sharpness(data, &setup.theta0)
+        .map_err(|e| CliError::library("predict: sharpness", e))?
+        + 2.0 * cfg.weight_decay;
+    out.insert("fast_rate_at_start".into(), json!(fast_start));
+    out.insert("ratio_at_start".into(), json!(fp.slow_rate / fast_start));
+    out.insert(
+        "at_start_definition".into(),
+        json!("fast_rate_at_start = λ_max(∇²L_γ(θ₀)) at the start θ₀; ratio_at_start = slow_rate / fast_rate_at_start"),
+    );
     out.insert(
         "fast_rate_definition".into(),
         json!("λ_max(∇²L_γ(θ*)) = λ_max(∇²L(θ*)) + 2γ at the fixed point θ*"),
     );
+    // on a finite data set, also the population's fixed point (online SGD, n → ∞), for
+    // the models with closed-form population noise
+    if data.is_some() {
+        if let Ok(population) = setup.model.sde(None, cfg) {
+            let pf = fixed_point(sym, &population, &setup.theta0, 0.0)
+                .map_err(|e| CliError::library("predict: population", e))?;
+            out.insert("population_fixed_point_charge".into(), json!(pf.charge));
+            out.insert("population_slow_rate".into(), json!(pf.slow_rate));
+        }
+    }
     out.insert("ratio".into(), json!(fp.slow_rate / fast));
     out.insert(
         "ratio_definition".into(),
         json!("slow_rate / fast_rate = (fast timescale) / (slow timescale), O(η/B) (THEORY §5)"),
     );
     Ok(out)
+}
+
+/// Scalar factorisation on the population: the refined Noether-flow law of THEORY §6.1,
+/// `d ln C/dt = −(4ησ²/B)[1 + 2ηP/(B − 2ηP)]`, `P = √(C² + 4v²)`, from the start's
+/// charge (the report's law; on the valley `uw = v`), at eleven times up to `t_end`, and
+/// the slow rate at the start.
+fn refined_law(
+    setup: &Setup<noether_sde::models::ScalarFactorization>,
+    eta: f64,
+    batch: usize,
+    t_end: f64,
+) -> serde_json::Map<String, Value> {
+    use noether_sde::analysis::fixed_points::{refined_valley_charge, ValleyConfig};
+    let c0 = setup.charge.at(&setup.theta0);
+    let (u, w) = (setup.theta0[0], setup.theta0[1]);
+    let times: Vec<f64> = (0..=10).map(|k| t_end * k as f64 / 10.0).collect();
+    let charges: Vec<f64> = times
+        .iter()
+        .map(|&t| {
+            refined_valley_charge(&ValleyConfig {
+                v: setup.model.v(),
+                sigma: setup.model.sigma(),
+                eta,
+                batch,
+                charge0: c0,
+                t_end: t,
+                ..ValleyConfig::default()
+            })
+        })
+        .collect();
+    let mut out = serde_json::Map::new();
+    out.insert(
+        "slow_rate_at_start".into(),
+        json!(setup.model.refined_valley_rate(eta, batch, c0)),
+    );
+    out.insert(
+        "refined_law".into(),
+        json!({
+            "t": times,
+            "charge": charges,
+            "on_valley": (u * w - setup.model.v()).abs() <= 1e-9 * setup.model.v().abs().max(1.0),
+            "definition": "C(t) from d ln C/dt = −(4ησ²/B)[1 + 2ηP/(B − 2ηP)], P = √(C² + 4v²) (THEORY §6.1; derived on the valley uw = v), by RK4",
+        }),
+    );
+    out
 }
 
 /// Readable text for a predict result.
@@ -130,6 +201,27 @@ pub fn text(out: &Value) -> String {
         ("ratio slow/fast", "ratio"),
     ] {
         let _ = writeln!(s, "{label:<30} {}", get(key));
+    }
+    if out.get("population_fixed_point_charge").is_some() {
+        let _ = writeln!(
+            s,
+            "{:<30} {} (slow rate {}; n → ∞, online SGD)",
+            "population C*",
+            get("population_fixed_point_charge"),
+            get("population_slow_rate")
+        );
+    }
+    for (label, key) in [
+        ("fast rate at the start", "fast_rate_at_start"),
+        ("ratio at the start", "ratio_at_start"),
+        ("slow rate at the start", "slow_rate_at_start"),
+    ] {
+        if out.get(key).is_some() {
+            let _ = writeln!(s, "{label:<30} {}", get(key));
+        }
+    }
+    if let Some(law) = out.get("refined_law") {
+        let _ = writeln!(s, "refined law C(t): t = {} → C = {}", law["t"], law["charge"]);
     }
     if let Some(rows) = out.get("equilibrium").and_then(Value::as_array) {
         let _ = writeln!(s, "equilibrium UᵀU − WWᵀ:");

@@ -10,11 +10,14 @@
 //! with `"mergeable": null` and cannot be merged.)
 
 use super::models::{with_setup, Built, CliModel, Setup};
+use super::observables::{write_paths, Observable, PathsFormat, Recorded, TimeWindow};
 use super::{require_non_negative, require_positive, CliError, CliResult, Shard};
 use indicatif::{ProgressBar, ProgressStyle};
 use nalgebra::DVector;
 use noether_sde::analysis::stats::MeanInterval;
-use noether_sde::ensemble::{Ensemble, EnsembleStatistics, Functionals, SdeProblem, SgdProblem};
+use noether_sde::ensemble::{
+    Ensemble, EnsembleProblem, EnsembleStatistics, Functionals, PathRecord, SdeProblem, SgdProblem,
+};
 use noether_sde::scheme::catalogue::{SchemeKind, SchemeVisitor};
 use noether_sde::scheme::{check_compatible, Scheme, TimeSpan};
 use noether_sde::sde::Sde;
@@ -107,12 +110,21 @@ pub struct SimulateArgs {
     pub shard: Option<Shard>,
     /// `--divergence-bound`.
     pub divergence_bound: f64,
+    /// `--observable` (empty: charge, loss, sharpness).
+    pub observables: Vec<Observable>,
+    /// `--time-average FROM:TO`.
+    pub time_average: Option<TimeWindow>,
+    /// `--output-paths FILE`.
+    pub output_paths: Option<PathBuf>,
 }
 
 /// The run's settings: everything that must agree between shards.
 struct Run {
     header: Value,
     times: Vec<f64>,
+    recorded: Recorded,
+    /// Keep every path's record (`--output-paths`, `--time-average`).
+    per_path: bool,
 }
 
 /// The save times: every `k`-th step, `k = max(1, round(every/step))`, labelled with the
@@ -200,10 +212,26 @@ pub fn simulate(built: &Built, args: &SimulateArgs) -> CliResult<Value> {
         }
         None => 0..total,
     };
-    let implied = with_setup!(&built.setup, s => work(s, args.method, batch, steps, (paths.end - paths.start) as f64, times.len() as f64));
+    let recorded = Recorded::resolve(&args.observables, built)?;
+    let inside = args.time_average.map(|w| w.indices(&times)).transpose()?;
+    let paths_format = args.output_paths.as_deref().map(PathsFormat::of).transpose()?;
+    let per_path = inside.is_some() || paths_format.is_some();
+    let values = (paths.end - paths.start) as f64 * times.len() as f64 * recorded.columns().len() as f64;
+    if per_path && 8.0 * values > super::models::MAX_DATA_BYTES {
+        return Err(CliError::input(format!(
+            "--output-paths/--time-average keep every path's values in memory: {:.1} GB (paths × save times × columns × 8 bytes), more than {:.1} GB; lower --paths (or run shards), raise --save-every or record fewer --observable",
+            8.0 * values / 1e9,
+            super::models::MAX_DATA_BYTES / 1e9
+        )));
+    }
+    if let Some(file) = &args.output_paths {
+        std::fs::File::create(file)
+            .map_err(|e| CliError::input(format!("--output-paths {}: cannot create: {e}", file.display())))?;
+    }
+    let implied = with_setup!(&built.setup, s => work(s, args.method, batch, steps, (paths.end - paths.start) as f64, times.len() as f64, &recorded));
     if implied > MAX_WORK {
         return Err(CliError::input(format!(
-            "the run would take about {implied:.1e} multiply-adds (paths × steps × parameters × samples per step, plus the recorded sharpness), more than {MAX_WORK:e}; lower --paths, --time or --batch, raise --eta/--dt or --save-every, or make the model smaller (--param)"
+            "the run would take about {implied:.1e} multiply-adds (paths × steps × parameters × samples per step, plus the recorded loss and sharpness), more than {MAX_WORK:e}; lower --paths, --time or --batch, raise --eta/--dt or --save-every, or make the model smaller (--param)"
         )));
     }
     let header = json!({
@@ -222,6 +250,8 @@ pub fn simulate(built: &Built, args: &SimulateArgs) -> CliResult<Value> {
         "charge_definition": spec.charge,
         "loss_definition": "L(θ): the mean loss on the data set, or the population risk (without the weight-decay term)",
         "sharpness_definition": "λ_max(∇²L(θ)) by power iteration (relative residual 1e-6, at most 100 products per phase)",
+        "observable_names": recorded.columns(),
+        "observable_definitions": recorded.definitions(),
     });
     let cfg = SgdConfig::new(eta, batch).with_weight_decay(weight_decay);
     // a progress bar on stderr when it is a terminal (stdout carries the results)
@@ -239,12 +269,69 @@ pub fn simulate(built: &Built, args: &SimulateArgs) -> CliResult<Value> {
         .with_divergence_bound(args.divergence_bound)
         .map_err(|e| CliError::library("--divergence-bound", e))?
         .with_progress(move |n| ticks.inc(n));
-    let mut run = Run { header, times };
+    let mut run = Run {
+        header,
+        times,
+        recorded,
+        per_path,
+    };
     let result = with_setup!(&built.setup, s => run_ensemble(s, args.method, cfg, time, dt, &run, &ensemble));
     bar.finish_and_clear();
-    let (stats, route) = result?;
+    let (collected, route) = result?;
     run.header["route"] = json!(route);
-    Ok(render(&run.header, &stats, args.shard))
+    let records = match collected {
+        Collected::Statistics(stats) => return Ok(render(&run.header, &stats, args.shard)),
+        Collected::Paths(records) => records,
+    };
+    let columns = run.recorded.columns();
+    let stats = EnsembleStatistics::from_records(&ensemble, run.times.clone(), columns.len(), &records)
+        .map_err(|e| runtime_context(CliError::from(e), args.method))?;
+    let mut out = render(&run.header, &stats, args.shard);
+    if let (Some(file), Some(format)) = (&args.output_paths, paths_format) {
+        let rows = write_paths(file, format, &run.times, columns, &records)?;
+        let kind = match format {
+            PathsFormat::Csv => "csv",
+            PathsFormat::JsonLines => "jsonl",
+        };
+        let mut header: Vec<&str> = vec!["path", "t"];
+        header.extend(columns.iter().map(String::as_str));
+        out["paths_file"] = json!({
+            "file": file.display().to_string(),
+            "format": kind,
+            "rows": rows,
+            "columns": header,
+        });
+    }
+    if let (Some(window), Some(inside)) = (args.time_average, inside) {
+        out["time_average"] =
+            super::observables::time_average(window, &run.times, &inside, columns, &records);
+    }
+    Ok(out)
+}
+
+/// What a run collected: streamed statistics, or every path's record (for
+/// `--output-paths` and `--time-average`).
+enum Collected {
+    Statistics(EnsembleStatistics),
+    Paths(Vec<noether_sde::Result<PathRecord>>),
+}
+
+/// Runs `problem` for statistics or, with `per_path`, for every path's record.
+fn collect<P, F>(
+    ensemble: &Ensemble,
+    problem: &P,
+    record: &Functionals<F>,
+    per_path: bool,
+) -> noether_sde::Result<Collected>
+where
+    P: EnsembleProblem,
+    F: Fn(f64, &DVector<f64>, &mut [f64]) + Sync,
+{
+    if per_path {
+        ensemble.per_path(problem, record).map(Collected::Paths)
+    } else {
+        ensemble.statistics(problem, record).map(Collected::Statistics)
+    }
 }
 
 /// The multiply-adds a run implies (see [`MAX_WORK`]).
@@ -255,6 +342,7 @@ fn work<M: CliModel>(
     steps: f64,
     paths: f64,
     times: f64,
+    recorded: &Recorded,
 ) -> f64 {
     let d = setup.theta0.len() as f64;
     let n = setup.data.as_ref().map(|data| data.len() as f64);
@@ -263,7 +351,12 @@ fn work<M: CliModel>(
         Method::Gd => n.unwrap_or(1.0),
         Method::Sde(_) => n.unwrap_or(d),
     };
-    paths * (steps * d * per_step + times * 200.0 * d * n.unwrap_or(1.0).max(1.0))
+    let passes = |o: Observable, count: f64| if recorded.has(o) { count } else { 0.0 };
+    let per_save = d
+        * (1.0
+            + (passes(Observable::Loss, 1.0) + passes(Observable::Sharpness, 200.0))
+                * n.unwrap_or(1.0).max(1.0));
+    paths * (steps * d * per_step + times * per_save)
 }
 
 fn run_ensemble<M: CliModel>(
@@ -274,7 +367,8 @@ fn run_ensemble<M: CliModel>(
     dt: Option<f64>,
     run: &Run,
     ensemble: &Ensemble,
-) -> CliResult<(EnsembleStatistics, &'static str)> {
+) -> CliResult<(Collected, &'static str)> {
+    let (recorded, per_path) = (&run.recorded, run.per_path);
     let data = setup.data.as_ref();
     if let Some(d) = data {
         if cfg.batch > d.len() {
@@ -287,12 +381,8 @@ fn run_ensemble<M: CliModel>(
     }
     let record = Functionals::new(
         run.times.clone(),
-        3,
-        |_t: f64, x: &DVector<f64>, out: &mut [f64]| {
-            out[0] = setup.charge.at(x);
-            out[1] = setup.model.risk(data, x);
-            out[2] = setup.model.sharpness(data, x).unwrap_or(f64::NAN);
-        },
+        recorded.columns().len(),
+        |_t: f64, x: &DVector<f64>, out: &mut [f64]| recorded.eval(setup, x, out),
     )?;
     let theta0 = setup.theta0.clone();
     let statistics = if method.is_discrete() {
@@ -301,20 +391,20 @@ fn run_ensemble<M: CliModel>(
             sgd = sgd.gradient_descent();
         }
         let problem = SgdProblem::new(&sgd, theta0, time)?;
-        ensemble.statistics(&problem, &record).map(|s| (s, "discrete"))
+        collect(ensemble, &problem, &record, per_path).map(|s| (s, "discrete"))
     } else {
         let sde = setup.model.sde(data, cfg)?;
         let span = TimeSpan::new(0.0, time, dt.expect("SDE methods have a step"))?;
         let Method::Sde(kind) = method else {
             unreachable!("discrete methods are handled above")
         };
-        if kind == SchemeKind::EulerMaruyama {
+        if kind == SchemeKind::EulerMaruyama && !per_path {
             if let Some(stats) = setup
                 .model
                 .batched_em_statistics(&sde, &theta0, span, ensemble, &record)
             {
                 return stats
-                    .map(|s| (s, "batched"))
+                    .map(|s| (Collected::Statistics(s), "batched"))
                     .map_err(|e| runtime_context(CliError::from(e), method));
             }
         }
@@ -325,6 +415,7 @@ fn run_ensemble<M: CliModel>(
             span,
             ensemble,
             record: &record,
+            per_path,
         };
         return kind
             .visit(solve)
@@ -352,6 +443,7 @@ struct Solve<'a, S, F> {
     span: TimeSpan,
     ensemble: &'a Ensemble,
     record: &'a Functionals<F>,
+    per_path: bool,
 }
 
 impl<S, F> SchemeVisitor for Solve<'_, S, F>
@@ -359,12 +451,12 @@ where
     S: Sde + Sync,
     F: Fn(f64, &DVector<f64>, &mut [f64]) + Sync,
 {
-    type Output = CliResult<EnsembleStatistics>;
+    type Output = CliResult<Collected>;
 
     fn visit<K: Scheme + Sync + 'static>(self, scheme: K) -> Self::Output {
         if !self.kind.needs_conversion(self.sde.calculus()) {
             let problem = sde_problem(self.sde, scheme, self.kind, self.theta0, self.span)?;
-            return Ok(self.ensemble.statistics(&problem, self.record)?);
+            return Ok(collect(self.ensemble, &problem, self.record, self.per_path)?);
         }
         if self.sde.noise_dim() > MAX_LEVY_NOISE_DIM {
             return Err(CliError::input(format!(
@@ -376,7 +468,7 @@ where
         }
         let converted = noether_sde::sde::convert::StratonovichForm::new(self.sde)?;
         let problem = sde_problem(&converted, scheme, self.kind, self.theta0, self.span)?;
-        Ok(self.ensemble.statistics(&problem, self.record)?)
+        Ok(collect(self.ensemble, &problem, self.record, self.per_path)?)
     }
 }
 
@@ -448,9 +540,16 @@ fn render(header: &Value, stats: &EnsembleStatistics, shard: Option<Shard>) -> V
         json!([stats.paths().start, stats.paths().end]),
     );
     out.insert("times".into(), json!(times));
+    let names = observable_names(header);
     out.insert(
         "observables".into(),
-        json!({"charge": observable(0), "loss": observable(1), "sharpness": observable(2)}),
+        Value::Object(
+            names
+                .iter()
+                .enumerate()
+                .map(|(j, name)| (name.clone(), observable(j)))
+                .collect(),
+        ),
     );
     out.insert("finished".into(), json!(n));
     out.insert(
@@ -483,6 +582,16 @@ fn render(header: &Value, stats: &EnsembleStatistics, shard: Option<Shard>) -> V
     Value::Object(out)
 }
 
+/// The recorded columns named in a run's header (charge, loss, sharpness for files
+/// written before `--observable`).
+fn observable_names(header: &Value) -> Vec<String> {
+    header
+        .get("observable_names")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(|v| v.as_str().map(String::from)).collect())
+        .unwrap_or_else(|| vec!["charge".into(), "loss".into(), "sharpness".into()])
+}
+
 /// Readable text for a simulate result.
 pub fn text(out: &Value) -> String {
     use std::fmt::Write;
@@ -512,29 +621,68 @@ pub fn text(out: &Value) -> String {
     if let Some(why) = out.get("undefined").and_then(Value::as_str) {
         let _ = writeln!(s, "undefined: {why}");
     }
-    let _ = writeln!(
-        s,
-        "{:>10}  {:>12} {:>12} {:>25}  {:>12} {:>12}  {:>12} {:>12}",
-        "t", "charge", "std", "95% CI", "loss", "std", "sharpness", "std"
-    );
+    // per observable: mean and standard deviation; the charge also with its 95% interval
+    let names = observable_names(out);
+    let _ = write!(s, "{:>10}", "t");
+    for name in &names {
+        let _ = write!(s, "  {name:>12} {:>12}", "std");
+        if name == "charge" {
+            let _ = write!(s, " {:>25}", "95% CI");
+        }
+    }
+    s.push('\n');
     let obs = out.get("observables").cloned().unwrap_or(Value::Null);
     let series = |o: &str, k: &str, i: usize| obs[o][k][i].as_f64().unwrap_or(f64::NAN);
     if let Some(times) = out.get("times").and_then(Value::as_array) {
         for (i, t) in times.iter().enumerate() {
+            let _ = write!(s, "{:>10.4}", t.as_f64().unwrap_or(f64::NAN));
+            for name in &names {
+                let _ = write!(
+                    s,
+                    "  {:>12.6} {:>12.6}",
+                    series(name, "mean", i),
+                    series(name, "std", i)
+                );
+                if name == "charge" {
+                    let _ = write!(
+                        s,
+                        " [{:>11.6}, {:>11.6}]",
+                        series(name, "ci_low", i),
+                        series(name, "ci_high", i)
+                    );
+                }
+            }
+            s.push('\n');
+        }
+    }
+    if let Some(avg) = out.get("time_average").filter(|v| v.is_object()) {
+        let _ = writeln!(
+            s,
+            "time average over t in [{}, {}] ({} save times, {} paths):",
+            super::show(avg.get("from")),
+            super::show(avg.get("to")),
+            avg["save_times"].as_array().map_or(0, Vec::len),
+            super::show(avg.get("paths"))
+        );
+        for name in &names {
+            let v = &avg["observables"][name];
             let _ = writeln!(
                 s,
-                "{:>10.4}  {:>12.6} {:>12.6} [{:>11.6}, {:>11.6}]  {:>12.6} {:>12.6}  {:>12.6} {:>12.6}",
-                t.as_f64().unwrap_or(f64::NAN),
-                series("charge", "mean", i),
-                series("charge", "std", i),
-                series("charge", "ci_low", i),
-                series("charge", "ci_high", i),
-                series("loss", "mean", i),
-                series("loss", "std", i),
-                series("sharpness", "mean", i),
-                series("sharpness", "std", i),
+                "  {name:>12} {:>12.6} (std {:.6}, 95% CI [{:.6}, {:.6}])",
+                v["mean"].as_f64().unwrap_or(f64::NAN),
+                v["std"].as_f64().unwrap_or(f64::NAN),
+                v["ci_low"].as_f64().unwrap_or(f64::NAN),
+                v["ci_high"].as_f64().unwrap_or(f64::NAN)
             );
         }
+    }
+    if let Some(file) = out.get("paths_file").filter(|v| v.is_object()) {
+        let _ = writeln!(
+            s,
+            "per-path values: {} ({} rows)",
+            super::show(file.get("file")),
+            super::show(file.get("rows"))
+        );
     }
     s
 }

@@ -418,6 +418,74 @@ impl EnsembleStatistics {
         ))
     }
 
+    /// The statistics of per-path records, as [`super::Ensemble::per_path`] returns them
+    /// for `ensemble`'s paths (in path order) with functionals recording `count` values
+    /// at `times`: bit-identical to [`super::Ensemble::statistics`] on the same run (the
+    /// leaves go through the same block tree, in the same order). For callers that need
+    /// both the paths and their mergeable statistics without running the ensemble twice.
+    ///
+    /// # Errors
+    /// [`Error::InvalidParameter`] if the records are not one per path of the range, in
+    /// order, each `times × count`; the first (lowest-index) path's error other than
+    /// [`Error::Divergence`], as [`super::Ensemble::statistics`].
+    pub fn from_records(
+        ensemble: &super::Ensemble,
+        times: Vec<f64>,
+        count: usize,
+        records: &[Result<super::PathRecord>],
+    ) -> Result<Self> {
+        let paths = ensemble.paths();
+        if records.len() as u64 != paths.end - paths.start {
+            return Err(Error::invalid(
+                "records",
+                records.len(),
+                format!("one record per path of {paths:?} is needed"),
+            ));
+        }
+        let cells = times.len() * count;
+        let mut acc = Accumulator::new(count);
+        let mut row_major = vec![0.0; cells];
+        for (path, record) in paths.clone().zip(records) {
+            let leaf = match record {
+                Ok(r) => {
+                    if r.path != path || r.values.shape() != (times.len(), count) {
+                        return Err(Error::invalid(
+                            "records",
+                            r.path,
+                            format!("expected path {path} with {} × {count} values", times.len()),
+                        ));
+                    }
+                    for (i, row) in r.values.row_iter().enumerate() {
+                        for (j, v) in row.iter().enumerate() {
+                            row_major[i * count + j] = *v;
+                        }
+                    }
+                    acc.leaf(path, Some(&row_major), cells)
+                }
+                Err(Error::Divergence { step, t, .. }) => {
+                    acc.diverged(path, *step, *t);
+                    acc.leaf(path, None, cells)
+                }
+                Err(e) => {
+                    acc.failed(path, e.clone());
+                    acc.leaf(path, None, cells)
+                }
+            };
+            acc.push(leaf);
+        }
+        if let Some((_, e)) = acc.first_failure.take() {
+            return Err(e);
+        }
+        Ok(Self::from_accumulator(
+            ensemble.seeds().seed(),
+            paths,
+            ensemble.divergence_bound(),
+            times,
+            count,
+            acc,
+        ))
+    }
+
     /// The range of paths summarised.
     pub fn paths(&self) -> Range<u64> {
         self.paths.clone()

@@ -104,6 +104,16 @@ impl MatrixFactorization {
         &self.v
     }
 
+    /// The input variances `diag Σ_x` (`d_in`).
+    pub fn input_variances(&self) -> &DVector<f64> {
+        &self.sigma_x
+    }
+
+    /// The label-noise variances `diag Σ_ε` (`d_out`).
+    pub fn label_noise_variances(&self) -> &DVector<f64> {
+        &self.sigma_eps
+    }
+
     /// Packs `U` and `W` into `θ`.
     pub fn pack(u: &DMatrix<f64>, w: &DMatrix<f64>) -> DVector<f64> {
         TwoLayerLayout::new((w.ncols(), u.ncols(), u.nrows())).pack(u, w)

@@ -158,5 +158,5 @@ pub fn needs_data() -> Error {
 population_model!(ScalarFactorization);
 population_model!(MatrixFactorization);
 population_model!(LinearRegression, batched);
-data_model!(NormalizedLinear);
+population_model!(NormalizedLinear);
 data_model!(TwoLayerNet);
