@@ -215,7 +215,7 @@ pub const MODELS: &[ModelSpec] = &[
     ModelSpec {
         name: "tanh_net",
         summary: "f(x) = U φ(W x), d_in = 2, h = 2, d_out = 1, x ~ N(0, s²I), y = [1, −0.5] x + 0.5ε (THEORY §7)",
-        charge: "‖U‖² − ‖W‖² (exact for φ = identity, approximate for tanh)",
+        charge: "‖U‖² − ‖W‖² (exact for φ = identity or relu, approximate for tanh)",
         params: &NET_PARAMS,
         eta: 0.05,
         batch: 4,
@@ -226,7 +226,7 @@ pub const MODELS: &[ModelSpec] = &[
     ModelSpec {
         name: "residual",
         summary: "f(x) = x + U φ(W x), d = 2, h = 2, x ~ N(0, s²I), y = [[0.5, 0.2], [−0.3, 0.4]] x + 0.5ε (THEORY §7)",
-        charge: "‖U‖² − ‖W‖² (exact for φ = identity, approximate for tanh)",
+        charge: "‖U‖² − ‖W‖² (exact for φ = identity or relu, approximate for tanh)",
         params: &NET_PARAMS,
         eta: 0.05,
         batch: 4,
@@ -239,9 +239,9 @@ pub const MODELS: &[ModelSpec] = &[
 const NET_PARAMS: [ParamSpec; 4] = [
     p(
         "activation",
-        Kind::Choice(&["tanh", "identity"]),
+        Kind::Choice(&["tanh", "identity", "relu"]),
         "tanh",
-        "φ: tanh breaks the rescaling symmetry, identity keeps it",
+        "φ: tanh breaks the rescaling symmetry, identity and relu (positively homogeneous) keep it",
     ),
     p(
         "input_scale",
@@ -713,6 +713,7 @@ pub fn build(name: &str, pairs: &[String]) -> CliResult<Built> {
             let residual = spec.name == "residual";
             let activation = match params.choice("activation")? {
                 "identity" => Activation::Identity,
+                "relu" => Activation::Relu,
                 _ => Activation::Tanh,
             };
             let scale = params.float("input_scale")?;

@@ -1027,3 +1027,39 @@ fn predict_gives_the_start_and_the_refined_law() {
     let rate = v["slow_rate_at_start"].as_f64().expect("a number");
     assert!(rate > 0.05, "{rate}");
 }
+
+/// `tanh_net --param activation=relu`: ReLU is positively homogeneous, so the rescaling
+/// charge is exact and GD moves it only by its O(η²) per-step error, while tanh breaks
+/// it at O(1) (deterministic runs: no level to state).
+#[test]
+fn tanh_net_takes_relu_and_keeps_its_charge() {
+    let drift = |activation: &str| {
+        let param = format!("activation={activation}");
+        let args = [
+            "--time",
+            "2",
+            "--save-every",
+            "2",
+            "--paths",
+            "1",
+            "--json",
+            "--observable",
+            "charge",
+            "--param",
+            &param,
+        ];
+        let v = json(&as_strs(&simulate("tanh_net", "gd", &args)));
+        assert_eq!(v["params"]["activation"], activation);
+        let c = v["observables"]["charge"]["mean"]
+            .as_array()
+            .expect("means")
+            .clone();
+        (c[1].as_f64().expect("a number") - c[0].as_f64().expect("a number")).abs()
+    };
+    let (relu, tanh) = (drift("relu"), drift("tanh"));
+    assert!(relu < 1e-2 && relu < 1e-2 * tanh, "relu {relu:e}, tanh {tanh:e}");
+    bad_input(
+        &as_strs(&simulate("tanh_net", "gd", &["--param", "activation=gelu"])),
+        "activation",
+    );
+}
