@@ -102,7 +102,7 @@ fn node_state(key: &[u64; 4], tag: u64, index: u64, extra: u64) -> Xoshiro256Plu
 }
 
 /// A virtual Brownian tree on `[t0, t1]` with `m` noise dimensions: `W(s)` for any `s`,
-/// the same bits whatever the query order (see the [module docs](self) for the
+/// the same bits whatever the query order (see the module docs of `brownian::tree` for the
 /// construction, the guarantees and the tolerance).
 ///
 /// Memory: the last root-to-leaf descent (`2 (L + 1) m` numbers). Cost of a query:

@@ -30,7 +30,7 @@ pub trait EnsembleProblem: Sync {
     fn time_range(&self) -> (f64, f64);
     /// Fresh buffers.
     fn workspace(&self) -> Self::Workspace;
-    /// Runs the consecutive paths `paths` (at most [`BLOCK`] of them), reporting every
+    /// Runs the consecutive paths `paths` (at most [`super::BLOCK`] of them), reporting every
     /// observation and every path's end to `observer`.
     fn run_block<O: PathObserver>(
         &self,

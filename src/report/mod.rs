@@ -176,7 +176,7 @@ fn cell(s: &str) -> String {
 
 /// Runs the selected claim families and writes the report into `opts.out_dir`:
 /// `report.md`, `results.json` (every claim, raw result and figure's data) and each
-/// figure as SVG and PNG, atomically (see [`output`]).
+/// figure as SVG and PNG, atomically (see `report::output`).
 ///
 /// # Errors
 /// [`Error::InvalidParameter`] for an unknown `--only` name or a non-empty directory the

@@ -91,7 +91,7 @@ pub trait EmbeddedScheme: Clone + Send {
 }
 
 /// Milstein with the Euler–Maruyama and Euler/trapezoid-drift differences as its error
-/// estimate (see the [module docs](self)): strong order 1 at fixed steps, for scalar,
+/// estimate (see the module docs): strong order 1 at fixed steps, for scalar,
 /// diagonal, additive and commutative Itô noise.
 ///
 /// Cost per attempted step: Milstein's evaluations plus one drift evaluation.
@@ -363,7 +363,7 @@ pub struct AdaptiveSolution {
 }
 
 /// Solves `sde` from `x0` over `span` with the embedded scheme `scheme`, choosing steps
-/// by the PI controller of the [module docs](self), on the Brownian tree `tree` (which
+/// by the PI controller of the module docs, on the Brownian tree `tree` (which
 /// must cover the span). Rejected steps re-query the same tree, so every tolerance
 /// solves the same sample path. `observer` is called at `t0` and after every accepted
 /// step that reaches its [`Observer::next_time`]; steps land exactly on `span.stops()`.

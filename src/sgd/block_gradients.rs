@@ -74,7 +74,7 @@ pub struct BlockSgdProblem<'a, G: ?Sized> {
 
 impl<'a, G: BlockGradients + ?Sized> BlockSgdProblem<'a, G> {
     /// SGD (`method = Sgd`) or GD (`Gd`) from `theta0` until `t_end` (the first step at or
-    /// after it), as [`super::DiscreteSgd::finite`] with [`super::SgdProblem`].
+    /// after it), as [`super::DiscreteSgd::finite`] with [`crate::ensemble::SgdProblem`].
     ///
     /// # Errors
     /// [`Error::InvalidParameter`] for invalid hyper-parameters, a model without

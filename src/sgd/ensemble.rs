@@ -81,8 +81,8 @@ impl<M: Model> EnsembleProblem for SgdProblem<'_, '_, M> {
 }
 
 /// Paths of the finite-data SGD-SDE solved by Euler–Maruyama a block at a time
-/// ([`BatchedSgdSde`]): the same increments as [`SdeProblem`] with [`crate::scheme::EulerMaruyama`]
-/// (path `i` from `rng(i, Brownian)`, in [`IncrementStream`]'s order), so the same paths
+/// ([`BatchedSgdSde`]): the same increments as [`crate::ensemble::SdeProblem`] with [`crate::scheme::EulerMaruyama`]
+/// (path `i` from `rng(i, Brownian)`, in [`crate::brownian::IncrementStream`]'s order), so the same paths
 /// to rounding, at matrix–matrix speed.
 pub struct BatchedSgdSdeProblem<'a, M: GeneralizedLinearModel> {
     batched: BatchedSgdSde<'a, M>,

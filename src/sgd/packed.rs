@@ -13,7 +13,7 @@
 //! increasing order, `c ← fma(a_p, b_p, c)`, whichever kernel runs (AVX-512, AVX2 + FMA,
 //! or portable `f64::mul_add`): the kernels give bit-identical results, and an output
 //! depends only on its own row of `A` and column of `B`, never on the other paths in the
-//! block. The instruction set is chosen by [`crate::simd::Kernel`]; the lane normal
+//! block. The instruction set is chosen by `simd::Kernel`; the lane normal
 //! generator that fills the noise operand lives in `rng::normal_simd`.
 
 use crate::simd::Kernel;

@@ -13,7 +13,7 @@
 //! per-path route's [`crate::brownian::IncrementStream`]): the paths of a block are taken
 //! eight at a time, one per lane of a [`NormalLanes`], so that the generator steps and
 //! the ziggurat's fast path are vector operations across paths (AVX-512 or AVX2 when the
-//! CPU has them, [`crate::simd::Kernel`]); lane `l` still draws exactly what its path's
+//! CPU has them, `simd::Kernel`); lane `l` still draws exactly what its path's
 //! own generator would. The update is the per-path one with the same operations in the
 //! same order:
 //!

@@ -3,7 +3,7 @@
 //! `results.json`. A family runs alone with `noether-sde reproduce --only NAME`.
 //!
 //! Adding a family is one new file here (a `pub const FAMILY: Family` and its `run`)
-//! and its module name in the [`families!`] list below; adding a row to an existing
+//! and its module name in the `families!` list below; adding a row to an existing
 //! family (a scheme in the orders table) is a line in that family's source of rows.
 
 use super::{Claim, Figure};
