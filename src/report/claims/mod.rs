@@ -114,7 +114,7 @@ impl Size {
                 weak_paths: 20_000,
                 paths: 200,
                 sde_paths: 30,
-                timescale_paths: 100,
+                timescale_paths: 5000,
                 warmup_paths: 2000,
             }
         }
