@@ -10,7 +10,7 @@
 //!   path-step does not depend on the step count);
 //! - `threads`: the GBM and batched cases on 1 and 2 threads.
 //!
-//! `cargo bench --bench ensemble -- --warm-up-time 1 --measurement-time 3`
+//! `cargo bench -p noether-sde-benches --bench ensemble -- --warm-up-time 1 --measurement-time 3`
 
 #[path = "common/hand_loops.rs"]
 mod hand_loops;
