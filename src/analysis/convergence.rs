@@ -355,5 +355,6 @@ pub fn fit_order(points: &[ConvergencePoint]) -> Result<SlopeFit> {
     })
 }
 
+pub mod problems;
 pub mod suite;
 pub mod work_precision;

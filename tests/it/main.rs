@@ -11,6 +11,8 @@ mod block_gradients;
 mod brownian;
 mod cli;
 mod cli_convergence;
+mod cli_merge;
+mod cli_research;
 mod conformance;
 mod convergence;
 mod docs;
