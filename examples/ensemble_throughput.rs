@@ -181,6 +181,17 @@ fn main() {
                 hand_loops::gbm(SEED, r, span.steps(), h, mu, s, milstein)
             })
         };
+        // the hand loop again with the normals from `NormalLanes` (eight paths at a time)
+        let lanes = || {
+            hand_parallel(o.threads, 0..paths, |r| {
+                hand_loops::gbm_lanes(SEED, r, span.steps(), h, mu, s, milstein)
+            })
+        };
+        let (hand_scalar, hand_lanes) = time_pair(o.runs, hand, lanes);
+        assert_eq!(
+            hand_scalar.3, hand_lanes.3,
+            "NormalLanes draws each path's own numbers: the two hand loops agree bit for bit"
+        );
         let (library, hand) = if milstein {
             let p = SdeProblem::new(&gbm, Milstein::new(), x0.clone(), span).expect("problem");
             time_pair(o.runs, || library_mean(&p, 0..paths, o.threads, 1.0, first), hand)
@@ -197,7 +208,10 @@ fn main() {
             hand: (hand.0 / per, hand.1 / per, hand.2 / per),
             hand_steps: span.steps(),
             agreement: (library.3 - hand.3).abs() / hand.3.abs(),
-            extra: vec![],
+            extra: vec![(
+                "hand_loop_normal_lanes_ns_per_path_step",
+                serde_json::json!(round2(hand_lanes.0 / per)),
+            )],
         });
     }
 

@@ -7,7 +7,7 @@
 
 #![allow(dead_code)]
 
-use noether_sde::rng::{standard_normal, SeedTree, Stream};
+use noether_sde::rng::{standard_normal, NormalLanes, SeedTree, Stream, LANES};
 use noether_sde::sgd::Dataset;
 use std::ops::Range;
 
@@ -30,6 +30,108 @@ pub fn gbm(seed: u64, paths: Range<u64>, steps: usize, h: f64, mu: f64, s: f64, 
             x = next;
         }
         sum += x;
+    }
+    sum / n
+}
+
+/// [`gbm`] with the normals drawn eight paths at a time by [`NormalLanes`] (the same
+/// numbers: each lane draws what its path's own generator would), paths in groups of
+/// eight as structure of arrays, the draws for [`LANE_CHUNK`] steps at a time: the
+/// careful hand loop the lockstep route is measured against (issue 16). Compiled for
+/// AVX-512 or AVX2 when the machine has it (run-time dispatch, as the library does).
+pub fn gbm_lanes(seed: u64, paths: Range<u64>, steps: usize, h: f64, mu: f64, s: f64, milstein: bool) -> f64 {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the CPU has AVX-512F (checked on the line above).
+            return unsafe { gbm_lanes_avx512(seed, paths, steps, h, mu, s, milstein) };
+        }
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU has AVX2 (checked on the line above).
+            return unsafe { gbm_lanes_avx2(seed, paths, steps, h, mu, s, milstein) };
+        }
+    }
+    gbm_lanes_body(seed, paths, steps, h, mu, s, milstein)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn gbm_lanes_avx512(
+    seed: u64,
+    paths: Range<u64>,
+    steps: usize,
+    h: f64,
+    mu: f64,
+    s: f64,
+    milstein: bool,
+) -> f64 {
+    gbm_lanes_body(seed, paths, steps, h, mu, s, milstein)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn gbm_lanes_avx2(
+    seed: u64,
+    paths: Range<u64>,
+    steps: usize,
+    h: f64,
+    mu: f64,
+    s: f64,
+    milstein: bool,
+) -> f64 {
+    gbm_lanes_body(seed, paths, steps, h, mu, s, milstein)
+}
+
+/// Steps whose normals [`gbm_lanes`] draws at once (8 × 64 doubles: 4 KiB, in L1).
+pub const LANE_CHUNK: usize = 64;
+
+#[inline(always)]
+fn gbm_lanes_body(
+    seed: u64,
+    paths: Range<u64>,
+    steps: usize,
+    h: f64,
+    mu: f64,
+    s: f64,
+    milstein: bool,
+) -> f64 {
+    let seeds = SeedTree::new(seed);
+    let sqrt_h = h.sqrt();
+    let n = (paths.end - paths.start) as f64;
+    let mut sum = 0.0;
+    let mut dw = [0.0; LANES * LANE_CHUNK];
+    let mut start = paths.start;
+    while start < paths.end {
+        let width = (paths.end - start).min(LANES as u64) as usize;
+        let mut lanes = NormalLanes::new();
+        let mut scale = [0.0; LANES];
+        for (l, sc) in scale.iter_mut().enumerate().take(width) {
+            lanes.set(l, Some(&seeds.rng(start + l as u64, Stream::Brownian)));
+            *sc = sqrt_h;
+        }
+        let mut x = [1.0f64; LANES];
+        let mut sums = [0.0; LANES];
+        let mut done = 0;
+        while done < steps {
+            let rows = (steps - done).min(LANE_CHUNK);
+            lanes.fill(&scale, &mut dw, LANES, rows, &mut sums);
+            for row in dw.chunks_exact(LANES).take(rows) {
+                for l in 0..LANES {
+                    let (xl, d) = (x[l], row[l]);
+                    let mut next = xl + h * (mu * xl) + s * xl * d;
+                    if milstein {
+                        next += 0.5 * (d * d - h) * (s * (s * xl));
+                    }
+                    x[l] = next;
+                }
+            }
+            done += rows;
+        }
+        // left to right, as `gbm` sums the paths
+        for xl in x.iter().take(width) {
+            sum += xl;
+        }
+        start += width as u64;
     }
     sum / n
 }
