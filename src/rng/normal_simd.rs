@@ -61,7 +61,8 @@ impl Vectorised for Fill<'_> {
 }
 
 /// [`NormalLanes::fill`] with 512-bit vectors: the eight generators in four registers,
-/// the layer boundaries fetched by two gathers, and the rare rejected draws handed to
+/// the layer boundaries fetched as eight adjacent pairs `(X[i], X[i+1])` and split by two
+/// permutes, and the rare rejected draws handed to
 /// [`NormalLanes::finish_rejected`]; the same arithmetic, so the same numbers.
 ///
 /// # Safety
@@ -87,6 +88,9 @@ unsafe fn fill_normals_avx512(
     let layer_mask = _mm512_set1_epi64(0xff);
     let exponent = _mm512_set1_epi64(1024 << 52);
     let three = _mm512_set1_pd(3.0);
+    // lanes 0..8 of (low, high) hold X[i_0], X[i_0 + 1], X[i_1], …: evens and odds
+    let evens = _mm512_set_epi64(14, 12, 10, 8, 6, 4, 2, 0);
+    let odds = _mm512_set_epi64(15, 13, 11, 9, 7, 5, 3, 1);
     for i in 0..rows {
         let bits = _mm512_add_epi64(_mm512_rol_epi64::<23>(_mm512_add_epi64(s0, s3)), s0);
         let t = _mm512_slli_epi64::<17>(s1);
@@ -101,8 +105,18 @@ unsafe fn fill_normals_avx512(
             _mm512_castsi512_pd(_mm512_or_si512(_mm512_srli_epi64::<12>(bits), exponent)),
             three,
         );
-        let edge = _mm512_i64gather_pd::<8>(layer, table);
-        let next_edge = _mm512_i64gather_pd::<8>(layer, table.add(1));
+        // the boundaries X[i], X[i+1] of each lane's layer as one 128-bit load per lane
+        // (the pairs are adjacent in the table; two 8-wide gathers cost more on CPUs
+        // whose gathers are microcoded), then split into two vectors
+        let mut index = [0u64; LANES];
+        _mm512_storeu_si512(index.as_mut_ptr().cast(), layer);
+        // SAFETY: `index[l] ≤ 255`, so `X[index[l]..index[l] + 2]` is inside the table of 257.
+        let pair = |l: usize| unsafe { _mm_loadu_pd(table.add(index[l] as usize)) };
+        let four = |l: usize| _mm256_insertf128_pd::<1>(_mm256_castpd128_pd256(pair(l)), pair(l + 1));
+        let eight = |l: usize| _mm512_insertf64x4::<1>(_mm512_castpd256_pd512(four(l)), four(l + 2));
+        let (low, high) = (eight(0), eight(4));
+        let edge = _mm512_permutex2var_pd(low, evens, high);
+        let next_edge = _mm512_permutex2var_pd(low, odds, high);
         let mut x = _mm512_mul_pd(u, edge);
         let accepted = _mm512_cmp_pd_mask::<_CMP_LT_OQ>(_mm512_abs_pd(x), next_edge);
         if accepted != 0xff {

@@ -10,6 +10,7 @@
 
 use super::{Calculus, Noise};
 use crate::error::Result;
+use crate::simd::{Kernel, Vectorised};
 
 /// An SDE `dX = a(t, X) dt + b(t, X) dW` whose coefficients are evaluated on a block of
 /// states at once.
@@ -41,20 +42,54 @@ pub trait BatchSde: Sync {
     /// Whatever the evaluation reports.
     fn diffusion_block(&self, t: f64, x: &[f64], out: &mut [f64]) -> Result<()>;
     /// Whether [`BatchSde::milstein_block`] is provided (default `false`: Milstein is
-    /// then not available on the lockstep driver).
+    /// then available on the lockstep driver for additive noise only).
     fn has_milstein_block(&self) -> bool {
         false
     }
-    /// The Milstein derivative term of a one-dimensional SDE with scalar noise, per path:
-    /// `out[p] = (L¹b)(t, x_p) = b′(x_p) b(x_p)`, evaluated as the per-path route does
-    /// (`Sde::diffusion_derivative(t, x, b(t, x)·1, 1)`).
-    /// Called only when [`BatchSde::has_milstein_block`]; the default writes nothing.
+    /// The Milstein derivative terms along `c`, per path: for path `p` with state
+    /// `x_p = x[p·d..(p+1)·d]` and direction `c_p = c[p·m..(p+1)·m]`,
+    /// `out[p·d + i] = (∂b[b(x_p) c_p] c_p)_i`, the `d` numbers that
+    /// [`Sde::diffusion_derivative`](super::Sde::diffusion_derivative)`(t, x_p, v, c_p)`
+    /// writes with `v = `[`Sde::diffusion_apply`](super::Sde::diffusion_apply)`(t, x_p,
+    /// c_p)`, with the same arithmetic (THEORY §8, the terms `L^j b_k` of Milstein).
+    ///
+    /// The lockstep Milstein ([`crate::ensemble::lockstep`]) calls it as the per-path
+    /// [`crate::scheme::Milstein`] calls `diffusion_derivative`: for [`Noise::Scalar`]
+    /// (`m = 1`, any `d`) once with `c = 1` (`∂b[b]·1 = L¹b`); for [`Noise::Diagonal`]
+    /// (`m = d`) twice, with `c = ΔW` and with `c = 1` (every entry one). Examples:
+    /// one-dimensional GBM `b = s·x` writes `s·((s·x)·c)·c`; a diagonal
+    /// `b_i = g_i(x_i)` writes `g_i′(x_i)·(g_i(x_i)·c_i)·c_i` in the order its
+    /// `diffusion_derivative` multiplies. Called only when
+    /// [`BatchSde::has_milstein_block`]; the default writes nothing.
     ///
     /// # Errors
     /// Whatever the evaluation reports.
-    fn milstein_block(&self, _t: f64, _x: &[f64], _out: &mut [f64]) -> Result<()> {
+    fn milstein_block(&self, _t: f64, _x: &[f64], _c: &[f64], _out: &mut [f64]) -> Result<()> {
         Ok(())
     }
+}
+
+/// `out[k] = f(x[k])` for every `k`, compiled for the detected instruction set (the
+/// same numbers whichever runs: `f` is evaluated as written, lane by lane, no
+/// fast-math): the loop of a simple [`BatchSde`] coefficient, eight paths per
+/// instruction on AVX-512.
+#[inline]
+pub(crate) fn map_block<F: Fn(f64) -> f64>(kernel: Kernel, x: &[f64], out: &mut [f64], f: F) {
+    struct Map<'a, F> {
+        x: &'a [f64],
+        out: &'a mut [f64],
+        f: F,
+    }
+    impl<F: Fn(f64) -> f64> Vectorised for Map<'_, F> {
+        type Output = ();
+        #[inline(always)]
+        fn run(self) {
+            for (o, &x) in self.out.iter_mut().zip(self.x) {
+                *o = (self.f)(x);
+            }
+        }
+    }
+    kernel.vectorised(Map { x, out, f });
 }
 
 /// Numbers per path that [`BatchSde::diffusion_block`] writes.

@@ -13,8 +13,10 @@
 //! - [`LinearSde`]: `dX = AX dt + Σ_j B_j X dW_j` with `E X_t = e^{At} X_0`; general
 //!   noise in any dimension (the `d = m = 10` benchmark problem).
 
+use super::batch::map_block;
 use super::{BatchSde, Calculus, DerivativeScratch, Noise, Sde};
 use crate::error::{check_finite, check_positive, Error, Result};
+use crate::simd::Kernel;
 use nalgebra::{DMatrix, DVector};
 
 /// Geometric Brownian motion `dX = μX dt + sX dW` (scalar noise, `d = m = 1`).
@@ -487,7 +489,8 @@ impl Sde for LinearSde {
 }
 
 /// GBM on a block, with [`Sde`]'s arithmetic per path: `b = s·x` (so `b·ΔW` is the
-/// per-path `s·x·ΔW`), `L¹b = s·(s·x)` (the per-path `∂b[b·1]·1`).
+/// per-path `s·x·ΔW`), Milstein term along `c`: `s·((s·x)·c)·c` (the per-path
+/// `∂b[b·c]·c`, `L¹b` for `c = 1`).
 impl BatchSde for GeometricBrownianMotion {
     fn dim(&self) -> usize {
         1
@@ -504,25 +507,22 @@ impl BatchSde for GeometricBrownianMotion {
     #[inline]
     fn drift_block(&self, _t: f64, x: &[f64], out: &mut [f64]) -> Result<()> {
         let rate = self.rate();
-        for (o, &x) in out.iter_mut().zip(x) {
-            *o = rate * x;
-        }
+        map_block(Kernel::detect(), x, out, |x| rate * x);
         Ok(())
     }
     #[inline]
     fn diffusion_block(&self, _t: f64, x: &[f64], out: &mut [f64]) -> Result<()> {
-        for (o, &x) in out.iter_mut().zip(x) {
-            *o = self.sigma * x;
-        }
+        let sigma = self.sigma;
+        map_block(Kernel::detect(), x, out, |x| sigma * x);
         Ok(())
     }
     fn has_milstein_block(&self) -> bool {
         true
     }
     #[inline]
-    fn milstein_block(&self, _t: f64, x: &[f64], out: &mut [f64]) -> Result<()> {
-        for (o, &x) in out.iter_mut().zip(x) {
-            *o = self.sigma * (self.sigma * x);
+    fn milstein_block(&self, _t: f64, x: &[f64], c: &[f64], out: &mut [f64]) -> Result<()> {
+        for ((o, &x), &c) in out.iter_mut().zip(x).zip(c) {
+            *o = self.sigma * (self.sigma * x * c) * c;
         }
         Ok(())
     }
@@ -541,21 +541,13 @@ impl BatchSde for OrnsteinUhlenbeck {
     }
     #[inline]
     fn drift_block(&self, _t: f64, x: &[f64], out: &mut [f64]) -> Result<()> {
-        for (o, &x) in out.iter_mut().zip(x) {
-            *o = self.theta * (self.mu - x);
-        }
+        let (theta, mu) = (self.theta, self.mu);
+        map_block(Kernel::detect(), x, out, |x| theta * (mu - x));
         Ok(())
     }
     #[inline]
     fn diffusion_block(&self, _t: f64, _x: &[f64], out: &mut [f64]) -> Result<()> {
         out.fill(self.sigma);
-        Ok(())
-    }
-    fn has_milstein_block(&self) -> bool {
-        true
-    }
-    fn milstein_block(&self, _t: f64, _x: &[f64], out: &mut [f64]) -> Result<()> {
-        out.fill(0.0);
         Ok(())
     }
 }

@@ -19,8 +19,9 @@
 //!
 //! ```text
 //! Euler–Maruyama   X' = X + h a + b ΔW                                     (any Itô SDE)
-//! Milstein         X' = (X + h a + b ΔW) + ½ (ΔW² − h) (L¹b)   (d = m = 1, scalar noise;
-//!                                                              additive noise: no term)
+//! Milstein         X' = (X + h a + b ΔW) + ½ (ΔW² − h) (L¹b)   (scalar noise, m = 1)
+//!                  X' = (X + h a + b ΔW) + ½ ∂b[bΔW]ΔW − ½h ∂b[b1]1 (diagonal noise)
+//!                                                              (additive noise: no term)
 //! Heun             X̃ = X + h a + b ΔW,  X' = X + ½h(a + ã) + ½(b ΔW + b̃ ΔW)
 //!                                                              (any Stratonovich SDE)
 //! RK-Milstein      X' = X + h a + b ΔW + (1/√h) Σ_j [b(Υ_j) − b(X)] c_j,
@@ -39,8 +40,8 @@
 //! driver by itself whenever (1) the SDE returns its block form from
 //! [`crate::sde::Sde::batch`], (2) the scheme is Euler–Maruyama, Milstein, Heun or
 //! RK-Milstein ([`LockstepScheme::of`]) and (3) [`LockstepProblem::new`] accepts the pair
-//! (calculus, noise kind, Milstein only for `d = m = 1`, RK-Milstein not on general
-//! noise). Otherwise it runs one path at a time. **What it guarantees:** every path's
+//! (calculus, noise kind, Milstein for scalar, diagonal and additive noise, RK-Milstein
+//! not on general noise). Otherwise it runs one path at a time. **What it guarantees:** every path's
 //! increments, states, divergence (path, step, time), observations and final state are
 //! the per-path route's bits, so statistics, shards and merges do not depend on the
 //! route; only the speed does (`BENCHMARKS.md`, "Lockstep").
@@ -60,7 +61,7 @@ use crate::rng::{NormalLanes, SeedTree, Stream, LANES};
 use crate::scheme::{EulerMaruyama, Heun, Milstein, RkMilstein, Scheme, TimeSpan};
 pub use crate::sde::batch::{diffusion_width, BatchSde};
 use crate::sde::{Calculus, Noise};
-use crate::simd::Kernel;
+use crate::simd::{Kernel, Vectorised};
 use nalgebra::DVector;
 use std::any::type_name;
 use std::ops::Range;
@@ -74,8 +75,8 @@ const AHEAD: usize = 16;
 pub enum LockstepScheme {
     /// Euler–Maruyama ([`crate::scheme::EulerMaruyama`]), any Itô SDE.
     EulerMaruyama,
-    /// Milstein ([`crate::scheme::Milstein`]) for `d = m = 1` with scalar or additive
-    /// noise and a [`BatchSde::milstein_block`].
+    /// Milstein ([`crate::scheme::Milstein`]) for scalar noise (`m = 1`, any `d`) and
+    /// diagonal noise with a [`BatchSde::milstein_block`], and for additive noise.
     Milstein,
     /// Stochastic Heun ([`crate::scheme::Heun`]), any Stratonovich SDE.
     Heun,
@@ -138,8 +139,9 @@ impl<'a, S: BatchSde + ?Sized> LockstepProblem<'a, S> {
     /// # Errors
     /// [`Error::DimensionMismatch`] / [`Error::NonFinite`] for a bad `x0`;
     /// [`Error::Incompatible`] when the scheme cannot solve the SDE on lanes: the wrong
-    /// calculus, diagonal noise with `m ≠ d`, Milstein outside `d = m = 1` with scalar or
-    /// additive noise and a [`BatchSde::milstein_block`], RK-Milstein on general noise.
+    /// calculus, diagonal noise with `m ≠ d`, Milstein on noise other than additive,
+    /// scalar or diagonal or without a [`BatchSde::milstein_block`] (scalar, diagonal),
+    /// RK-Milstein on general noise.
     pub fn new(sde: &'a S, scheme: LockstepScheme, x0: DVector<f64>, span: TimeSpan) -> Result<Self> {
         crate::error::check_vector("x0", &x0, sde.dim())?;
         let name = scheme.name();
@@ -173,16 +175,18 @@ impl<'a, S: BatchSde + ?Sized> LockstepProblem<'a, S> {
         }
         match scheme {
             LockstepScheme::Milstein => {
-                let scalar = matches!(noise, Noise::Scalar | Noise::Additive);
-                if !(scalar && d == 1 && m == 1 && sde.has_milstein_block()) {
+                let hook = sde.has_milstein_block();
+                let solvable = match noise {
+                    Noise::Additive => true,
+                    Noise::Scalar | Noise::Diagonal => hook,
+                    _ => false,
+                };
+                if !solvable {
                     return Err(incompatible(format!(
-                        "the lockstep Milstein solves d = m = 1 with scalar or additive noise and a \
-                         milstein_block; this SDE has {noise:?} noise, d = {d}, m = {m}{}",
-                        if sde.has_milstein_block() {
-                            ""
-                        } else {
-                            ", no milstein_block"
-                        }
+                        "the lockstep Milstein solves scalar (m = 1) and diagonal noise with a \
+                         milstein_block, and additive noise; this SDE has {noise:?} noise, d = {d}, \
+                         m = {m}{}",
+                        if hook { "" } else { ", no milstein_block" }
                     )));
                 }
             }
@@ -209,10 +213,11 @@ impl<'a, S: BatchSde + ?Sized> LockstepProblem<'a, S> {
         Self::new(sde, LockstepScheme::EulerMaruyama, x0, span)
     }
 
-    /// Milstein from `x0` over `span`, for a one-dimensional Itô SDE with scalar or
-    /// additive noise that provides [`BatchSde::milstein_block`]:
-    /// `X' = (X + h a + b ΔW) + ½ (ΔW² − h) (L¹b)` (no term for additive noise), the
-    /// per-path [`crate::scheme::Milstein`]'s numbers.
+    /// Milstein from `x0` over `span`, for an Itô SDE with scalar noise (`m = 1`, any
+    /// `d`) or diagonal noise that provides [`BatchSde::milstein_block`], or with
+    /// additive noise: `X' = (X + h a + b ΔW) + ½ (ΔW² − h) L¹b` (scalar),
+    /// `X'_i = ((X + h a + b ΔW)_i + ½ (∂b[bΔW]ΔW)_i) + (−½h) (∂b[b1]1)_i` (diagonal),
+    /// no term (additive): the per-path [`crate::scheme::Milstein`]'s numbers.
     ///
     /// # Errors
     /// As [`LockstepProblem::new`].
@@ -238,8 +243,11 @@ pub struct LockstepWorkspace {
     x: Vec<f64>,
     drift: Vec<f64>,
     diffusion: Vec<f64>,
-    /// Milstein terms (one per path).
+    /// Milstein terms along `ΔW` and along `1` (`d` per path).
     correction: Vec<f64>,
+    correction_unit: Vec<f64>,
+    /// Every entry `1.0`: the direction `c = 1` of [`BatchSde::milstein_block`].
+    ones: Vec<f64>,
     /// The next states (Heun, RK-Milstein), path-major.
     next: Vec<f64>,
     /// Predictor / support states (Heun, RK-Milstein), path-major.
@@ -310,21 +318,7 @@ impl<S: BatchSde + ?Sized> LockstepProblem<'_, S> {
         self.sde.diffusion_block(t, &ws.x, &mut ws.diffusion)?;
         let dw = &ws.dw;
         match self.scheme {
-            LockstepScheme::Milstein => {
-                if noise == Noise::Scalar {
-                    self.sde.milstein_block(t, &ws.x, &mut ws.correction)?;
-                    // d = m = 1: X + h a + b ΔW, plus ½ (ΔW² − h) L¹b
-                    let (x, a, b) = (&mut ws.x, &ws.drift, &ws.diffusion);
-                    let lanes = x.iter_mut().zip(a).zip(b).zip(dw).zip(&ws.correction);
-                    for ((((x, &a), &b), &w), &c) in lanes {
-                        let em = *x + h * a + b * w;
-                        *x = em + 0.5 * (w * w - h) * c;
-                    }
-                } else {
-                    // additive noise: no derivative term
-                    euler_in_place(&mut ws.x, &ws.drift, &ws.diffusion, dw, h);
-                }
-            }
+            LockstepScheme::Milstein => self.milstein_step(ws, n, t, h)?,
             LockstepScheme::EulerMaruyama => {
                 if d == 1 && m == 1 {
                     euler_in_place(&mut ws.x, &ws.drift, &ws.diffusion, dw, h);
@@ -367,6 +361,56 @@ impl<S: BatchSde + ?Sized> LockstepProblem<'_, S> {
                 }
             }
             LockstepScheme::RkMilstein => self.rk_milstein(ws, n, t, h, layout)?,
+        }
+        Ok(())
+    }
+
+    /// One Milstein step ([`crate::scheme::Milstein::step`]: `euler_update`, then the
+    /// terms of `MilsteinWork::add_correction` in its order), the derivative terms
+    /// evaluated at the block's states before they move.
+    fn milstein_step(&self, ws: &mut LockstepWorkspace, n: usize, t: f64, h: f64) -> Result<()> {
+        let (d, m, noise) = (self.sde.dim(), self.sde.noise_dim(), self.sde.noise());
+        if ws.ones.len() < n * m {
+            ws.ones.resize(n * m, 1.0);
+        }
+        let (x, a, b, dw) = (&mut ws.x, &ws.drift, &ws.diffusion, &ws.dw);
+        match noise {
+            Noise::Scalar => {
+                let term = &mut ws.correction[..n * d];
+                self.sde.milstein_block(t, x, &ws.ones[..n], term)?;
+                // out = X + h a + b ΔW;  out += ½(ΔW² − h) L¹b
+                for (p, &w) in dw[..n].iter().enumerate() {
+                    let coefficient = 0.5 * (w * w - h);
+                    for k in p * d..(p + 1) * d {
+                        let em = x[k] + h * a[k] + b[k] * w;
+                        x[k] = em + coefficient * term[k];
+                    }
+                }
+            }
+            Noise::Diagonal => {
+                // out = X + h a + b ΔW;  out += ½ ∂b[bΔW]ΔW;  out += (−½h) ∂b[b1]1
+                // (nalgebra's `axpy(α, y, 1)` is `α·y·1 + 1·out`, the same sum)
+                let along = &mut ws.correction[..n * d];
+                self.sde.milstein_block(t, x, &dw[..n * d], along)?;
+                let unit = &mut ws.correction_unit[..n * d];
+                self.sde.milstein_block(t, x, &ws.ones[..n * d], unit)?;
+                for k in 0..n * d {
+                    let em = x[k] + h * a[k] + b[k] * dw[k];
+                    x[k] = (em + 0.5 * along[k]) + -0.5 * h * unit[k];
+                }
+            }
+            // additive noise (`LockstepProblem::new` admits no other): no derivative term
+            _ => {
+                let layout = Layout::of(noise, d, m);
+                let width = diffusion_width(noise, d, m);
+                for p in 0..n {
+                    let (bp, wp) = (&b[p * width..(p + 1) * width], &dw[p * m..(p + 1) * m]);
+                    for i in 0..d {
+                        let k = p * d + i;
+                        x[k] = x[k] + h * a[k] + noise_term(layout, bp, wp, i);
+                    }
+                }
+            }
         }
         Ok(())
     }
@@ -445,6 +489,97 @@ impl<S: BatchSde + ?Sized> LockstepProblem<'_, S> {
     }
 }
 
+impl<S: BatchSde + ?Sized> LockstepProblem<'_, S> {
+    /// One Euler–Maruyama or Milstein step of a one-dimensional SDE with one noise
+    /// (scalar or additive, [`OneDimStep`]) of the `n` paths on the normals
+    /// `ws.normals[row..row + n]`; returns whether every lane stays finite and within
+    /// `limit`.
+    fn one_dim_step(
+        &self,
+        ws: &mut LockstepWorkspace,
+        row: usize,
+        n: usize,
+        t: f64,
+        [h, sqrt_h, limit]: [f64; 3],
+    ) -> Result<bool> {
+        self.sde.drift_block(t, &ws.x, &mut ws.drift)?;
+        self.sde.diffusion_block(t, &ws.x, &mut ws.diffusion)?;
+        let milstein = self.scheme == LockstepScheme::Milstein && self.sde.noise() == Noise::Scalar;
+        if milstein {
+            if ws.ones.len() < n {
+                ws.ones.resize(n, 1.0);
+            }
+            self.sde
+                .milstein_block(t, &ws.x, &ws.ones[..n], &mut ws.correction)?;
+        }
+        Ok(ws.kernel.vectorised(OneDimStep {
+            x: &mut ws.x[..n],
+            a: &ws.drift[..n],
+            b: &ws.diffusion[..n],
+            c: if milstein { Some(&ws.correction[..n]) } else { None },
+            z: &ws.normals[row..row + n],
+            h,
+            sqrt_h,
+            limit,
+        }))
+    }
+}
+
+/// The update of a one-dimensional step on every lane, compiled for the detected
+/// instruction set (no fast-math: the same numbers whichever runs): `ΔW = √h ξ` (as
+/// `IncrementStream::next` forms it), `X' = X + h a + b ΔW` and, with Milstein terms
+/// `c = L¹b`, `X' = (X + h a + b ΔW) + ½(ΔW² − h) c`; returns whether every `|X'|` is
+/// within `limit` (NaN fails the comparison).
+struct OneDimStep<'a> {
+    x: &'a mut [f64],
+    a: &'a [f64],
+    b: &'a [f64],
+    c: Option<&'a [f64]>,
+    z: &'a [f64],
+    h: f64,
+    sqrt_h: f64,
+    limit: f64,
+}
+
+impl Vectorised for OneDimStep<'_> {
+    type Output = bool;
+    #[inline(always)]
+    fn run(self) -> bool {
+        let OneDimStep {
+            x,
+            a,
+            b,
+            c,
+            z,
+            h,
+            sqrt_h,
+            limit,
+        } = self;
+        let n = x.len();
+        let (a, b, z) = (&a[..n], &b[..n], &z[..n]);
+        let mut fine = true;
+        match c {
+            None => {
+                for k in 0..n {
+                    let w = sqrt_h * z[k];
+                    x[k] = x[k] + h * a[k] + b[k] * w;
+                    fine &= x[k].abs() <= limit;
+                }
+            }
+            Some(c) => {
+                let c = &c[..n];
+                for k in 0..n {
+                    let w = sqrt_h * z[k];
+                    let em = x[k] + h * a[k] + b[k] * w;
+                    x[k] = em + 0.5 * (w * w - h) * c[k];
+                    fine &= x[k].abs() <= limit;
+                }
+            }
+        }
+        fine
+    }
+}
+
 /// Column `j` of a path's diffusion, coordinate `i`: `(b e_j)_i` as
 /// `Sde::diffusion_apply` forms it on the unit vector `e_j` ([`noise_term`]).
 #[inline(always)]
@@ -492,6 +627,8 @@ impl<S: BatchSde + ?Sized> EnsembleProblem for LockstepProblem<'_, S> {
             drift: Vec::new(),
             diffusion: Vec::new(),
             correction: Vec::new(),
+            correction_unit: Vec::new(),
+            ones: Vec::new(),
             lanes: Vec::new(),
             normals: Vec::new(),
             dw: Vec::new(),
@@ -518,6 +655,14 @@ impl<S: BatchSde + ?Sized> EnsembleProblem for LockstepProblem<'_, S> {
         let (d, m, noise) = (self.sde.dim(), self.sde.noise_dim(), self.sde.noise());
         let width = diffusion_width(noise, d, m);
         let milstein = self.scheme == LockstepScheme::Milstein;
+        // d = m = 1 Euler–Maruyama and Milstein (not the diagonal form): one fused pass
+        let one_dim = d == 1
+            && m == 1
+            && match self.scheme {
+                LockstepScheme::EulerMaruyama => true,
+                LockstepScheme::Milstein => noise != Noise::Diagonal,
+                _ => false,
+            };
         let n = (paths.end - paths.start) as usize;
         let groups = n.div_ceil(LANES);
         ws.x.clear();
@@ -526,7 +671,9 @@ impl<S: BatchSde + ?Sized> EnsembleProblem for LockstepProblem<'_, S> {
         }
         ws.drift.resize(n * d, 0.0);
         ws.diffusion.resize(n * width, 0.0);
-        ws.correction.resize(if milstein { n } else { 0 }, 0.0);
+        let derivatives = if milstein { n * d } else { 0 };
+        ws.correction.resize(derivatives, 0.0);
+        ws.correction_unit.resize(derivatives, 0.0);
         // one noise: the normals of AHEAD steps drawn in one call per lane group (they do
         // not depend on the state); several: one step at a time
         let ahead = if m == 1 { AHEAD } else { 1 };
@@ -579,33 +726,42 @@ impl<S: BatchSde + ?Sized> EnsembleProblem for LockstepProblem<'_, S> {
                 }
             }
             let sqrt_h = h.sqrt();
-            if m == 1 {
+            let stepped = if one_dim {
                 // normals[(row·groups + g)·8 + l]: path-major within a row
-                let z = &ws.normals[row * groups * LANES..row * groups * LANES + n];
-                for (w, &z) in ws.dw.iter_mut().zip(z) {
-                    *w = sqrt_h * z;
-                }
+                self.one_dim_step(ws, row * groups * LANES, n, t, [h, sqrt_h, limit])
             } else {
-                for p in 0..n {
-                    let (g, l) = (p / LANES, p % LANES);
-                    for j in 0..m {
-                        ws.dw[p * m + j] = sqrt_h * ws.normals[(g * m + j) * LANES + l];
+                if m == 1 {
+                    let z = &ws.normals[row * groups * LANES..row * groups * LANES + n];
+                    for (w, &z) in ws.dw.iter_mut().zip(z) {
+                        *w = sqrt_h * z;
+                    }
+                } else {
+                    for p in 0..n {
+                        let (g, l) = (p / LANES, p % LANES);
+                        for j in 0..m {
+                            ws.dw[p * m + j] = sqrt_h * ws.normals[(g * m + j) * LANES + l];
+                        }
                     }
                 }
-            }
-            if let Err(e) = self.advance(ws, n, t, h) {
-                for (p, live) in ws.live.iter_mut().enumerate() {
-                    if std::mem::replace(live, false) {
-                        observer.finish(paths.start + p as u64, Err(e.clone()));
+                // one vectorised pass: every lane finite and within the bound (NaN fails
+                // the comparison; `limit` is finite so ±∞ fails too)
+                self.advance(ws, n, t, h)
+                    .map(|()| ws.x.iter().fold(true, |ok, &x| ok & (x.abs() <= limit)))
+            };
+            let fine = match stepped {
+                Ok(fine) => fine,
+                Err(e) => {
+                    for (p, live) in ws.live.iter_mut().enumerate() {
+                        if std::mem::replace(live, false) {
+                            observer.finish(paths.start + p as u64, Err(e.clone()));
+                        }
                     }
+                    return;
                 }
-                return;
-            }
-            // one vectorised pass: every lane finite and within the bound (NaN fails the
-            // comparison; `limit` is finite so ±∞ fails too), and no path due for an
-            // observation: nothing to do per path this step (retired lanes are reset
-            // when a pass fails, so callbacks still never see a non-finite state)
-            let fine = ws.x.iter().fold(true, |ok, &x| ok & (x.abs() <= limit));
+            };
+            // every lane fine and no path due for an observation: nothing to do per path
+            // this step (retired lanes are reset when a pass fails, so callbacks still
+            // never see a non-finite state)
             if fine && t_next < wake {
                 continue;
             }
