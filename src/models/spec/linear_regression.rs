@@ -33,6 +33,7 @@ pub(super) const SPEC: ModelSpec = ModelSpec {
     ],
     defaults: SMALL_MODEL_DEFAULTS,
     user_data: UserData::Optional,
+    extra_observables: &[],
     build,
 };
 

@@ -2,6 +2,7 @@
 //! teacher (given, the report's, or drawn), the start (the report's unbalanced minimum, a
 //! random one, the balanced-and-aligned minimum, or a file) and the data set.
 
+use super::observables::Observable;
 use super::{check_parameters, dataset, p, AnyModel, Charge, Defaults, Inputs, ModelSpec, ParamKind, Params};
 use super::{Setup, UserData};
 use crate::analysis::fixed_points::{default_matrix_factorization, unbalanced_start};
@@ -82,6 +83,7 @@ pub(super) const SPEC: ModelSpec = ModelSpec {
         paths: 64,
     },
     user_data: UserData::Optional,
+    extra_observables: &[Observable::EigWsw, Observable::EigUsu],
     build,
 };
 

@@ -124,6 +124,8 @@ pub struct ModelSpec {
     pub defaults: Defaults,
     /// Whether it takes the user's data set.
     pub user_data: UserData,
+    /// The observables it has besides those of every model (charge, loss, sharpness, θ).
+    pub extra_observables: &'static [observables::Observable],
     /// Builds the model from checked parameters and the front's inputs.
     pub build: fn(&mut Params, Inputs) -> Result<Setup>,
 }
@@ -163,6 +165,7 @@ impl ModelSpec {
             "aliases": self.aliases,
             "summary": self.summary,
             "charge": self.charge,
+            "extra_observables": self.extra_observables.iter().map(|o| o.name()).collect::<Vec<_>>(),
             "defaults": {"eta": d.eta, "batch": d.batch, "weight_decay": d.weight_decay, "time": d.time, "paths": d.paths},
             "params": self.params.iter().map(|q| json!({
                 "key": q.key, "kind": q.kind.to_json(), "default": q.default, "help": q.help,

@@ -48,6 +48,7 @@ pub(super) const SPEC: ModelSpec = ModelSpec {
         paths: 64,
     },
     user_data: UserData::Optional,
+    extra_observables: &[],
     build,
 };
 

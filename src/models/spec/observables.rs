@@ -131,7 +131,9 @@ impl Recorded {
             match o {
                 Observable::Theta => columns.extend((0..dim).map(|i| format!("theta_{i}"))),
                 Observable::EigWsw | Observable::EigUsu => {
-                    let AnyModel::Matrix(mf) = &built.setup.model else {
+                    let (true, AnyModel::Matrix(mf)) =
+                        (built.spec.extra_observables.contains(&o), &built.setup.model)
+                    else {
                         return Err(Error::invalid(
                             "observable",
                             o.name(),

@@ -54,6 +54,7 @@ pub(super) const TANH_NET: ModelSpec = ModelSpec {
     params: &NET_PARAMS,
     defaults: NET_DEFAULTS,
     user_data: UserData::Optional,
+    extra_observables: &[],
     build: |params, inputs| report_network(false, params, inputs),
 };
 
@@ -66,6 +67,7 @@ pub(super) const RESIDUAL: ModelSpec = ModelSpec {
     params: &NET_PARAMS,
     defaults: NET_DEFAULTS,
     user_data: UserData::Optional,
+    extra_observables: &[],
     build: |params, inputs| report_network(true, params, inputs),
 };
 
@@ -97,6 +99,7 @@ pub(super) const TWO_LAYER: ModelSpec = ModelSpec {
     ],
     defaults: NET_DEFAULTS,
     user_data: UserData::Required,
+    extra_observables: &[],
     build: user_network,
 };
 
