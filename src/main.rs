@@ -138,7 +138,7 @@ Example:
         /// sgd | gd (discrete), or any scheme of `noether-sde schemes` on the SGD-SDE
         /// (em = euler_maruyama, milstein, milstein_levy, rk_milstein, heun, …; `-` and `_`
         /// are interchangeable).
-        #[arg(long, value_parser = Method::parse)]
+        #[arg(long, value_parser = cli::simulate::parse_method)]
         method: Method,
         /// Learning rate η > 0 [default: the model's, see `models`].
         #[arg(long)]
@@ -182,7 +182,7 @@ Example:
         /// sharpness, theta (every coordinate), eig_wsw / eig_usu (eigenvalues of WΣxWᵀ /
         /// UᵀΣεU, matrix_factorization) [default: charge,loss,sharpness]. loss and sharpness
         /// pass over the whole data set at every save: leave them out for large n.
-        #[arg(long = "observable", value_name = "NAME", value_delimiter = ',', value_parser = cli::observables::Observable::parse)]
+        #[arg(long = "observable", value_name = "NAME", value_delimiter = ',', value_parser = cli::observables::parse_observable)]
         observables: Vec<cli::observables::Observable>,
         /// Also report each observable averaged over the save times in [FROM, TO], per
         /// path, with its mean, std and 95% interval over the paths.
@@ -611,7 +611,7 @@ mod tests {
 
     #[test]
     fn models_help_lists_every_model() {
-        for m in cli::models::MODELS {
+        for m in noether_sde::models::spec::standalone() {
             assert!(MODELS_HELP.contains(m.name), "{} missing from the help", m.name);
         }
     }

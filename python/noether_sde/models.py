@@ -193,6 +193,14 @@ class MatrixFactorization(Model):
 
     def __init__(self, teacher, hidden: Optional[int] = None, sigma_x=None, sigma_eps=None, *,
                  X=None, y=None, n: int = 0, seed: int = 0, theta0=None):
+        # this signature's defaults (the library's registry has the command line's)
+        if teacher is None:
+            raise _core.InvalidParameter("`teacher`: the teacher matrix V (d_out × d_in) is required")
+        v = as_float_array(teacher, "teacher", (1, 2))
+        d_out, d_in = v.reshape(-1, 1).shape if v.ndim == 1 else v.shape
+        hidden = max(min(d_in, d_out), 1) if hidden is None else hidden
+        sigma_x = np.ones(d_in) if sigma_x is None else sigma_x
+        sigma_eps = np.ones(d_out) if sigma_eps is None else sigma_eps
         super().__init__(teacher=teacher, hidden=hidden, sigma_x=sigma_x, sigma_eps=sigma_eps,
                          X=X, y=y, n=n, seed=seed, theta0=theta0)
 
@@ -208,6 +216,13 @@ class NormalizedLinear(Model):
 
     def __init__(self, teacher, input_variances=None, sigma: float = 0.5, *, X=None, y=None,
                  n: int = 256, seed: int = 0, norm0: float = 1.0, theta0=None):
+        # this signature's defaults (the library's registry has the command line's)
+        if teacher is None:
+            raise _core.InvalidParameter("`teacher`: the teacher direction is required")
+        if input_variances is None:
+            input_variances = np.ones(as_float_array(teacher, "teacher", 1).shape[0])
+        if X is None and y is None and n == 0:
+            raise _core.InvalidParameter("`n` = 0: NormalizedLinear needs a data set (n ≥ 1, or X and y)")
         super().__init__(teacher=teacher, input_variances=input_variances, sigma=sigma, X=X, y=y,
                          n=n, seed=seed, norm0=norm0, theta0=theta0)
 
@@ -222,6 +237,16 @@ class LinearRegression(Model):
 
     def __init__(self, X=None, y=None, *, theta_star=None, sigma_x=None, sigma: float = 0.5,
                  n: int = 0, seed: int = 0, theta0=None):
+        # this signature's defaults (the library's registry has the command line's)
+        if X is None and theta_star is None:
+            raise _core.InvalidParameter("give the data set (X, y) or the teacher `theta_star`")
+        if sigma_x is None:
+            if X is not None:
+                x = as_float_array(X, "X", (1, 2))
+                d = 1 if x.ndim == 1 else x.shape[1]
+            else:
+                d = as_float_array(theta_star, "theta_star", 1).shape[0]
+            sigma_x = np.ones(d)
         super().__init__(X=X, y=y, theta_star=theta_star, sigma_x=sigma_x, sigma=sigma, n=n,
                          seed=seed, theta0=theta0)
 

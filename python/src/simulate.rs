@@ -5,17 +5,18 @@
 
 use crate::custom::PyCustom;
 use crate::errors::{to_py, IntoPy};
-use crate::models::{with_model, Model, ModelOps};
+use crate::models::Model;
 use crate::sde::PySde;
 use nalgebra::DVector;
 use noether_sde::analysis::stats::MeanInterval;
 use noether_sde::ensemble::lockstep::{LockstepProblem, LockstepScheme};
-use noether_sde::ensemble::{
-    Ensemble, EnsembleProblem, EnsembleStatistics, Functionals, PathRecord, SdeProblem, SgdProblem,
+use noether_sde::ensemble::{Ensemble, EnsembleProblem, EnsembleStatistics, Functionals, PathRecord};
+use noether_sde::models::spec::observables::{Observable, Recorded};
+use noether_sde::models::spec::run::{
+    self, check_paths, resolve_save_times, Collected as Output, Method, Settings,
 };
-use noether_sde::scheme::catalogue::{SchemeKind, SchemeVisitor};
-use noether_sde::scheme::{check_compatible, Scheme, TimeSpan};
-use noether_sde::sde::Sde;
+use noether_sde::scheme::catalogue::SchemeKind;
+use noether_sde::scheme::TimeSpan;
 use noether_sde::sgd::{BlockMethod, BlockSgdProblem, SgdConfig};
 use noether_sde::{Error, Result};
 use numpy::{PyArray1, PyArrayMethods, ToPyArray};
@@ -23,182 +24,11 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
 use std::ops::Range;
 
-/// How the paths of a built-in model advance: discrete steps, or the SGD-SDE by a scheme
-/// of the library's catalogue.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Method {
-    Sgd,
-    Gd,
-    Sde(SchemeKind),
-}
-
-impl Method {
-    fn parse(name: &str) -> Result<Self> {
-        match name.trim().to_ascii_lowercase().as_str() {
-            "sgd" => Ok(Method::Sgd),
-            "gd" => Ok(Method::Gd),
-            _ => SchemeKind::parse(name).map(Method::Sde).map_err(|_| {
-                Error::invalid(
-                    "method",
-                    name,
-                    format!(
-                        "known: sgd, gd, {} (see ns.schemes())",
-                        SchemeKind::names().join(", ")
-                    ),
-                )
-            }),
-        }
-    }
-
-    fn is_discrete(self) -> bool {
-        matches!(self, Method::Sgd | Method::Gd)
-    }
-}
-
 /// Every scheme of the library's catalogue, as JSON (name, aliases, summary, orders,
 /// noise kinds, calculus, Lévy areas, adaptivity).
 #[pyfunction]
 pub fn schemes() -> String {
     serde_json::Value::Array(SchemeKind::ALL.iter().map(|k| k.to_json()).collect()).to_string()
-}
-
-/// What one chunk of an ensemble produced.
-enum Output {
-    Statistics(EnsembleStatistics),
-    Paths(Vec<Result<PathRecord>>),
-}
-
-fn run<P: EnsembleProblem, F: Fn(f64, &DVector<f64>, &mut [f64]) + Sync>(
-    ensemble: &Ensemble,
-    problem: &P,
-    record: &Functionals<F>,
-    per_path: bool,
-) -> Result<Output> {
-    if per_path {
-        ensemble.per_path(problem, record).map(Output::Paths)
-    } else {
-        ensemble.statistics(problem, record).map(Output::Statistics)
-    }
-}
-
-/// One SGD-SDE ensemble by a scheme of the catalogue, converted to the scheme's calculus
-/// when it differs (as the CLI does: a Stratonovich scheme solves the Stratonovich form of
-/// the Itô SGD-SDE, the same process).
-struct Solve<'a, S, F> {
-    sde: &'a S,
-    kind: SchemeKind,
-    x0: DVector<f64>,
-    span: TimeSpan,
-    ensemble: &'a Ensemble,
-    record: &'a Functionals<F>,
-    per_path: bool,
-}
-
-impl<S, F> SchemeVisitor for Solve<'_, S, F>
-where
-    S: Sde + Sync,
-    F: Fn(f64, &DVector<f64>, &mut [f64]) + Sync,
-{
-    type Output = Result<Output>;
-
-    fn visit<K: Scheme + Sync + 'static>(self, scheme: K) -> Result<Output> {
-        if !self.kind.needs_conversion(self.sde.calculus()) {
-            check_compatible(&scheme.info(), self.sde)?;
-            let problem = SdeProblem::new(self.sde, scheme, self.x0, self.span)?;
-            return run(self.ensemble, &problem, self.record, self.per_path);
-        }
-        let converted = noether_sde::sde::convert::StratonovichForm::new(self.sde)?;
-        check_compatible(&scheme.info(), &converted)?;
-        let problem = SdeProblem::new(&converted, scheme, self.x0, self.span)?;
-        run(self.ensemble, &problem, self.record, self.per_path)
-    }
-}
-
-/// The settings of one model run.
-struct ModelRun {
-    method: Method,
-    eta: f64,
-    cfg: SgdConfig,
-    t_end: f64,
-    dt: Option<f64>,
-    theta0: DVector<f64>,
-}
-
-fn run_model_chunk<F: Fn(f64, &DVector<f64>, &mut [f64]) + Sync>(
-    model: &Model,
-    run_cfg: &ModelRun,
-    ensemble: &Ensemble,
-    record: &Functionals<F>,
-    per_path: bool,
-) -> Result<Output> {
-    let data = model.data.as_ref();
-    let ModelRun {
-        method,
-        eta,
-        cfg,
-        t_end,
-        dt,
-        theta0,
-    } = run_cfg;
-    let (method, cfg, t_end) = (*method, *cfg, *t_end);
-    let eta = *eta;
-    with_model!(&model.inner, m => {
-        if method.is_discrete() {
-            let mut sgd = m.discrete(data, cfg)?;
-            if method == Method::Gd {
-                sgd = sgd.gradient_descent();
-            }
-            let problem = SgdProblem::new(&sgd, theta0.clone(), t_end)?;
-            run(ensemble, &problem, record, per_path)
-        } else {
-            let sde = m.sde(data, cfg)?;
-            let span = TimeSpan::new(0.0, t_end, dt.unwrap_or(eta / 2.0))?;
-            if method == Method::Sde(SchemeKind::EulerMaruyama) && !per_path {
-                if let Some(stats) = m.batched_em_statistics(&sde, theta0, span, ensemble, record) {
-                    return stats.map(Output::Statistics);
-                }
-            }
-            let Method::Sde(kind) = method else {
-                unreachable!("discrete methods are handled above")
-            };
-            kind.visit(Solve {
-                sde: &sde,
-                kind,
-                x0: theta0.clone(),
-                span,
-                ensemble,
-                record,
-                per_path,
-            })
-        }
-    })
-}
-
-/// `[0, s, 2s, …]` up to `t_end` (and `t_end` itself): the CLI's `--save-every` times.
-fn save_times(t_end: f64, every: f64) -> Result<Vec<f64>> {
-    noether_sde::error::check_positive("save_every", every)?;
-    let count = (t_end / every + 1e-9).floor();
-    if count > 100_000.0 {
-        return Err(Error::invalid("save_every", every, "more than 100000 save times"));
-    }
-    let mut times: Vec<f64> = (0..=count as u64).map(|k| k as f64 * every).collect();
-    let last = times[times.len() - 1];
-    if t_end - last > 1e-9 * t_end.max(1.0) {
-        times.push(t_end);
-    } else {
-        let n = times.len();
-        times[n - 1] = t_end;
-    }
-    Ok(times)
-}
-
-/// The save times from `save_every` or `save_at`.
-fn resolve_times(t_end: f64, save_every: Option<f64>, save_at: Option<Vec<f64>>) -> Result<Vec<f64>> {
-    match (save_every, save_at) {
-        (Some(_), Some(_)) => Err(Error::invalid("save_at", "and save_every", "give one of them")),
-        (None, Some(at)) => Ok(at),
-        (every, None) => save_times(t_end, every.unwrap_or(t_end / 10.0)),
-    }
 }
 
 /// Chunks of `chunk` paths (aligned to multiples of `chunk`) covering `paths`.
@@ -365,36 +195,6 @@ fn paths_dict<'py>(
     Ok(dict)
 }
 
-/// The functionals named by `observables` (`charge`, `loss`, `sharpness`, `theta`).
-fn model_functionals(model: &Model, observables: &[String]) -> Result<(usize, Vec<&'static str>)> {
-    let mut k = 0;
-    let mut names = Vec::new();
-    for o in observables {
-        let name =
-            match o.as_str() {
-                "charge" => "charge",
-                "loss" => "loss",
-                "sharpness" => "sharpness",
-                "theta" => "theta",
-                other => return Err(Error::invalid(
-                    "observables",
-                    other,
-                    "built-in observables are charge, loss, sharpness and theta (or pass a Python callable)",
-                )),
-            };
-        k += if name == "theta" { model.theta0.len() } else { 1 };
-        names.push(name);
-    }
-    if k == 0 {
-        return Err(Error::invalid(
-            "observables",
-            "[]",
-            "record at least one observable",
-        ));
-    }
-    Ok((k, names))
-}
-
 /// Runs an ensemble of a built-in model; see `noether_sde.simulate`.
 #[pyfunction]
 #[pyo3(signature = (model, method, eta, batch, weight_decay, t_end, dt, seed, paths, theta0, save_every, save_at, observables, keep_paths, threads, chunk, progress))]
@@ -419,80 +219,41 @@ pub fn simulate_model<'py>(
     chunk: u64,
     progress: Option<Bound<'py, PyAny>>,
 ) -> PyResult<Bound<'py, PyDict>> {
-    let method = Method::parse(method).py_err()?;
-    noether_sde::error::check_positive("eta", eta).py_err()?;
-    noether_sde::error::check_positive("t_end", t_end).py_err()?;
-    if batch == 0 {
-        return Err(to_py(Error::invalid(
-            "batch",
-            0,
-            "the batch size must be at least 1",
-        )));
-    }
-    if !(weight_decay.is_finite() && weight_decay >= 0.0) {
-        return Err(to_py(Error::invalid(
-            "weight_decay",
-            weight_decay,
-            "must be finite and >= 0",
-        )));
-    }
-    if method.is_discrete() && dt.is_some() {
-        return Err(to_py(Error::invalid(
-            "dt",
-            dt.unwrap_or(0.0),
-            "applies to the SDE methods only (sgd and gd step by eta)",
-        )));
-    }
-    if let Some(dt) = dt {
-        noether_sde::error::check_positive("dt", dt).py_err()?;
-    }
-    if paths.1 <= paths.0 {
-        return Err(to_py(Error::invalid(
-            "paths",
-            format!("{}..{}", paths.0, paths.1),
-            "at least one path is needed",
-        )));
-    }
-    if let Some(data) = &model.data {
-        if batch > data.len() {
-            return Err(to_py(Error::invalid(
-                "batch",
-                batch,
-                format!("exceeds the data set size {}", data.len()),
-            )));
-        }
-    }
-    let theta0 = match theta0 {
-        Some(t) => model.check_theta(&t)?,
-        None => model.theta0.clone(),
-    };
-    let times = resolve_times(t_end, save_every, save_at).py_err()?;
-    let (k, names) = model_functionals(model, &observables).py_err()?;
-    let record = Functionals::new(times.clone(), k, |_t: f64, x: &DVector<f64>, out: &mut [f64]| {
-        let mut j = 0;
-        for name in &names {
-            match *name {
-                "charge" => out[j] = model.charge_at(x),
-                "loss" => out[j] = model.risk(x),
-                "sharpness" => out[j] = model.sharpness_at(x),
-                _ => {
-                    out[j..j + x.len()].copy_from_slice(x.as_slice());
-                    j += x.len();
-                    continue;
-                }
-            }
-            j += 1;
-        }
-    })
-    .py_err()?;
-    let run_cfg = ModelRun {
-        method,
+    let settings = Settings {
+        method: Method::parse(method).py_err()?,
         eta,
-        cfg: SgdConfig::new(eta, batch).with_weight_decay(weight_decay),
+        batch,
+        weight_decay,
         t_end,
         dt,
-        theta0,
     };
+    settings.check().py_err()?;
+    check_paths(&(paths.0..paths.1)).py_err()?;
+    settings.check_data(model.built.setup.data.as_ref()).py_err()?;
+    let theta0 = match theta0 {
+        Some(t) => model.check_theta(&t)?,
+        None => model.start().clone(),
+    };
+    let times = resolve_save_times(t_end, save_every, save_at).py_err()?;
+    if observables.is_empty() {
+        return Err(to_py(Error::invalid(
+            "observables",
+            "[]",
+            "record at least one observable",
+        )));
+    }
+    let chosen = observables
+        .iter()
+        .map(|o| Observable::parse(o))
+        .collect::<Result<Vec<_>>>()
+        .py_err()?;
+    let recorded = Recorded::resolve(&chosen, &model.built).py_err()?;
+    let k = recorded.columns().len();
+    let setup = &model.built.setup;
+    let record = Functionals::new(times.clone(), k, |_t: f64, x: &DVector<f64>, out: &mut [f64]| {
+        recorded.eval(setup, x, out)
+    })
+    .py_err()?;
     let ensemble = |range: Range<u64>| {
         let e = Ensemble::new(seed, range);
         if threads > 0 {
@@ -502,11 +263,11 @@ pub fn simulate_model<'py>(
         }
     };
     let out = over_chunks(py, paths.0..paths.1, chunk, progress.as_ref(), |range| {
-        run_model_chunk(model, &run_cfg, &ensemble(range), &record, keep_paths)
+        run::run(setup, &settings, &theta0, &ensemble(range), &record, keep_paths).map(|(c, _)| c)
     })?;
     match out {
         Output::Statistics(s) => stats_dict(py, &s),
-        Output::Paths(r) => paths_dict(py, r, &times, k, model.theta0.len(), paths.0),
+        Output::Paths(r) => paths_dict(py, r, &times, k, theta0.len(), paths.0),
     }
 }
 
@@ -542,18 +303,12 @@ pub fn simulate_sde<'py>(
             "method `{method}`: a Python-defined Sde runs on the lockstep driver, which has em, heun (Stratonovich) and rk_milstein"
         )));
     };
-    if paths.1 <= paths.0 {
-        return Err(to_py(Error::invalid(
-            "paths",
-            format!("{}..{}", paths.0, paths.1),
-            "at least one path is needed",
-        )));
-    }
+    check_paths(&(paths.0..paths.1)).py_err()?;
     let span = TimeSpan::new(t0, t_end, dt).py_err()?;
     // save times relative to t0 (`save_every`), or absolute (`save_at`)
     let times: Vec<f64> = match save_at {
         Some(at) if save_every.is_none() => at,
-        at => resolve_times(t_end - t0, save_every, at)
+        at => resolve_save_times(t_end - t0, save_every, at)
             .py_err()?
             .into_iter()
             .map(|t| t + t0)
@@ -622,13 +377,7 @@ pub fn simulate_custom<'py>(
             )))
         }
     };
-    if paths.1 <= paths.0 {
-        return Err(to_py(Error::invalid(
-            "paths",
-            format!("{}..{}", paths.0, paths.1),
-            "at least one path is needed",
-        )));
-    }
+    check_paths(&(paths.0..paths.1)).py_err()?;
     if block_method != BlockMethod::EulerMaruyama && dt.is_some() {
         return Err(to_py(Error::invalid(
             "dt",
@@ -646,7 +395,7 @@ pub fn simulate_custom<'py>(
     }
     .py_err()?;
     let d = problem.dim();
-    let times = resolve_times(t_end, save_every, save_at).py_err()?;
+    let times = resolve_save_times(t_end, save_every, save_at).py_err()?;
     let record = Functionals::new(times.clone(), d, |_t: f64, x: &DVector<f64>, out: &mut [f64]| {
         out.copy_from_slice(x.as_slice())
     })

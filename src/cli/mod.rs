@@ -56,12 +56,6 @@ impl CliError {
         };
         CliError { message, code }
     }
-
-    /// Prefixes the message with `context: `.
-    pub fn context(mut self, context: &str) -> Self {
-        self.message = format!("{context}: {}", self.message);
-        self
-    }
 }
 
 impl fmt::Display for CliError {
@@ -110,17 +104,6 @@ pub fn require_positive(flag: &str, value: f64) -> CliResult<()> {
         Ok(())
     } else {
         Err(CliError::input(format!("{flag} {value}: must be finite and > 0")))
-    }
-}
-
-/// `value` must be finite and >= 0.
-pub fn require_non_negative(flag: &str, value: f64) -> CliResult<()> {
-    if value.is_finite() && value >= 0.0 {
-        Ok(())
-    } else {
-        Err(CliError::input(format!(
-            "{flag} {value}: must be finite and >= 0"
-        )))
     }
 }
 

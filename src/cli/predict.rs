@@ -2,10 +2,14 @@
 //! Noether flow on the start's orbit, the slow rate κ there, the fast rate (the top
 //! eigenvalue of the Hessian of `L_γ` at that fixed point) and their ratio.
 
-use super::models::{with_setup, AnySetup, Built, Charge, CliModel, Setup};
-use super::{require_non_negative, require_positive, CliError, CliResult};
-use noether_sde::sgd::SgdConfig;
-use noether_sde::symmetry::noether::fixed_point;
+use super::models::{input_error, Built};
+use super::{CliError, CliResult};
+use noether_sde::models::spec::predict::{
+    equilibrium, population_fixed_point, predict as fixed_point_and_rates,
+};
+use noether_sde::models::spec::run::Settings;
+use noether_sde::models::spec::{AnyModel, Setup};
+use noether_sde::models::ScalarFactorization;
 use serde_json::{json, Value};
 
 /// Runs `predict` and returns its JSON object.
@@ -19,24 +23,16 @@ pub fn predict(
     weight_decay: Option<f64>,
 ) -> CliResult<Value> {
     let spec = built.spec;
-    let eta = eta.unwrap_or(spec.eta);
-    require_positive("--eta", eta)?;
-    let batch = batch.unwrap_or(spec.batch);
-    if batch == 0 {
-        return Err(CliError::input("--batch 0: the batch size must be at least 1"));
-    }
-    let weight_decay = weight_decay.unwrap_or(spec.weight_decay);
-    require_non_negative("--weight-decay", weight_decay)?;
-    let cfg = SgdConfig::new(eta, batch).with_weight_decay(weight_decay);
-    let mut out = with_setup!(&built.setup, s => predict_with(s, spec.name, cfg))?;
-    if let AnySetup::Scalar(s) = &built.setup {
-        if s.data.is_none() && weight_decay == 0.0 {
-            out.append(&mut refined_law(s, eta, batch, spec.time));
+    let method = super::simulate::Method::Sgd;
+    let settings = super::simulate::settings(built, method, eta, batch, weight_decay, None, None)?;
+    let (eta, batch, weight_decay) = (settings.eta, settings.batch, settings.weight_decay);
+    let mut out = predict_with(&built.setup, spec.name, &settings)?;
+    if let AnyModel::Scalar(m) = &built.setup.model {
+        if built.setup.data.is_none() && weight_decay == 0.0 {
+            out.append(&mut refined_law(&built.setup, m, eta, batch, spec.defaults.time));
         }
     }
-    if let AnySetup::Matrix(s) = &built.setup {
-        let equilibrium = s.model.equilibrium()?;
-        let m = s.model.charge_matrix(&equilibrium);
+    if let Some((m, _)) = equilibrium(&built.setup)? {
         let rows: Vec<Vec<f64>> = m.row_iter().map(|r| r.iter().copied().collect()).collect();
         out.insert("equilibrium".into(), json!(rows));
         out.insert(
@@ -58,12 +54,8 @@ pub fn predict(
     Ok(head)
 }
 
-fn predict_with<M: CliModel>(
-    setup: &Setup<M>,
-    name: &str,
-    cfg: SgdConfig,
-) -> CliResult<serde_json::Map<String, Value>> {
-    let Charge::Symmetry(sym) = &setup.charge else {
+fn predict_with(setup: &Setup, name: &str, settings: &Settings) -> CliResult<serde_json::Map<String, Value>> {
+    let Some(sym) = setup.charge.symmetry() else {
         return Err(CliError::input(format!(
             "--model {name}: has no exponential symmetry, so there is no Noether charge to predict"
         )));
@@ -77,22 +69,11 @@ fn predict_with<M: CliModel>(
             super::simulate::MAX_WORK
         )));
     }
-    if let Some(d) = data {
-        if cfg.batch > d.len() {
-            return Err(CliError::input(format!(
-                "--batch {}: exceeds the data set size {} (--param n)",
-                cfg.batch,
-                d.len()
-            )));
-        }
-    }
-    let sde = setup.model.sde(data, cfg)?;
-    let fp = fixed_point(sym, &sde, &setup.theta0, 0.0).map_err(|e| CliError::library("predict", e))?;
-    let fast = setup
-        .model
-        .sharpness(data, &fp.theta)
-        .map_err(|e| CliError::library("predict: sharpness", e))?
-        + 2.0 * cfg.weight_decay;
+    settings.check_data(data).map_err(|e| input_error("", e))?;
+    let cfg = settings.config();
+    let p =
+        fixed_point_and_rates(setup, sym, &setup.theta0, cfg).map_err(|e| CliError::library("predict", e))?;
+    let (fp, fast) = (p.fixed_point, p.fast_rate);
     let mut out = serde_json::Map::new();
     out.insert("start_charge".into(), json!(setup.charge.at(&setup.theta0)));
     out.insert("fixed_point_charge".into(), json!(fp.charge));
@@ -102,8 +83,7 @@ fn predict_with<M: CliModel>(
     out.insert("fast_rate".into(), json!(fast));
     out.insert("fast_rate_at".into(), json!("fixed_point"));
     let fast_start = setup
-        .model
-        .sharpness(data, &setup.theta0)
+        .sharpness(&setup.theta0)
         .map_err(|e| CliError::library("predict: sharpness", e))?
         + 2.0 * cfg.weight_decay;
     out.insert("fast_rate_at_start".into(), json!(fast_start));
@@ -118,13 +98,11 @@ fn predict_with<M: CliModel>(
     );
     // on a finite data set, also the population's fixed point (online SGD, n → ∞), for
     // the models with closed-form population noise
-    if data.is_some() {
-        if let Ok(population) = setup.model.sde(None, cfg) {
-            let pf = fixed_point(sym, &population, &setup.theta0, 0.0)
-                .map_err(|e| CliError::library("predict: population", e))?;
-            out.insert("population_fixed_point_charge".into(), json!(pf.charge));
-            out.insert("population_slow_rate".into(), json!(pf.slow_rate));
-        }
+    if let Some(pf) = population_fixed_point(setup, sym, &setup.theta0, cfg)
+        .map_err(|e| CliError::library("predict: population", e))?
+    {
+        out.insert("population_fixed_point_charge".into(), json!(pf.charge));
+        out.insert("population_slow_rate".into(), json!(pf.slow_rate));
     }
     out.insert("ratio".into(), json!(fp.slow_rate / fast));
     out.insert(
@@ -139,7 +117,8 @@ fn predict_with<M: CliModel>(
 /// charge (the report's law; on the valley `uw = v`), at eleven times up to `t_end`, and
 /// the slow rate at the start.
 fn refined_law(
-    setup: &Setup<noether_sde::models::ScalarFactorization>,
+    setup: &Setup,
+    model: &ScalarFactorization,
     eta: f64,
     batch: usize,
     t_end: f64,
@@ -152,8 +131,8 @@ fn refined_law(
         .iter()
         .map(|&t| {
             refined_valley_charge(&ValleyConfig {
-                v: setup.model.v(),
-                sigma: setup.model.sigma(),
+                v: model.v(),
+                sigma: model.sigma(),
                 eta,
                 batch,
                 charge0: c0,
@@ -165,14 +144,14 @@ fn refined_law(
     let mut out = serde_json::Map::new();
     out.insert(
         "slow_rate_at_start".into(),
-        json!(setup.model.refined_valley_rate(eta, batch, c0)),
+        json!(model.refined_valley_rate(eta, batch, c0)),
     );
     out.insert(
         "refined_law".into(),
         json!({
             "t": times,
             "charge": charges,
-            "on_valley": (u * w - setup.model.v()).abs() <= 1e-9 * setup.model.v().abs().max(1.0),
+            "on_valley": (u * w - model.v()).abs() <= 1e-9 * model.v().abs().max(1.0),
             "definition": "C(t) from d ln C/dt = −(4ησ²/B)[1 + 2ηP/(B − 2ηP)], P = √(C² + 4v²) (THEORY §6.1; derived on the valley uw = v), by RK4",
         }),
     );

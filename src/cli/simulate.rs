@@ -9,30 +9,19 @@
 //! run's. (Statistics holding a non-finite number, which JSON cannot carry, are written
 //! with `"mergeable": null` and cannot be merged.)
 
-use super::models::{with_setup, Built, CliModel, Setup};
+use super::models::{input_error, run_error, Built};
 use super::observables::{write_paths, Observable, PathsFormat, Recorded, TimeWindow};
-use super::{require_non_negative, require_positive, CliError, CliResult, Shard};
+use super::{CliError, CliResult, Shard};
 use indicatif::{ProgressBar, ProgressStyle};
 use nalgebra::DVector;
 use noether_sde::analysis::stats::MeanInterval;
-use noether_sde::ensemble::{
-    Ensemble, EnsembleProblem, EnsembleStatistics, Functionals, PathRecord, SdeProblem, SgdProblem,
-};
-use noether_sde::scheme::catalogue::{SchemeKind, SchemeVisitor};
-use noether_sde::scheme::{check_compatible, Scheme, TimeSpan};
-use noether_sde::sde::Sde;
-use noether_sde::sgd::SgdConfig;
+use noether_sde::ensemble::{Ensemble, EnsembleStatistics, Functionals};
+pub use noether_sde::models::spec::run::Method;
+use noether_sde::models::spec::run::{self, save_times, Collected, Settings};
+use noether_sde::models::spec::Setup;
 use serde_json::{json, Map, Value};
 use std::io::IsTerminal;
 use std::path::PathBuf;
-
-/// Largest noise dimension for which the CLI runs a scheme that samples Lévy areas
-/// (their cost grows like `m⁴` per step).
-const MAX_LEVY_NOISE_DIM: usize = 32;
-
-/// The most steps a path may take, for every method (the discrete ones step by η, the
-/// SDE schemes by `--dt`).
-pub const MAX_STEPS: f64 = 1e7;
 
 /// The most work a run may imply, in multiply-add units (measured at up to ~16 ns each for
 /// the per-sample models, so a few minutes at the limit):
@@ -41,48 +30,15 @@ pub const MAX_STEPS: f64 = 1e7;
 /// closed-form SDE) and 200 products of a sharpness estimate on `N` samples.
 pub const MAX_WORK: f64 = 2e10;
 
-/// How the paths are advanced: the discrete process, or a scheme of the catalogue on
-/// the SGD-SDE.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Method {
-    /// Discrete mini-batch SGD.
-    Sgd,
-    /// Discrete full-batch gradient descent.
-    Gd,
-    /// The SGD-SDE by a scheme of the catalogue.
-    Sde(SchemeKind),
-}
-
-impl Method {
-    /// Parses `sgd`, `gd` or any scheme name or alias of the catalogue.
-    ///
-    /// # Errors
-    /// The message lists the accepted names.
-    pub fn parse(s: &str) -> Result<Method, String> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "sgd" => Ok(Method::Sgd),
-            "gd" => Ok(Method::Gd),
-            _ => SchemeKind::parse(s).map(Method::Sde).map_err(|_| {
-                format!(
-                    "unknown method '{s}'; known: sgd, gd, {} (see `noether-sde schemes`)",
-                    SchemeKind::names().join(", ")
-                )
-            }),
-        }
-    }
-
-    /// The canonical name (`sgd`, `gd` or the scheme's catalogue name).
-    pub fn name(self) -> &'static str {
-        match self {
-            Method::Sgd => "sgd",
-            Method::Gd => "gd",
-            Method::Sde(kind) => kind.name(),
-        }
-    }
-
-    fn is_discrete(self) -> bool {
-        matches!(self, Method::Sgd | Method::Gd)
-    }
+/// Parses `--method` (clap value parser): `sgd`, `gd` or a scheme of the catalogue.
+///
+/// # Errors
+/// The message lists the accepted names.
+pub fn parse_method(s: &str) -> Result<Method, String> {
+    Method::parse(s).map_err(|e| match e {
+        noether_sde::Error::InvalidParameter { reason, .. } => reason,
+        other => other.to_string(),
+    })
 }
 
 /// The settings of `simulate` (flags already parsed by clap; `None` = the model's default).
@@ -118,39 +74,31 @@ pub struct SimulateArgs {
     pub output_paths: Option<PathBuf>,
 }
 
-/// The run's settings: everything that must agree between shards.
-struct Run {
-    header: Value,
-    times: Vec<f64>,
-    recorded: Recorded,
-    /// Keep every path's record (`--output-paths`, `--time-average`).
-    per_path: bool,
-}
-
-/// The save times: every `k`-th step, `k = max(1, round(every/step))`, labelled with the
-/// times the steps actually reach (`t_j = j·k·step`, as the time grid computes them), and
-/// `t_end` itself (the last, possibly shortened, step). Returns the times and the
-/// interval actually used, `k·step`: a requested interval that is not a multiple of the
-/// step is snapped to the nearest one instead of labelling a later step with an earlier
-/// time.
-fn save_times(t_end: f64, every: f64, step: f64) -> CliResult<(Vec<f64>, f64)> {
-    let k = (every / step).round().max(1.0);
-    let snapped = k * step;
-    let count = (t_end / snapped + 1e-9).floor();
-    if count > 10_000.0 {
-        return Err(CliError::input(format!(
-            "--save-every {every}: more than 10000 save times up to --time {t_end}"
-        )));
-    }
-    let mut times: Vec<f64> = (0..=count as u64).map(|j| (j as f64 * k) * step).collect();
-    let last = times[times.len() - 1];
-    if t_end - last > 1e-9 * t_end.max(1.0) {
-        times.push(t_end);
-    } else {
-        let n = times.len();
-        times[n - 1] = t_end;
-    }
-    Ok((times, snapped))
+/// The run settings of `built` from the flags (the model's defaults where absent),
+/// checked.
+///
+/// # Errors
+/// A setting out of its range (exit 2).
+pub fn settings(
+    built: &Built,
+    method: Method,
+    eta: Option<f64>,
+    batch: Option<usize>,
+    weight_decay: Option<f64>,
+    time: Option<f64>,
+    dt: Option<f64>,
+) -> CliResult<Settings> {
+    let d = built.spec.defaults;
+    let settings = Settings {
+        method,
+        eta: eta.unwrap_or(d.eta),
+        batch: batch.unwrap_or(d.batch),
+        weight_decay: weight_decay.unwrap_or(d.weight_decay),
+        t_end: time.unwrap_or(d.time),
+        dt,
+    };
+    settings.check().map_err(|e| input_error("", e))?;
+    Ok(settings)
 }
 
 /// Runs `simulate` and returns its JSON object.
@@ -159,48 +107,24 @@ fn save_times(t_end: f64, every: f64, step: f64) -> CliResult<(Vec<f64>, f64)> {
 /// Bad input (exit 2) or a failing path (exit 1).
 pub fn simulate(built: &Built, args: &SimulateArgs) -> CliResult<Value> {
     let spec = built.spec;
-    let eta = args.eta.unwrap_or(spec.eta);
-    require_positive("--eta", eta)?;
-    let batch = args.batch.unwrap_or(spec.batch);
-    if batch == 0 {
-        return Err(CliError::input("--batch 0: the batch size must be at least 1"));
-    }
-    let weight_decay = args.weight_decay.unwrap_or(spec.weight_decay);
-    require_non_negative("--weight-decay", weight_decay)?;
-    let time = args.time.unwrap_or(spec.time);
-    require_positive("--time", time)?;
-    let total = args.paths.unwrap_or(spec.paths);
+    let settings = settings(
+        built,
+        args.method,
+        args.eta,
+        args.batch,
+        args.weight_decay,
+        args.time,
+        args.dt,
+    )?;
+    let total = args.paths.unwrap_or(spec.defaults.paths);
     if total == 0 {
         return Err(CliError::input("--paths 0: at least one path is needed"));
     }
-    let (dt, steps) = if args.method.is_discrete() {
-        if let Some(dt) = args.dt {
-            return Err(CliError::input(format!(
-                "--dt {dt}: applies to the SDE methods only (--method {} steps by η)",
-                args.method.name()
-            )));
-        }
-        let steps = time / eta;
-        if steps > MAX_STEPS {
-            return Err(CliError::input(format!(
-                "--eta {eta}: --time {time} would take {steps:.3e} steps of η, more than {MAX_STEPS:e}; raise --eta or lower --time"
-            )));
-        }
-        (None, steps.ceil())
-    } else {
-        let dt = args.dt.unwrap_or(eta / 2.0);
-        require_positive("--dt", dt)?;
-        let steps = time / dt;
-        if steps > MAX_STEPS {
-            return Err(CliError::input(format!(
-                "--dt {dt}: --time {time} would take {steps:.3e} steps, more than {MAX_STEPS:e}; raise --dt or lower --time"
-            )));
-        }
-        (Some(dt), steps.ceil())
-    };
+    let steps = settings.steps().map_err(|e| input_error("", e))?;
+    let time = settings.t_end;
     let requested_save_every = args.save_every.unwrap_or(time / 10.0);
-    require_positive("--save-every", requested_save_every)?;
-    let (times, save_every) = save_times(time, requested_save_every, dt.unwrap_or(eta))?;
+    let (times, save_every) = save_times(time, requested_save_every, Some(settings.step()), 10_000.0)
+        .map_err(|e| input_error("", e))?;
     let paths = match args.shard {
         Some(shard) => {
             if shard.count > total {
@@ -212,35 +136,44 @@ pub fn simulate(built: &Built, args: &SimulateArgs) -> CliResult<Value> {
         }
         None => 0..total,
     };
-    let recorded = Recorded::resolve(&args.observables, built)?;
+    let recorded = Recorded::resolve(&args.observables, built).map_err(|e| input_error("", e))?;
     let inside = args.time_average.map(|w| w.indices(&times)).transpose()?;
     let paths_format = args.output_paths.as_deref().map(PathsFormat::of).transpose()?;
     let per_path = inside.is_some() || paths_format.is_some();
     let values = (paths.end - paths.start) as f64 * times.len() as f64 * recorded.columns().len() as f64;
-    if per_path && 8.0 * values > super::models::MAX_DATA_BYTES {
+    let max_bytes = noether_sde::models::spec::MAX_DATA_BYTES;
+    if per_path && 8.0 * values > max_bytes {
         return Err(CliError::input(format!(
             "--output-paths/--time-average keep every path's values in memory: {:.1} GB (paths × save times × columns × 8 bytes), more than {:.1} GB; lower --paths (or run shards), raise --save-every or record fewer --observable",
             8.0 * values / 1e9,
-            super::models::MAX_DATA_BYTES / 1e9
+            max_bytes / 1e9
         )));
     }
     if let Some(file) = &args.output_paths {
         std::fs::File::create(file)
             .map_err(|e| CliError::input(format!("--output-paths {}: cannot create: {e}", file.display())))?;
     }
-    let implied = with_setup!(&built.setup, s => work(s, args.method, batch, steps, (paths.end - paths.start) as f64, times.len() as f64, &recorded));
+    let implied = work(
+        &built.setup,
+        &settings,
+        steps,
+        (paths.end - paths.start) as f64,
+        times.len() as f64,
+        &recorded,
+    );
     if implied > MAX_WORK {
         return Err(CliError::input(format!(
             "the run would take about {implied:.1e} multiply-adds (paths × steps × parameters × samples per step, plus the recorded loss and sharpness), more than {MAX_WORK:e}; lower --paths, --time or --batch, raise --eta/--dt or --save-every, or make the model smaller (--param)"
         )));
     }
-    let header = json!({
+    let dt = (!args.method.is_discrete()).then(|| settings.step());
+    let mut header = json!({
         "model": spec.name,
         "params": built.params,
         "method": args.method.name(),
-        "eta": eta,
-        "batch": batch,
-        "weight_decay": weight_decay,
+        "eta": settings.eta,
+        "batch": settings.batch,
+        "weight_decay": settings.weight_decay,
         "time": time,
         "dt": dt,
         "paths": total,
@@ -253,7 +186,6 @@ pub fn simulate(built: &Built, args: &SimulateArgs) -> CliResult<Value> {
         "observable_names": recorded.columns(),
         "observable_definitions": recorded.definitions(),
     });
-    let cfg = SgdConfig::new(eta, batch).with_weight_decay(weight_decay);
     // a progress bar on stderr when it is a terminal (stdout carries the results)
     let bar = if std::io::stderr().is_terminal() {
         let bar = ProgressBar::new(paths.end - paths.start);
@@ -269,85 +201,51 @@ pub fn simulate(built: &Built, args: &SimulateArgs) -> CliResult<Value> {
         .with_divergence_bound(args.divergence_bound)
         .map_err(|e| CliError::library("--divergence-bound", e))?
         .with_progress(move |n| ticks.inc(n));
-    let mut run = Run {
-        header,
-        times,
-        recorded,
-        per_path,
-    };
-    let result = with_setup!(&built.setup, s => run_ensemble(s, args.method, cfg, time, dt, &run, &ensemble));
+    let setup = &built.setup;
+    let record = Functionals::new(
+        times.clone(),
+        recorded.columns().len(),
+        |_t: f64, x: &DVector<f64>, out: &mut [f64]| recorded.eval(setup, x, out),
+    )?;
+    let result = run::run(setup, &settings, &setup.theta0, &ensemble, &record, per_path);
     bar.finish_and_clear();
-    let (collected, route) = result?;
-    run.header["route"] = json!(route);
+    let (collected, route) = result.map_err(|e| run_error(args.method.name(), e))?;
+    header["route"] = json!(route);
     let records = match collected {
-        Collected::Statistics(stats) => return Ok(render(&run.header, &stats, args.shard)),
+        Collected::Statistics(stats) => return Ok(render(&header, &stats, args.shard)),
         Collected::Paths(records) => records,
     };
-    let columns = run.recorded.columns();
-    let stats = EnsembleStatistics::from_records(&ensemble, run.times.clone(), columns.len(), &records)
-        .map_err(|e| runtime_context(CliError::from(e), args.method))?;
-    let mut out = render(&run.header, &stats, args.shard);
+    let columns = recorded.columns();
+    let stats = EnsembleStatistics::from_records(&ensemble, times.clone(), columns.len(), &records)
+        .map_err(|e| run_error(args.method.name(), e))?;
+    let mut out = render(&header, &stats, args.shard);
     if let (Some(file), Some(format)) = (&args.output_paths, paths_format) {
-        let rows = write_paths(file, format, &run.times, columns, &records)?;
+        let rows = write_paths(file, format, &times, columns, &records)?;
         let kind = match format {
             PathsFormat::Csv => "csv",
             PathsFormat::JsonLines => "jsonl",
         };
-        let mut header: Vec<&str> = vec!["path", "t"];
-        header.extend(columns.iter().map(String::as_str));
+        let mut head: Vec<&str> = vec!["path", "t"];
+        head.extend(columns.iter().map(String::as_str));
         out["paths_file"] = json!({
             "file": file.display().to_string(),
             "format": kind,
             "rows": rows,
-            "columns": header,
+            "columns": head,
         });
     }
     if let (Some(window), Some(inside)) = (args.time_average, inside) {
-        out["time_average"] =
-            super::observables::time_average(window, &run.times, &inside, columns, &records);
+        out["time_average"] = super::observables::time_average(window, &times, &inside, columns, &records);
     }
     Ok(out)
 }
 
-/// What a run collected: streamed statistics, or every path's record (for
-/// `--output-paths` and `--time-average`).
-enum Collected {
-    Statistics(EnsembleStatistics),
-    Paths(Vec<noether_sde::Result<PathRecord>>),
-}
-
-/// Runs `problem` for statistics or, with `per_path`, for every path's record.
-fn collect<P, F>(
-    ensemble: &Ensemble,
-    problem: &P,
-    record: &Functionals<F>,
-    per_path: bool,
-) -> noether_sde::Result<Collected>
-where
-    P: EnsembleProblem,
-    F: Fn(f64, &DVector<f64>, &mut [f64]) + Sync,
-{
-    if per_path {
-        ensemble.per_path(problem, record).map(Collected::Paths)
-    } else {
-        ensemble.statistics(problem, record).map(Collected::Statistics)
-    }
-}
-
 /// The multiply-adds a run implies (see [`MAX_WORK`]).
-fn work<M: CliModel>(
-    setup: &Setup<M>,
-    method: Method,
-    batch: usize,
-    steps: f64,
-    paths: f64,
-    times: f64,
-    recorded: &Recorded,
-) -> f64 {
+fn work(setup: &Setup, settings: &Settings, steps: f64, paths: f64, times: f64, recorded: &Recorded) -> f64 {
     let d = setup.theta0.len() as f64;
     let n = setup.data.as_ref().map(|data| data.len() as f64);
-    let per_step = match method {
-        Method::Sgd => batch as f64,
+    let per_step = match settings.method {
+        Method::Sgd => settings.batch as f64,
         Method::Gd => n.unwrap_or(1.0),
         Method::Sde(_) => n.unwrap_or(d),
     };
@@ -357,154 +255,6 @@ fn work<M: CliModel>(
             + (passes(Observable::Loss, 1.0) + passes(Observable::Sharpness, 200.0))
                 * n.unwrap_or(1.0).max(1.0));
     paths * (steps * d * per_step + times * per_save)
-}
-
-fn run_ensemble<M: CliModel>(
-    setup: &Setup<M>,
-    method: Method,
-    cfg: SgdConfig,
-    time: f64,
-    dt: Option<f64>,
-    run: &Run,
-    ensemble: &Ensemble,
-) -> CliResult<(Collected, &'static str)> {
-    let (recorded, per_path) = (&run.recorded, run.per_path);
-    let data = setup.data.as_ref();
-    if let Some(d) = data {
-        if cfg.batch > d.len() {
-            return Err(CliError::input(format!(
-                "--batch {}: exceeds the data set size {} (--param n)",
-                cfg.batch,
-                d.len()
-            )));
-        }
-    }
-    let record = Functionals::new(
-        run.times.clone(),
-        recorded.columns().len(),
-        |_t: f64, x: &DVector<f64>, out: &mut [f64]| recorded.eval(setup, x, out),
-    )?;
-    let theta0 = setup.theta0.clone();
-    let statistics = if method.is_discrete() {
-        let mut sgd = setup.model.discrete(data, cfg)?;
-        if method == Method::Gd {
-            sgd = sgd.gradient_descent();
-        }
-        let problem = SgdProblem::new(&sgd, theta0, time)?;
-        collect(ensemble, &problem, &record, per_path).map(|s| (s, "discrete"))
-    } else {
-        let sde = setup.model.sde(data, cfg)?;
-        let span = TimeSpan::new(0.0, time, dt.expect("SDE methods have a step"))?;
-        let Method::Sde(kind) = method else {
-            unreachable!("discrete methods are handled above")
-        };
-        if kind == SchemeKind::EulerMaruyama && !per_path {
-            if let Some(stats) = setup
-                .model
-                .batched_em_statistics(&sde, &theta0, span, ensemble, &record)
-            {
-                return stats
-                    .map(|s| (Collected::Statistics(s), "batched"))
-                    .map_err(|e| runtime_context(CliError::from(e), method));
-            }
-        }
-        let solve = Solve {
-            sde: &sde,
-            kind,
-            theta0,
-            span,
-            ensemble,
-            record: &record,
-            per_path,
-        };
-        return kind
-            .visit(solve)
-            .map(|s| (s, "per_path"))
-            .map_err(|e| runtime_context(e, method));
-    };
-    statistics.map_err(|e| runtime_context(CliError::from(e), method))
-}
-
-fn runtime_context(e: CliError, method: Method) -> CliError {
-    if e.code == 1 {
-        e.context(&format!("--method {}", method.name()))
-    } else {
-        e
-    }
-}
-
-/// One SGD-SDE ensemble by a scheme of the catalogue, converted to the scheme's calculus
-/// when it differs (a Stratonovich scheme solves the Stratonovich form of the Itô
-/// SGD-SDE: the same process, drift `a − ½ Σ_j L^j b_j`).
-struct Solve<'a, S, F> {
-    sde: &'a S,
-    kind: SchemeKind,
-    theta0: DVector<f64>,
-    span: TimeSpan,
-    ensemble: &'a Ensemble,
-    record: &'a Functionals<F>,
-    per_path: bool,
-}
-
-impl<S, F> SchemeVisitor for Solve<'_, S, F>
-where
-    S: Sde + Sync,
-    F: Fn(f64, &DVector<f64>, &mut [f64]) + Sync,
-{
-    type Output = CliResult<Collected>;
-
-    fn visit<K: Scheme + Sync + 'static>(self, scheme: K) -> Self::Output {
-        if !self.kind.needs_conversion(self.sde.calculus()) {
-            let problem = sde_problem(self.sde, scheme, self.kind, self.theta0, self.span)?;
-            return Ok(collect(self.ensemble, &problem, self.record, self.per_path)?);
-        }
-        if self.sde.noise_dim() > MAX_LEVY_NOISE_DIM {
-            return Err(CliError::input(format!(
-                "--method {}: solves {:?} SDEs, and the conversion of this Itô SGD-SDE needs one directional derivative per noise column ({}, one per sample); use an Itô scheme such as euler_maruyama, or --param n=0 where the model has closed forms",
-                self.kind.name(),
-                scheme.info().calculus,
-                self.sde.noise_dim()
-            )));
-        }
-        let converted = noether_sde::sde::convert::StratonovichForm::new(self.sde)?;
-        let problem = sde_problem(&converted, scheme, self.kind, self.theta0, self.span)?;
-        Ok(collect(self.ensemble, &problem, self.record, self.per_path)?)
-    }
-}
-
-/// The SDE problem, after checking that `scheme` can solve `sde` (with a hint, built from
-/// the catalogue, when not).
-fn sde_problem<'a, S: Sde + Sync, K: Scheme>(
-    sde: &'a S,
-    scheme: K,
-    kind: SchemeKind,
-    theta0: DVector<f64>,
-    span: TimeSpan,
-) -> CliResult<SdeProblem<'a, S, K>> {
-    let info = scheme.info();
-    if let Err(e) = check_compatible(&info, sde) {
-        let others: Vec<&str> = SchemeKind::ALL
-            .iter()
-            .map(|k| k.info())
-            .filter(|i| i.accepts(sde.noise()))
-            .map(|i| i.name)
-            .collect();
-        return Err(CliError::input(format!(
-            "--method {}: {e} (this SGD-SDE's noise is {}, as is every finite-data SGD-SDE's unless noted; schemes that accept it: {}; scalar_factorization with --param n=0 has scalar noise)",
-            kind.name(),
-            sde.noise().name(),
-            others.join(", ")
-        )));
-    }
-    if info.reads_area(sde.noise()) && sde.noise_dim() > MAX_LEVY_NOISE_DIM {
-        return Err(CliError::input(format!(
-            "--method {}: needs Lévy areas of all {} noise columns (cost ∝ m⁴ per step, at most {MAX_LEVY_NOISE_DIM} here); use euler_maruyama (or a model with fewer noise columns: a finite data set has one per sample)",
-            kind.name(),
-            sde.noise_dim()
-        )));
-    }
-    SdeProblem::new(sde, scheme, theta0, span)
-        .map_err(|e| CliError::library(&format!("--method {}", kind.name()), e))
 }
 
 /// The JSON of one (possibly merged) run.

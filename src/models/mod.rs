@@ -5,6 +5,7 @@ mod matrix_factorization;
 mod normalized_linear;
 pub mod routes;
 mod scalar_factorization;
+pub mod spec;
 mod two_layer;
 
 pub use linear_regression::{finite_sde_moments, finite_sgd_moments, LinearRegression, Moments};

@@ -20,6 +20,7 @@ mod ensemble;
 mod errors;
 mod exact;
 mod fuzz;
+mod model_spec;
 mod observe;
 mod report_output;
 mod sde;
