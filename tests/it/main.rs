@@ -13,6 +13,7 @@ mod cli;
 mod cli_convergence;
 mod conformance;
 mod convergence;
+mod convergence_lockstep;
 mod docs;
 mod ensemble;
 mod errors;

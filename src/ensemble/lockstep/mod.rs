@@ -710,5 +710,7 @@ impl Ensemble {
     }
 }
 
+mod given;
+
 #[cfg(test)]
 mod tests;
