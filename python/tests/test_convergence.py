@@ -137,3 +137,15 @@ def test_bad_convergence_inputs_raise_typed_exceptions():
     bad = ns.Sde(drift=lambda t, X: X[:, :0], diffusion=lambda t, X: 0.3 * X, dim=1, noise="scalar")
     with pytest.raises(ns.CallbackError):
         ns.convergence(bad, x0=[1.0], t_end=1.0, schemes=["em"], dts=[1 / 4, 1 / 8], paths=4)
+
+
+def test_lockstep_milstein_with_the_derivative_is_the_per_path_one_bit_for_bit():
+    """On d = m = 1 scalar noise Milstein–Lévy is Milstein's arithmetic; it has no lane
+    twin, so it runs per path (Sde::diffusion_derivative with the user's b′) while
+    "milstein" runs on lanes (milstein_block with the same b′): the same numbers."""
+    c = Counting()
+    sde = ns.Sde(drift=c.drift, diffusion=c.diffusion, dim=1, noise="scalar", diffusion_derivative=c.derivative)
+    res = ns.convergence(sde, x0=[1.0], t_end=1.0, schemes=["milstein", "milstein_levy"], dts=[1 / 4, 1 / 8, 1 / 16],
+                         paths=20, seed=9)
+    lanes, per_path = res["milstein"]["table"], res["milstein_levy"]["table"]
+    assert [(r["error"], r["std_error"]) for r in lanes] == [(r["error"], r["std_error"]) for r in per_path]
