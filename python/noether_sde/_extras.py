@@ -24,7 +24,14 @@ def convergence(sde, *, x0, t_end: float = 1.0, schemes: Sequence[str] = ("euler
     with ``φ = functional`` (default the first component). The order is the slope of
     ``log e`` against ``log h`` by least squares, with its 95 % interval.
 
-    The callbacks are called with one path at a time (``X`` of shape ``(1, d)``) here.
+    The study runs on the library's lockstep driver: each callback is called once per
+    step for a block of paths (``X`` of shape ``(P, d)``, ``P`` up to 1024), never once
+    per path, with the per-path study's numbers bit for bit (same seed → same errors,
+    standard errors, orders and intervals). Schemes without a lockstep twin (the
+    lockstep schemes are ``euler_maruyama``, ``milstein`` for ``d = m = 1`` with scalar
+    or additive noise, ``heun``, ``rk_milstein``), and the Milstein–Lévy reference when
+    ``d > 1``, run one path at a time (``X`` of shape ``(1, d)``). ``functional`` is
+    called once per path and step size on the final state (a 1-D array).
     Returns ``{scheme: {"order", "ci_low", "ci_high", "table"}}``, where ``table`` is a
     list of ``{"h", "error", "std_error", "wall_seconds_per_path", ...}`` for a
     work–precision plot.

@@ -42,12 +42,18 @@ class Sde:
     (``m = 1``) or ``"diagonal"`` (``m = d``, ``b_i ΔW_i``), and ``(P, d, m)`` otherwise.
     One call per step for the whole block, never one per path. Euler–Maruyama
     (``method="em"``, ``X' = X + a h + b ΔW``, THEORY §8), Heun (``"heun"``, for
-    ``calculus="stratonovich"``) and derivative-free RK-Milstein (``"rk_milstein"``, not
-    on general noise) run on the library's lockstep driver; each path's increments come
-    from its own stream of the seed tree.
+    ``calculus="stratonovich"``), derivative-free RK-Milstein (``"rk_milstein"``, not
+    on general noise) and Milstein (``"milstein"``, for ``d = m = 1`` with
+    ``noise="scalar"`` or ``"additive"``) run on the library's lockstep driver; each
+    path's increments come from its own stream of the seed tree.
 
-    ``diffusion_derivative`` is reserved for Milstein-type schemes (not yet on the
-    lockstep driver).
+    Milstein adds ``½ (ΔW² − h) L¹b`` with ``L¹b = b′ b`` (``b′ = ∂b/∂x``):
+    ``diffusion_derivative(t, X)`` (optional, ``d = m = 1`` only) receives the ``(P, 1)``
+    block and returns ``b′(t, X)`` of shape ``(P, 1)`` (or ``(P,)``), one call per step
+    for the block; without it the library takes the central difference
+    ``L¹b = [b(x + εb) − b(x − εb)] / (2ε)``, ``ε = ∛ε_mach · max(|x|, 1) / |b|`` (two
+    more ``diffusion`` calls per step for the block: at ``X`` and at both ``X ± εb``
+    stacked). Milstein for ``d > 1`` raises :class:`~noether_sde.Incompatible`.
     """
 
     def __init__(self, drift: Callable, diffusion: Callable, dim: int, noise_dim: Optional[int] = None,
@@ -67,7 +73,7 @@ class Sde:
     def _core(self):
         if self._core_sde is None:
             self._core_sde = _core.Sde(self.drift, self.diffusion, self.dim, self.noise_dim,
-                                       self.noise, self.calculus)
+                                       self.noise, self.calculus, self.diffusion_derivative)
         return self._core_sde
 
     def __getstate__(self):

@@ -1,14 +1,17 @@
 //! `convergence`: strong or weak convergence studies of schemes of the catalogue on a
-//! Python-defined SDE ([`noether_sde::analysis::convergence::convergence_study`]), with a
-//! reference solution from Milstein with Lévy areas four times finer on the same
-//! Brownian path.
+//! Python-defined SDE (THEORY §8), with a reference solution from Milstein with Lévy
+//! areas four times finer on the same Brownian path, on the lockstep driver
+//! ([`noether_sde::analysis::convergence::lockstep`]): one call of each callback per step
+//! for a block of paths. The per-path study's numbers, bit for bit; schemes without a
+//! lane twin (and Milstein outside `d = m = 1` with scalar or additive noise) fall back
+//! to the per-path study (one call per path per step), as does the Milstein–Lévy
+//! reference of an SDE with `d > 1`.
 
 use crate::errors::{to_py, IntoPy};
 use crate::sde::PySde;
 use nalgebra::DVector;
-use noether_sde::analysis::convergence::{
-    convergence_study, ConvergenceConfig, ConvergenceStudy, Measure, Reference,
-};
+use noether_sde::analysis::convergence::lockstep::lockstep_convergence_study;
+use noether_sde::analysis::convergence::{ConvergenceConfig, ConvergenceStudy, Measure, Reference};
 use noether_sde::scheme::catalogue::{SchemeKind, SchemeVisitor};
 use noether_sde::scheme::Scheme;
 use noether_sde::{Error, Result};
@@ -24,13 +27,14 @@ struct Study<'a> {
 impl SchemeVisitor for Study<'_> {
     type Output = Result<ConvergenceStudy>;
     fn visit<K: Scheme + Sync + 'static>(self, scheme: K) -> Result<ConvergenceStudy> {
-        convergence_study(
+        lockstep_convergence_study(
             self.sde,
             &scheme,
             self.x0,
             self.config,
             Reference::Fine { offset: 2 },
             self.measure,
+            None,
         )
     }
 }
@@ -85,7 +89,7 @@ pub fn convergence(
     sde.failure.clear();
     let mut out = Vec::new();
     for kind in kinds {
-        // the callbacks run on this thread, one path at a time: the GIL stays held
+        // the callbacks run on this thread, one block of paths at a time: the GIL stays held
         let study = kind.visit(Study {
             sde,
             x0: &x0,

@@ -1,13 +1,24 @@
 //! `ns.Sde`: an SDE whose drift and diffusion are vectorised Python callables, run on the
 //! library's lockstep driver ([`noether_sde::ensemble::lockstep`]): one call per step for
 //! a block of paths, the GIL held only during the call.
+//!
+//! Milstein (`d = m = 1`, scalar or additive noise, THEORY §8) needs the derivative term
+//! `L¹b = b′ b` (`X' = X + a h + b ΔW + ½ (ΔW² − h) L¹b`): from the user's vectorised
+//! `diffusion_derivative(t, X[P, 1]) → b′(X)` of shape `(P, 1)` (or `(P,)`) when given,
+//! as `(b′ · (b·1))·1`; otherwise from the library's central difference
+//! ([`noether_sde::sde::finite_difference_derivative`]) along `v = b·1`:
+//! `ε = δ·max(|x|, 1)/|v|`, `L¹b = (b(x + εv) − b(x − εv))·(½/ε)` with the library's `δ`,
+//! both `x ± εv` of a block in one call. Either way the block value is, path by path,
+//! the per-path [`noether_sde::sde::Sde::diffusion_derivative`]'s, so the lockstep
+//! Milstein and the per-path one give the same numbers.
 
 use crate::callback::CallbackFailure;
 use noether_sde::ensemble::lockstep::{diffusion_width, BatchSde};
-use noether_sde::sde::{Calculus, Noise};
+use noether_sde::sde::{Calculus, DerivativeScratch, Noise, FD_RELATIVE_STEP};
 use noether_sde::{Error, Result};
 use numpy::{PyArray1, PyArrayMethods, PyUntypedArrayMethods};
 use pyo3::prelude::*;
+use std::sync::Mutex;
 
 /// Parses a noise kind.
 ///
@@ -52,6 +63,10 @@ pub struct PySde {
     noise_dim: usize,
     noise: Noise,
     calculus: Calculus,
+    /// `b′(t, X)` of a `d = m = 1` SDE, vectorised like the others (Milstein's `L¹b = b′b`).
+    diffusion_derivative: Option<Py<PyAny>>,
+    /// Milstein's block buffers: `b(x)`, the states `x ± εv` stacked, `b` there.
+    milstein_scratch: Mutex<(Vec<f64>, Vec<f64>, Vec<f64>)>,
     /// The first Python exception a callback raised (re-raised when the run ends).
     pub failure: CallbackFailure,
 }
@@ -59,7 +74,7 @@ pub struct PySde {
 #[pymethods]
 impl PySde {
     #[new]
-    #[pyo3(signature = (drift, diffusion, dim, noise_dim, noise, calculus))]
+    #[pyo3(signature = (drift, diffusion, dim, noise_dim, noise, calculus, diffusion_derivative=None))]
     fn new(
         drift: Py<PyAny>,
         diffusion: Py<PyAny>,
@@ -67,6 +82,7 @@ impl PySde {
         noise_dim: usize,
         noise: &str,
         calculus: &str,
+        diffusion_derivative: Option<Py<PyAny>>,
     ) -> PyResult<Self> {
         use crate::errors::IntoPy;
         let noise = parse_noise(noise).py_err()?;
@@ -102,8 +118,21 @@ impl PySde {
             }
             _ => {}
         }
+        if diffusion_derivative.is_some() && !(dim == 1 && noise_dim == 1) {
+            return Err(crate::errors::to_py(Error::Incompatible {
+                scheme: "milstein",
+                reason: format!(
+                    "diffusion_derivative (b′ for Milstein's L¹b = b′b) is supported for d = m = 1 \
+                     (scalar or additive noise); this SDE has d = {dim}, m = {noise_dim}: leave it out \
+                     (Milstein-type references then use the library's finite differences)"
+                ),
+            }));
+        }
         Python::attach(|py| {
-            for (name, f) in [("drift", &drift), ("diffusion", &diffusion)] {
+            let callbacks = [("drift", Some(&drift)), ("diffusion", Some(&diffusion))];
+            let derivative = [("diffusion_derivative", diffusion_derivative.as_ref())];
+            for (name, f) in callbacks.into_iter().chain(derivative) {
+                let Some(f) = f else { continue };
                 if !f.bind(py).is_callable() {
                     return Err(crate::errors::to_py(Error::invalid(
                         name,
@@ -121,6 +150,8 @@ impl PySde {
             noise_dim,
             noise,
             calculus,
+            diffusion_derivative,
+            milstein_scratch: Mutex::new((Vec::new(), Vec::new(), Vec::new())),
             failure: CallbackFailure::default(),
         })
     }
@@ -197,6 +228,57 @@ impl BatchSde for PySde {
         );
         self.call("diffusion", &self.diffusion, t, x, out)
     }
+    /// Milstein's block term for `d = m = 1` (scalar or additive noise; see the module
+    /// docs for the two routes).
+    fn has_milstein_block(&self) -> bool {
+        self.dim == 1 && self.noise_dim == 1 && matches!(self.noise, Noise::Scalar | Noise::Additive)
+    }
+    fn milstein_block(&self, t: f64, x: &[f64], c: &[f64], out: &mut [f64]) -> Result<()> {
+        let n = x.len();
+        let mut scratch = self
+            .milstein_scratch
+            .lock()
+            .map_err(|_| Error::invalid("diffusion_derivative", "scratch", "poisoned by an earlier panic"))?;
+        let (b, states, values) = &mut *scratch;
+        b.resize(n, 0.0);
+        self.call("diffusion", &self.diffusion, t, x, b)?;
+        if let Some(derivative) = &self.diffusion_derivative {
+            // ∂b[b c] c = (b′ · (b·c))·c, as the per-path `diffusion_derivative(x, b·c, c)`
+            // (the lockstep Milstein passes c = 1 for scalar noise: L¹b = b′b)
+            self.call("diffusion_derivative", derivative, t, x, out)?;
+            for ((o, &b), &c) in out.iter_mut().zip(b.iter()).zip(c) {
+                *o = *o * (b * c) * c;
+            }
+            return Ok(());
+        }
+        // the library's central difference along v = b·c, both sides in one call
+        states.resize(2 * n, 0.0);
+        values.resize(2 * n, 0.0);
+        for (p, (&x, &b)) in x.iter().zip(b.iter()).enumerate() {
+            let v = b * c[p];
+            let usable = v != 0.0 && v.is_finite();
+            let eps = if usable {
+                FD_RELATIVE_STEP * x.abs().max(1.0) / v.abs()
+            } else {
+                0.0
+            };
+            states[p] = eps * v + x;
+            states[n + p] = -eps * v + x;
+        }
+        self.call("diffusion", &self.diffusion, t, states, values)?;
+        for (p, o) in out.iter_mut().enumerate() {
+            let v = b[p] * c[p];
+            *o = if v == 0.0 {
+                0.0
+            } else if !v.is_finite() {
+                f64::NAN
+            } else {
+                let eps = FD_RELATIVE_STEP * x[p].abs().max(1.0) / v.abs();
+                (-(values[n + p] * c[p]) + values[p] * c[p]) * (0.5 / eps)
+            };
+        }
+        Ok(())
+    }
 }
 
 /// One path at a time (a `1 × d` block per call): the route of convergence studies,
@@ -215,6 +297,40 @@ impl noether_sde::sde::Sde for PySde {
     }
     fn calculus(&self) -> Calculus {
         self.calculus
+    }
+    /// The block form: the same callbacks, so, path by path, the same arithmetic.
+    fn batch(&self) -> Option<&dyn BatchSde> {
+        Some(self)
+    }
+    /// With the user's `b′` (`d = m = 1` only): `(∂b[v]) c = (b′ v) c`; otherwise the
+    /// library's central difference.
+    fn diffusion_derivative(
+        &self,
+        t: f64,
+        x: &nalgebra::DVector<f64>,
+        v: &nalgebra::DVector<f64>,
+        c: &nalgebra::DVector<f64>,
+        out: &mut nalgebra::DVector<f64>,
+        scratch: &mut DerivativeScratch,
+    ) {
+        let Some(derivative) = &self.diffusion_derivative else {
+            noether_sde::sde::finite_difference_derivative(self, t, x, v, c, out, scratch);
+            return;
+        };
+        if self
+            .call(
+                "diffusion_derivative",
+                derivative,
+                t,
+                x.as_slice(),
+                out.as_mut_slice(),
+            )
+            .is_err()
+        {
+            out.fill(f64::NAN);
+            return;
+        }
+        out[0] = out[0] * v[0] * c[0];
     }
     fn drift(&self, t: f64, x: &nalgebra::DVector<f64>, out: &mut nalgebra::DVector<f64>) {
         if self

@@ -293,14 +293,14 @@ pub fn simulate_sde<'py>(
     progress: Option<Bound<'py, PyAny>>,
 ) -> PyResult<Bound<'py, PyDict>> {
     // the lockstep twin of the catalogue scheme (LockstepProblem::new checks the rest:
-    // calculus, noise, Milstein's derivative term, which a Python Sde does not provide)
+    // calculus, noise, and that Milstein has its derivative term: d = m = 1 for a Python Sde)
     let lanes = match Method::parse(method).py_err()? {
         Method::Sde(kind) => LockstepScheme::from_name(kind.info().name),
         _ => None,
     };
     let Some(lanes) = lanes else {
         return Err(crate::errors::Incompatible::new_err(format!(
-            "method `{method}`: a Python-defined Sde runs on the lockstep driver, which has em, heun (Stratonovich) and rk_milstein"
+            "method `{method}`: a Python-defined Sde runs on the lockstep driver, which has em, milstein (d = m = 1), heun (Stratonovich) and rk_milstein"
         )));
     };
     check_paths(&(paths.0..paths.1)).py_err()?;

@@ -26,3 +26,126 @@ def test_strong_orders_of_em_and_milstein_on_gbm():
 def test_non_dyadic_steps_are_refused():
     with pytest.raises(ns.InvalidParameter):
         ns.convergence(gbm(), x0=[1.0], t_end=1.0, dts=[0.3, 0.1])
+
+
+class Counting:
+    """Vectorised callbacks that count their calls and the rows they see."""
+
+    def __init__(self, mu=0.5, s=0.3):
+        self.mu, self.s = mu, s
+        self.calls = {"drift": 0, "diffusion": 0, "derivative": 0}
+        self.rows = []
+
+    def drift(self, t, X):
+        self.calls["drift"] += 1
+        self.rows.append(X.shape[0])
+        return self.mu * X
+
+    def diffusion(self, t, X):
+        self.calls["diffusion"] += 1
+        self.rows.append(X.shape[0])
+        return self.s * X
+
+    def derivative(self, t, X):
+        self.calls["derivative"] += 1
+        return np.full_like(X, self.s)
+
+
+# the numbers of the per-path study (one path at a time, before the lockstep route),
+# same seed: the lockstep study must reproduce them bit for bit
+PER_PATH_STRONG = {
+    "euler_maruyama": (0.619310865199638, 0.2601461412833667, 0.9784755891159092),
+    "milstein": (1.0948211002786177, 0.7935321296912434, 1.396110070865992),
+    "rk_milstein": (1.068788179694142, 0.7958398379243948, 1.3417365214638894),
+}
+PER_PATH_WEAK = {
+    "euler_maruyama": (0.9012083421082561, -1.9666809235432954, 3.7690976077598073),
+    "milstein": (1.0284404176219797, -1.3260926534293496, 3.3829734886733087),
+}
+
+
+def test_one_callback_call_per_step_per_block_and_the_per_path_numbers():
+    c = Counting()
+    sde = ns.Sde(drift=c.drift, diffusion=c.diffusion, dim=1, noise="scalar")
+    dts = [1 / 8, 1 / 16, 1 / 32, 1 / 64]
+    res = ns.convergence(sde, x0=[1.0], t_end=1.0, schemes=["em", "milstein", "rk_milstein"], kind="strong",
+                         dts=dts, paths=100, seed=3)
+    for name, (order, lo, hi) in PER_PATH_STRONG.items():
+        assert (res[name]["order"], res[name]["ci_low"], res[name]["ci_high"]) == (order, lo, hi), name
+    # all 100 paths in one block: steps of the levels (8+16+32+64 = 120) and of the
+    # Milstein reference 4× finer (256) per scheme, each step a fixed handful of calls
+    # for the block (drift + diffusion: EM 1+1, Milstein 1+3 (b, then b at x and at the
+    # stacked x ± εb for L¹b), RK-Milstein 1+2), never
+    # one per path (the per-path study made 112,800 drift and 415,200 diffusion calls here)
+    assert c.calls["drift"] == 3 * 256 + 3 * 120
+    assert c.calls["diffusion"] == 3 * 256 * 3 + 120 * (1 + 3 + 2)
+    assert set(c.rows) == {100, 200}  # the block, and the stacked x ± εb of the difference
+
+
+def test_weak_study_keeps_the_per_path_numbers():
+    c = Counting()
+    sde = ns.Sde(drift=c.drift, diffusion=c.diffusion, dim=1, noise="scalar")
+    res = ns.convergence(sde, x0=[1.0], t_end=1.0, schemes=["em", "milstein"], kind="weak", dts=[1 / 2, 1 / 4, 1 / 8],
+                         paths=100, seed=3, functional=lambda x: x[0] ** 2)
+    for name, (order, lo, hi) in PER_PATH_WEAK.items():
+        assert (res[name]["order"], res[name]["ci_low"], res[name]["ci_high"]) == (order, lo, hi), name
+
+
+def test_milstein_with_the_users_derivative_matches_the_finite_difference_to_rounding():
+    """L¹b = b′b from the callback: one derivative call per step per block; the study's
+    errors agree with the finite-difference route to the difference's accuracy."""
+    c = Counting()
+    with_derivative = ns.Sde(drift=c.drift, diffusion=c.diffusion, dim=1, noise="scalar",
+                             diffusion_derivative=c.derivative)
+    dts = [1 / 8, 1 / 16, 1 / 32]
+    a = ns.convergence(with_derivative, x0=[1.0], t_end=1.0, schemes=["milstein"], dts=dts, paths=50, seed=5)
+    assert c.calls["derivative"] == 128 + 56  # reference (4× finer than 1/32) + levels
+    b = ns.convergence(gbm(), x0=[1.0], t_end=1.0, schemes=["milstein"], dts=dts, paths=50, seed=5)
+    for ra, rb in zip(a["milstein"]["table"], b["milstein"]["table"]):
+        assert abs(ra["error"] - rb["error"]) <= 1e-8 * rb["error"]
+
+
+def test_simulate_runs_milstein_on_a_python_sde():
+    c = Counting()
+    sde = ns.Sde(drift=c.drift, diffusion=c.diffusion, dim=1, noise="scalar", diffusion_derivative=c.derivative)
+    r = ns.simulate(sde, method="milstein", x0=[1.0], t_end=1.0, dt=0.01, paths=64, seed=1, save_every=0.5)
+    # E X(1) = e^{μ} for GBM; 64 paths: within 4 standard errors
+    mean, se = r["x"].mean[-1], r["x"].std[-1] / 8
+    assert abs(float(np.ravel(mean)[0]) - np.exp(0.5)) < 4 * float(np.ravel(se)[0])
+    # one derivative call per step per block (100 steps)
+    assert c.calls["derivative"] > 0 and c.calls["derivative"] % 100 == 0
+
+
+def test_milstein_needs_one_dimension():
+    two = ns.Sde(drift=lambda t, X: -X, diffusion=lambda t, X: 0.1 * X, dim=2, noise="diagonal")
+    with pytest.raises(ns.Incompatible, match="d = m = 1"):
+        ns.simulate(two, method="milstein", x0=[1.0, 1.0], t_end=0.1, dt=0.01, paths=8, seed=1)
+    with pytest.raises(ns.Incompatible, match="d = m = 1"):
+        ns.Sde(drift=lambda t, X: -X, diffusion=lambda t, X: 0.1 * X, dim=2, noise="diagonal",
+               diffusion_derivative=lambda t, X: 0.1 + 0 * X)
+
+
+def test_bad_convergence_inputs_raise_typed_exceptions():
+    with pytest.raises(ns.InvalidParameter):
+        ns.convergence(gbm(), x0=[1.0], t_end=1.0, kind="median")
+    with pytest.raises(ns.InvalidParameter):
+        ns.convergence(gbm(), x0=[1.0], t_end=1.0, paths=1)
+    with pytest.raises(ns.DimensionMismatch):
+        ns.convergence(gbm(), x0=[1.0, 2.0], t_end=1.0, dts=[1 / 4, 1 / 8])
+    with pytest.raises(ns.InvalidParameter):
+        ns.convergence(gbm(), x0=[1.0], t_end=1.0, schemes=["no_such_scheme"], dts=[1 / 4, 1 / 8])
+    bad = ns.Sde(drift=lambda t, X: X[:, :0], diffusion=lambda t, X: 0.3 * X, dim=1, noise="scalar")
+    with pytest.raises(ns.CallbackError):
+        ns.convergence(bad, x0=[1.0], t_end=1.0, schemes=["em"], dts=[1 / 4, 1 / 8], paths=4)
+
+
+def test_lockstep_milstein_with_the_derivative_is_the_per_path_one_bit_for_bit():
+    """On d = m = 1 scalar noise Milstein–Lévy is Milstein's arithmetic; it has no lane
+    twin, so it runs per path (Sde::diffusion_derivative with the user's b′) while
+    "milstein" runs on lanes (milstein_block with the same b′): the same numbers."""
+    c = Counting()
+    sde = ns.Sde(drift=c.drift, diffusion=c.diffusion, dim=1, noise="scalar", diffusion_derivative=c.derivative)
+    res = ns.convergence(sde, x0=[1.0], t_end=1.0, schemes=["milstein", "milstein_levy"], dts=[1 / 4, 1 / 8, 1 / 16],
+                         paths=20, seed=9)
+    lanes, per_path = res["milstein"]["table"], res["milstein_levy"]["table"]
+    assert [(r["error"], r["std_error"]) for r in lanes] == [(r["error"], r["std_error"]) for r in per_path]

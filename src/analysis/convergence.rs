@@ -213,18 +213,7 @@ where
     crate::scheme::check_compatible(&info, sde)?;
     let m = sde.noise_dim();
     let seeds = SeedTree::new(config.seed);
-    let offset = match reference {
-        Reference::Exact(_) => 0,
-        Reference::Fine { offset } | Reference::SameScheme { offset } => offset,
-    };
-    let sample_level = config.finest + offset;
-    if sample_level > 26 {
-        return Err(Error::invalid(
-            "offset",
-            offset,
-            "reference grid too fine (more than 2^26 steps)",
-        ));
-    }
+    let sample_level = reference_level(config, reference)?;
     let mut levy = if sde.noise() == Noise::General {
         Some(LevyArea::new(m, config.levy_terms, LevyMethod::Wiktorsson)?)
     } else {
@@ -311,6 +300,51 @@ where
             }
         }
     }
+    let costs = LevelCosts {
+        seconds: &seconds,
+        drift: &drift_evals,
+        diffusion: &diffusion_evals,
+    };
+    finish(info.name, measure, config, &levels, &stats, &costs)
+}
+
+/// The level of the reference grid (where each path's Brownian path is sampled): the
+/// finest level plus the reference's offset.
+///
+/// # Errors
+/// [`Error::InvalidParameter`] (name `offset`) beyond `2^26` steps.
+fn reference_level(config: &ConvergenceConfig, reference: Reference<'_>) -> Result<u32> {
+    let offset = match reference {
+        Reference::Exact(_) => 0,
+        Reference::Fine { offset } | Reference::SameScheme { offset } => offset,
+    };
+    let sample_level = config.finest + offset;
+    if sample_level > 26 {
+        return Err(Error::invalid(
+            "offset",
+            offset,
+            "reference grid too fine (more than 2^26 steps)",
+        ));
+    }
+    Ok(sample_level)
+}
+
+/// Per level: wall seconds (all paths), drift and diffusion evaluations per path.
+struct LevelCosts<'a> {
+    seconds: &'a [f64],
+    drift: &'a [u64],
+    diffusion: &'a [u64],
+}
+
+/// The points of a study from the per-level estimators and costs, and the fitted order.
+fn finish(
+    scheme: &'static str,
+    measure: Measure<'_>,
+    config: &ConvergenceConfig,
+    levels: &[u32],
+    stats: &[Welford],
+    costs: &LevelCosts<'_>,
+) -> Result<ConvergenceStudy> {
     let points: Vec<ConvergencePoint> = levels
         .iter()
         .enumerate()
@@ -319,14 +353,14 @@ where
             error: stats[slot].mean().abs(),
             std_error: stats[slot].std_error(),
             paths: config.paths,
-            wall_seconds: seconds[slot],
-            drift_evaluations: drift_evals[slot] as f64,
-            diffusion_evaluations: diffusion_evals[slot] as f64,
+            wall_seconds: costs.seconds[slot],
+            drift_evaluations: costs.drift[slot] as f64,
+            diffusion_evaluations: costs.diffusion[slot] as f64,
         })
         .collect();
     let fit = fit_order(&points)?;
     Ok(ConvergenceStudy {
-        scheme: info.name,
+        scheme,
         kind: measure.name(),
         points,
         fit,
@@ -355,6 +389,7 @@ pub fn fit_order(points: &[ConvergencePoint]) -> Result<SlopeFit> {
     })
 }
 
+pub mod lockstep;
 pub mod problems;
 pub mod suite;
 pub mod work_precision;

@@ -85,8 +85,8 @@ impl DerivativeScratch {
 }
 
 /// Relative size of the finite-difference step: `∛ε_machine`, optimal for a
-/// central difference of a smooth function.
-pub(crate) const FD_RELATIVE_STEP: f64 = 6.055_454_452_393_343e-6;
+/// central difference of a smooth function (used by [`finite_difference_derivative`]; block routes that form the same difference use it too).
+pub const FD_RELATIVE_STEP: f64 = 6.055_454_452_393_343e-6;
 
 /// A stochastic differential equation `dX = a(t, X) dt + b(t, X) dW`, `X ∈ R^d`, `W ∈ R^m`.
 ///

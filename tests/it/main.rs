@@ -15,6 +15,7 @@ mod cli_merge;
 mod cli_research;
 mod conformance;
 mod convergence;
+mod convergence_lockstep;
 mod docs;
 mod ensemble;
 mod errors;

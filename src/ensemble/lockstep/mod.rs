@@ -866,5 +866,7 @@ impl Ensemble {
     }
 }
 
+mod given;
+
 #[cfg(test)]
 mod tests;
