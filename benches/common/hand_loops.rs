@@ -114,7 +114,7 @@ fn gbm_lanes_body(
         let mut done = 0;
         while done < steps {
             let rows = (steps - done).min(LANE_CHUNK);
-            lanes.fill(&scale, &mut dw, LANES, rows, &mut sums);
+            lanes.fill_fast(&scale, &mut dw, LANES, rows, &mut sums);
             for row in dw.chunks_exact(LANES).take(rows) {
                 for l in 0..LANES {
                     let (xl, d) = (x[l], row[l]);

@@ -11,6 +11,42 @@ use super::normal::{NormalLanes, LANES};
 use crate::simd::{Kernel, Vectorised};
 
 impl NormalLanes {
+    /// [`NormalLanes::fill`] with the fastest kernel this machine has (the hand-written
+    /// AVX-512 ziggurat, else the portable loop compiled for AVX2 or the baseline): the
+    /// same numbers, for callers outside the crate that want the lockstep driver's draw
+    /// speed (e.g. the hand loops the benchmarks compare with).
+    ///
+    /// ```
+    /// use noether_sde::rng::{NormalLanes, SeedTree, Stream};
+    /// let seeds = SeedTree::new(3);
+    /// let (mut a, mut b) = (NormalLanes::new(), NormalLanes::new());
+    /// for l in 0..8 {
+    ///     let rng = seeds.rng(l as u64, Stream::Brownian);
+    ///     a.set(l, Some(&rng));
+    ///     b.set(l, Some(&rng));
+    /// }
+    /// let scale = [0.1; 8];
+    /// let (mut x, mut y) = ([0.0; 8 * 50], [0.0; 8 * 50]);
+    /// let (mut sx, mut sy) = ([0.0; 8], [0.0; 8]);
+    /// a.fill(&scale, &mut x, 8, 50, &mut sx);
+    /// b.fill_fast(&scale, &mut y, 8, 50, &mut sy);
+    /// assert_eq!((x, sx), (y, sy)); // bit for bit
+    /// assert_eq!(a, b);
+    /// ```
+    ///
+    /// # Panics
+    /// As [`NormalLanes::fill`].
+    pub fn fill_fast(
+        &mut self,
+        scale: &[f64; LANES],
+        out: &mut [f64],
+        stride: usize,
+        rows: usize,
+        sums: &mut [f64; LANES],
+    ) {
+        self.fill_with(Kernel::detect(), scale, out, stride, rows, sums)
+    }
+
     /// [`NormalLanes::fill`] compiled for this kernel's instruction set (the same numbers
     /// whichever runs).
     #[inline]
