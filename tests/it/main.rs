@@ -19,6 +19,7 @@ mod errors;
 mod exact;
 mod fuzz;
 mod observe;
+mod population_lanes;
 mod report_output;
 mod sde;
 mod sgd;
