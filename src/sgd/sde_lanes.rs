@@ -43,6 +43,7 @@ thread_local! {
 
 /// Runs `f` with a scratch slice of `len` values: on the stack when small, else from a
 /// per-thread buffer reused without allocation (a nested call allocates).
+#[inline(always)]
 fn with_factor_buffer<R>(len: usize, f: impl FnOnce(&mut [f64]) -> R) -> R {
     if len <= STACK_FACTOR {
         return f(&mut [0.0; STACK_FACTOR][..len]);
@@ -87,6 +88,16 @@ pub(crate) fn map_rows<const D: usize, const W: usize>(
     f: impl Fn(&[f64; D]) -> [f64; W],
 ) {
     debug_assert_eq!(theta.len() / D, out.len() / W);
+    if theta.len() == D {
+        // a block of one (the per-path route): no kernel dispatch, the same operations
+        if let (Some(th), Some(o)) = (
+            theta.as_chunks::<D>().0.first(),
+            out.as_chunks_mut::<W>().0.first_mut(),
+        ) {
+            *o = f(th);
+        }
+        return;
+    }
     Kernel::detect().vectorised(Rows { theta, out, f })
 }
 
@@ -124,6 +135,7 @@ impl Vectorised for FinishBlock<'_> {
 /// `(b w)_i` of one path: `b_i w₀` (one Brownian motion), `b_i w_i` (diagonal noise),
 /// `Σ_j b_ij w_j` from `0.0` in order (otherwise) — the product of the lockstep driver
 /// (the contract of [`Sde::batch`]).
+#[inline(always)]
 fn apply_factor(noise: Noise, d: usize, m: usize, b: &[f64], w: &[f64], out: &mut [f64]) {
     if m == 1 {
         for (o, &bi) in out.iter_mut().zip(b) {
@@ -143,6 +155,7 @@ fn apply_factor(noise: Noise, d: usize, m: usize, b: &[f64], w: &[f64], out: &mu
 impl<'a, M: Model> SgdSde<'a, M> {
     /// `out = sqrt(η(t) c_B) D(x) dw` on the per-path route of a model with block forms:
     /// the scaled factor of a block of one, then its product with `dw` ([`apply_factor`]).
+    #[inline]
     pub(super) fn apply_block_factor(
         &self,
         block: &dyn PopulationBlockForms,
