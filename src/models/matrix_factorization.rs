@@ -35,7 +35,7 @@ use crate::error::{check_finite, check_vector, Error, Result};
 use crate::rng::{SeedTree, Stream};
 use crate::sde::Noise;
 use crate::sgd::with_flat_scratch;
-use crate::sgd::{Dataset, Model, Population, PopulationForms, Sample};
+use crate::sgd::{Dataset, Model, Population, PopulationBlockForms, PopulationForms, Sample};
 use crate::symmetry::layout::TwoLayerLayout;
 use crate::symmetry::{ExponentialSymmetry, Symmetric};
 use nalgebra::{DMatrix, DVector};
@@ -207,6 +207,71 @@ impl MatrixFactorization {
         Dataset::from_population(self, n, &mut SeedTree::new(seed).rng(0, Stream::Init))
     }
 
+    /// `∇L` at `th` into `out` (`e`: scratch for `E`, `d_out × d_in`):
+    /// `∇_U L = 2EΣ_xWᵀ`, `∇_W L = 2UᵀEΣ_x`, written in θ's layout.
+    fn gradient_into(&self, th: &[f64], e: &mut [f64], out: &mut [f64]) {
+        let (h, di, dout) = (self.hidden, self.d_in, self.d_out);
+        let nu = dout * h;
+        self.residual(th, e);
+        for k in 0..h {
+            for a in 0..dout {
+                out[k * dout + a] = 2.0
+                    * (0..di)
+                        .map(|c| e[c * dout + a] * self.sigma_x[c] * th[nu + c * h + k])
+                        .sum::<f64>();
+            }
+            for c in 0..di {
+                out[nu + c * h + k] = 2.0
+                    * (0..dout).map(|a| th[k * dout + a] * e[c * dout + a]).sum::<f64>()
+                    * self.sigma_x[c];
+            }
+        }
+    }
+
+    /// Scratch numbers [`Self::visit_factor`] needs.
+    fn factor_scratch_len(&self) -> usize {
+        let (h, di, dout) = (self.hidden, self.d_in, self.d_out);
+        dout * di + h * di + 2 * (di + dout)
+    }
+
+    /// Calls `f(j, col, D_{j,col})` for every entry of the pair factor at `th` (module
+    /// docs), `j` in order and, within `j`, the columns `(a, b)`, `a ≤ b`, in order:
+    /// `√8 α̃_a β̃_a` and `2(α̃_a β̃_b + β̃_a α̃_b)`. `buf`: [`Self::factor_scratch_len`].
+    #[inline]
+    fn visit_factor(&self, th: &[f64], buf: &mut [f64], mut f: impl FnMut(usize, usize, f64)) {
+        let (h, di, dout) = (self.hidden, self.d_in, self.d_out);
+        let nz = di + dout;
+        let (e, rest) = buf.split_at_mut(dout * di);
+        let (ute, rest) = rest.split_at_mut(h * di);
+        let (alpha, beta) = rest.split_at_mut(nz);
+        self.residual_products(th, e, ute);
+        let root = |i: usize| {
+            if i < di {
+                self.sigma_x[i]
+            } else {
+                self.sigma_eps[i - di]
+            }
+            .sqrt()
+        };
+        for j in 0..self.dim() {
+            self.component_alpha_beta(j, th, e, ute, alpha, beta);
+            for i in 0..nz {
+                let r = root(i);
+                alpha[i] *= r;
+                beta[i] *= r;
+            }
+            let mut column = 0;
+            for a in 0..nz {
+                f(j, column, 8f64.sqrt() * alpha[a] * beta[a]);
+                column += 1;
+                for b in a + 1..nz {
+                    f(j, column, 2.0 * (alpha[a] * beta[b] + beta[a] * alpha[b]));
+                    column += 1;
+                }
+            }
+        }
+    }
+
     /// `(α_j, β_j)` of every gradient component, as columns (see the module docs).
     fn alpha_beta(&self, theta: &DVector<f64>) -> (DMatrix<f64>, DMatrix<f64>) {
         let (h, di, dout) = (self.hidden, self.d_in, self.d_out);
@@ -372,25 +437,9 @@ impl PopulationForms for MatrixFactorization {
         (&e * sx * e.transpose()).trace() + self.sigma_eps.sum()
     }
     fn risk_gradient(&self, theta: &DVector<f64>, out: &mut DVector<f64>) {
-        let (h, di, dout) = (self.hidden, self.d_in, self.d_out);
-        let nu = dout * h;
-        let th = theta.as_slice();
+        let (di, dout) = (self.d_in, self.d_out);
         with_flat_scratch(dout * di, |e| {
-            self.residual(th, e);
-            // ∇_U L = 2EΣ_xWᵀ, ∇_W L = 2UᵀEΣ_x, written in θ's layout
-            for k in 0..h {
-                for a in 0..dout {
-                    out[k * dout + a] = 2.0
-                        * (0..di)
-                            .map(|c| e[c * dout + a] * self.sigma_x[c] * th[nu + c * h + k])
-                            .sum::<f64>();
-                }
-                for c in 0..di {
-                    out[nu + c * h + k] = 2.0
-                        * (0..dout).map(|a| th[k * dout + a] * e[c * dout + a]).sum::<f64>()
-                        * self.sigma_x[c];
-                }
-            }
+            self.gradient_into(theta.as_slice(), e, out.as_mut_slice())
         })
     }
     fn risk_hvp(&self, theta: &DVector<f64>, v: &DVector<f64>, out: &mut DVector<f64>) {
@@ -421,42 +470,38 @@ impl PopulationForms for MatrixFactorization {
     fn noise_kind(&self) -> Noise {
         Noise::General
     }
-    /// The exact pair factor of the module docs; allocates nothing.
+    /// The exact pair factor of the module docs, `(D dw)_j = Σ_col D_{j,col} dw_col`
+    /// summed from `0.0` in column order; allocates nothing.
     fn noise_factor_apply(&self, theta: &DVector<f64>, dw: &DVector<f64>, out: &mut DVector<f64>) {
-        let (h, di, dout) = (self.hidden, self.d_in, self.d_out);
-        let nz = di + dout;
-        let th = theta.as_slice();
-        with_flat_scratch(dout * di + h * di + 2 * nz, |buf| {
-            let (e, rest) = buf.split_at_mut(dout * di);
-            let (ute, rest) = rest.split_at_mut(h * di);
-            let (alpha, beta) = rest.split_at_mut(nz);
-            self.residual_products(th, e, ute);
-            let root = |i: usize| {
-                if i < di {
-                    self.sigma_x[i]
-                } else {
-                    self.sigma_eps[i - di]
-                }
-                .sqrt()
-            };
-            for j in 0..self.dim() {
-                self.component_alpha_beta(j, th, e, ute, alpha, beta);
-                for i in 0..nz {
-                    let r = root(i);
-                    alpha[i] *= r;
-                    beta[i] *= r;
-                }
-                let mut sum = 0.0;
-                let mut column = 0;
-                for a in 0..nz {
-                    sum += 8f64.sqrt() * alpha[a] * beta[a] * dw[column];
-                    column += 1;
-                    for b in a + 1..nz {
-                        sum += 2.0 * (alpha[a] * beta[b] + beta[a] * alpha[b]) * dw[column];
-                        column += 1;
-                    }
-                }
-                out[j] = sum;
+        out.fill(0.0);
+        with_flat_scratch(self.factor_scratch_len(), |buf| {
+            self.visit_factor(theta.as_slice(), buf, |j, column, value| {
+                out[j] += value * dw[column]
+            })
+        })
+    }
+    fn block_forms(&self) -> Option<&dyn PopulationBlockForms> {
+        Some(self)
+    }
+}
+
+/// Per path the gradient and the pair factor of the per-path forms (the same code), one
+/// path after the other with one scratch buffer for the block.
+impl PopulationBlockForms for MatrixFactorization {
+    fn risk_gradient_block(&self, theta: &[f64], out: &mut [f64]) {
+        let d = self.dim();
+        with_flat_scratch(self.d_out * self.d_in, |e| {
+            for (th, out) in theta.chunks_exact(d).zip(out.chunks_exact_mut(d)) {
+                self.gradient_into(th, e, out);
+            }
+        })
+    }
+    /// `out[p·d·m + j·m + col] = D_{j,col}(θ_p) · scale` (`m = n_z(n_z + 1)/2` columns).
+    fn noise_factor_block(&self, theta: &[f64], scale: f64, out: &mut [f64]) {
+        let (d, m) = (self.dim(), self.noise_dim());
+        with_flat_scratch(self.factor_scratch_len(), |buf| {
+            for (th, out) in theta.chunks_exact(d).zip(out.chunks_exact_mut(d * m)) {
+                self.visit_factor(th, buf, |j, column, value| out[j * m + column] = value * scale);
             }
         })
     }

@@ -20,9 +20,9 @@
 use crate::error::{check_finite, check_vector, Error, Result};
 use crate::rng::{SeedTree, Stream};
 use crate::sde::Noise;
-use crate::sgd::{Dataset, Model, Population, PopulationForms, Sample};
+use crate::sgd::{Dataset, Model, Population, PopulationBlockForms, PopulationForms, Sample};
 use crate::symmetry::{ExponentialSymmetry, Symmetric};
-use nalgebra::{DMatrix, DVector};
+use nalgebra::{DMatrix, DVector, DVectorView};
 use rand::{Rng, RngExt};
 use rand_distr::StandardNormal;
 
@@ -137,11 +137,11 @@ impl Population for NormalizedLinear {
 
 impl NormalizedLinear {
     /// `(n, θ̂ᵀa, c)` at `θ` (see the module docs); `a_i = S_i r_i` is recomputed by callers.
-    fn population_stats(&self, theta: &DVector<f64>) -> (f64, f64, f64) {
-        let n = theta.norm();
+    fn population_stats(&self, theta: &[f64]) -> (f64, f64, f64) {
+        let n = DVectorView::from_slice(theta, theta.len()).norm();
         let (mut hat_a, mut c) = (0.0, self.noise_std * self.noise_std);
-        for i in 0..theta.len() {
-            let hat = theta[i] / n;
+        for (i, &theta_i) in theta.iter().enumerate() {
+            let hat = theta_i / n;
             let r = hat - self.teacher[i];
             let s = self.input_std[i] * self.input_std[i];
             hat_a += hat * s * r;
@@ -151,26 +151,24 @@ impl NormalizedLinear {
     }
 
     /// `a_i = S_i (θ̂_i − θ̂*_i)`.
-    fn a(&self, theta: &DVector<f64>, n: f64, i: usize) -> f64 {
+    fn a(&self, theta: &[f64], n: f64, i: usize) -> f64 {
         self.input_std[i] * self.input_std[i] * (theta[i] / n - self.teacher[i])
     }
 }
 
 impl PopulationForms for NormalizedLinear {
     fn risk(&self, theta: &DVector<f64>) -> f64 {
-        self.population_stats(theta).2
+        self.population_stats(theta.as_slice()).2
     }
 
     fn risk_gradient(&self, theta: &DVector<f64>, out: &mut DVector<f64>) {
-        let (n, hat_a, _) = self.population_stats(theta);
-        for i in 0..theta.len() {
-            out[i] = 2.0 / n * (self.a(theta, n, i) - theta[i] / n * hat_a);
-        }
+        self.gradient_into(theta.as_slice(), out.as_mut_slice())
     }
 
     fn risk_hvp(&self, theta: &DVector<f64>, v: &DVector<f64>, out: &mut DVector<f64>) {
         // g = (2/n)(a − θ̂ θ̂ᵀa); along v: dn = θ̂ᵀv, dθ̂ = w = P v / n, da = S w
-        let (n, hat_a, _) = self.population_stats(theta);
+        let (n, hat_a, _) = self.population_stats(theta.as_slice());
+        let theta = theta.as_slice();
         let d = theta.len();
         let dn: f64 = (0..d).map(|i| theta[i] / n * v[i]).sum();
         let w = |i: usize| (v[i] - theta[i] / n * dn) / n;
@@ -189,11 +187,11 @@ impl PopulationForms for NormalizedLinear {
     }
 
     fn noise_covariance(&self, theta: &DVector<f64>) -> DMatrix<f64> {
-        let (n, _, c) = self.population_stats(theta);
+        let (n, _, c) = self.population_stats(theta.as_slice());
         let d = theta.len();
         let hat = theta / n;
         let p = DMatrix::identity(d, d) - &hat * hat.transpose();
-        let a = DVector::from_fn(d, |i, _| self.a(theta, n, i));
+        let a = DVector::from_fn(d, |i, _| self.a(theta.as_slice(), n, i));
         let s = DMatrix::from_diagonal(&self.input_std.map(|x| x * x));
         &p * (s * c + &a * a.transpose()) * &p * (4.0 / (n * n))
     }
@@ -208,16 +206,71 @@ impl PopulationForms for NormalizedLinear {
 
     fn noise_factor_apply(&self, theta: &DVector<f64>, dw: &DVector<f64>, out: &mut DVector<f64>) {
         // q = √c S^{1/2} dw[..d] + a dw[d]; out = (2/n) P q
-        let (n, _, c) = self.population_stats(theta);
+        let (n, _, c) = self.population_stats(theta.as_slice());
         let d = theta.len();
         let sqrt_c = c.sqrt();
         let mut hat_q = 0.0;
         for i in 0..d {
-            out[i] = sqrt_c * self.input_std[i] * dw[i] + self.a(theta, n, i) * dw[d];
+            out[i] = sqrt_c * self.input_std[i] * dw[i] + self.a(theta.as_slice(), n, i) * dw[d];
             hat_q += theta[i] / n * out[i];
         }
         for i in 0..d {
             out[i] = 2.0 / n * (out[i] - theta[i] / n * hat_q);
+        }
+    }
+
+    /// Block forms up to `d = 16` ([`NormalizedLinear::EXPLICIT_FACTOR_MAX_DIM`]): they form the factor
+    /// `D` entry by entry (`d(d + 1)` numbers, `O(d²)` per step) where
+    /// [`PopulationForms::noise_factor_apply`] applies it as a projection in `O(d)`.
+    fn block_forms(&self) -> Option<&dyn PopulationBlockForms> {
+        (self.dim() <= Self::EXPLICIT_FACTOR_MAX_DIM).then_some(self as &dyn PopulationBlockForms)
+    }
+}
+
+/// Per path the gradient `(2/n)(a − θ̂ θ̂ᵀa)` and the explicit factor
+/// `D = (2/n) P [√c S^{1/2}, a]` times the scale, row-major `d × (d + 1)`:
+///
+/// ```text
+/// D_ij = (2/n)(δ_ij √c s_j − θ̂_i (θ̂_j √c s_j))   (j < d),     D_id = (2/n)(a_i − θ̂_i θ̂ᵀa)
+/// ```
+impl PopulationBlockForms for NormalizedLinear {
+    fn risk_gradient_block(&self, theta: &[f64], out: &mut [f64]) {
+        let d = self.dim();
+        for (th, out) in theta.chunks_exact(d).zip(out.chunks_exact_mut(d)) {
+            self.gradient_into(th, out);
+        }
+    }
+    fn noise_factor_block(&self, theta: &[f64], scale: f64, out: &mut [f64]) {
+        let d = self.dim();
+        let m = d + 1;
+        for (th, out) in theta.chunks_exact(d).zip(out.chunks_exact_mut(d * m)) {
+            let (n, hat_a, c) = self.population_stats(th);
+            let sqrt_c = c.sqrt();
+            for i in 0..d {
+                let hat_i = th[i] / n;
+                let row = &mut out[i * m..(i + 1) * m];
+                for j in 0..d {
+                    let column = sqrt_c * self.input_std[j];
+                    let diagonal = if i == j { column } else { 0.0 };
+                    row[j] = 2.0 / n * (diagonal - hat_i * (th[j] / n * column)) * scale;
+                }
+                row[d] = 2.0 / n * (self.a(th, n, i) - hat_i * hat_a) * scale;
+            }
+        }
+    }
+}
+
+impl NormalizedLinear {
+    /// The largest `d` for which the model provides block forms (above it the explicit
+    /// factor, `d(d + 1)` numbers per path and step, would cost more than the `O(d)`
+    /// projection of the per-path route).
+    pub const EXPLICIT_FACTOR_MAX_DIM: usize = 16;
+
+    /// `∇L = (2/n)(a − θ̂ θ̂ᵀa)` at `theta` into `out`.
+    fn gradient_into(&self, theta: &[f64], out: &mut [f64]) {
+        let (n, hat_a, _) = self.population_stats(theta);
+        for i in 0..theta.len() {
+            out[i] = 2.0 / n * (self.a(theta, n, i) - theta[i] / n * hat_a);
         }
     }
 }

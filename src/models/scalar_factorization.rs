@@ -9,7 +9,7 @@
 
 use crate::error::{check_finite, Error, Result};
 use crate::sde::Noise;
-use crate::sgd::{Model, Population, PopulationForms, Sample};
+use crate::sgd::{map_rows, Model, Population, PopulationBlockForms, PopulationForms, Sample};
 use crate::symmetry::{ExponentialSymmetry, Symmetric};
 use nalgebra::{DMatrix, DVector};
 use rand::{Rng, RngExt};
@@ -84,8 +84,29 @@ impl ScalarFactorization {
     }
 
     fn noise_amplitude(&self, theta: &DVector<f64>) -> f64 {
-        let a = self.residual(theta);
+        self.amplitude_at(self.residual(theta))
+    }
+
+    /// `sqrt(2a² + σ²)` at the residual `a`.
+    #[inline(always)]
+    fn amplitude_at(&self, a: f64) -> f64 {
         (2.0 * a * a + self.sigma * self.sigma).sqrt()
+    }
+
+    /// `∇L = 2a (w, u)` at `θ = (u, w)`: the one evaluation of the per-path and the block
+    /// route.
+    #[inline(always)]
+    fn gradient_at(&self, [u, w]: [f64; 2]) -> [f64; 2] {
+        let a = u * w - self.v;
+        [2.0 * a * w, 2.0 * a * u]
+    }
+
+    /// The factor column times `scale`, `(2 sqrt(2a² + σ²) scale)·(w, u)`: the one
+    /// evaluation of the per-path and the block route.
+    #[inline(always)]
+    fn scaled_factor_at(&self, [u, w]: [f64; 2], scale: f64) -> [f64; 2] {
+        let s = 2.0 * self.amplitude_at(u * w - self.v) * scale;
+        [s * w, s * u]
     }
 }
 
@@ -146,9 +167,8 @@ impl PopulationForms for ScalarFactorization {
         a * a + self.sigma * self.sigma
     }
     fn risk_gradient(&self, theta: &DVector<f64>, out: &mut DVector<f64>) {
-        let a = self.residual(theta);
-        out[0] = 2.0 * a * theta[1];
-        out[1] = 2.0 * a * theta[0];
+        let g = self.gradient_at([theta[0], theta[1]]);
+        out.as_mut_slice().copy_from_slice(&g);
     }
     fn risk_hvp(&self, theta: &DVector<f64>, v: &DVector<f64>, out: &mut DVector<f64>) {
         let (u, w) = (theta[0], theta[1]);
@@ -167,10 +187,11 @@ impl PopulationForms for ScalarFactorization {
     fn noise_kind(&self) -> Noise {
         Noise::Scalar
     }
+    /// `D dw = (2 sqrt(2a² + σ²)·(w, u)) dw` (the column first, as on the block route).
     fn noise_factor_apply(&self, theta: &DVector<f64>, dw: &DVector<f64>, out: &mut DVector<f64>) {
-        let s = 2.0 * self.noise_amplitude(theta) * dw[0];
-        out[0] = s * theta[1];
-        out[1] = s * theta[0];
+        let column = self.scaled_factor_at([theta[0], theta[1]], 1.0);
+        out[0] = column[0] * dw[0];
+        out[1] = column[1] * dw[0];
     }
     fn noise_factor_derivative(
         &self,
@@ -189,5 +210,19 @@ impl PopulationForms for ScalarFactorization {
         out[0] = 2.0 * c[0] * (ds * theta[1] + s * v[1]);
         out[1] = 2.0 * c[0] * (ds * theta[0] + s * v[0]);
         true
+    }
+    fn block_forms(&self) -> Option<&dyn PopulationBlockForms> {
+        Some(self)
+    }
+}
+
+/// Per path `∇L = 2a (w, u)` and the scaled factor column `2 sqrt(2a² + σ²) s·(w, u)`, a
+/// handful of flops, in SIMD lanes across the paths of a block (one path per lane).
+impl PopulationBlockForms for ScalarFactorization {
+    fn risk_gradient_block(&self, theta: &[f64], out: &mut [f64]) {
+        map_rows(theta, out, |th| self.gradient_at(*th));
+    }
+    fn noise_factor_block(&self, theta: &[f64], scale: f64, out: &mut [f64]) {
+        map_rows(theta, out, |th| self.scaled_factor_at(*th, scale));
     }
 }

@@ -20,13 +20,15 @@ mod model;
 mod packed;
 mod scratch;
 mod sde;
+mod sde_lanes;
 
 pub use batched::{BatchedSgdSde, GeneralizedLinearModel, SgdSdeBlock};
 pub use block_gradients::{BlockGradients, BlockMethod, BlockSgdProblem, BlockSgdWorkspace};
 pub use config::{ModifiedEquation, Sampling, Schedule, SgdConfig};
 pub use data::{Dataset, Population, Sample};
 pub use discrete::{Batching, DiscreteSgd, SgdWorkspace};
-pub use model::{Model, PopulationForms};
+pub use model::{Model, PopulationBlockForms, PopulationForms};
 pub(crate) use scratch::with_flat_scratch;
 pub(crate) use sde::check_data_dims;
 pub use sde::SgdSde;
+pub(crate) use sde_lanes::map_rows;

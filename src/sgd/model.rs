@@ -1,5 +1,7 @@
 //! Models: per-sample loss `ℓ(θ, x)`, its gradient and Hessian-vector products
-//! (THEORY §1), and the closed forms a population model may provide.
+//! (THEORY §1), and the closed forms a population model may provide — per parameter
+//! vector ([`PopulationForms`]) and, optionally, on a block of them at once
+//! ([`PopulationBlockForms`], the lockstep route of the SGD-SDE, THEORY §1 and §8).
 
 use super::data::Sample;
 use crate::sde::Noise;
@@ -71,6 +73,35 @@ pub trait PopulationForms: Model {
     ) -> bool {
         false
     }
+    /// The same closed forms on a block of parameter vectors ([`PopulationBlockForms`]),
+    /// if the model provides them. Default `None`.
+    ///
+    /// When `Some`, the SGD-SDE ([`super::SgdSde::population`]) forms its diffusion from
+    /// the explicit scaled factor of [`PopulationBlockForms::noise_factor_block`] on every
+    /// route (per path: a block of one), so that its paths can run in lockstep SIMD lanes
+    /// ([`crate::sde::Sde::batch`]) with the per-path route's numbers bit for bit.
+    fn block_forms(&self) -> Option<&dyn PopulationBlockForms> {
+        None
+    }
+}
+
+/// The closed forms of [`PopulationForms`] on a block of `P` parameter vectors at once,
+/// `theta[p·d + i]` (the layout of [`crate::sde::BatchSde`]), for the lockstep route of
+/// the SGD-SDE `dθ = −∇L_γ dt + sqrt(η c_B) D(θ) dW` (THEORY §1, §8).
+///
+/// Per path the arithmetic must not depend on the block: a block of one is what the
+/// per-path route evaluates, so every path gets the same bits on either route.
+pub trait PopulationBlockForms: Sync {
+    /// `out[p·d..(p+1)·d] = ∇L(θ_p)`, per path the arithmetic of
+    /// [`PopulationForms::risk_gradient`] (the same operations in the same order).
+    fn risk_gradient_block(&self, theta: &[f64], out: &mut [f64]);
+    /// The factor `D(θ_p)` of every path times `scale`, in the layout of
+    /// [`crate::sde::BatchSde::diffusion_block`] for [`PopulationForms::noise_kind`]:
+    /// `d` numbers per path for scalar or diagonal noise, `d × m` row-major
+    /// (`out[p·d·m + i·m + j] = scale · D_ij(θ_p)`, each entry formed as the model
+    /// documents) otherwise. Called with `scale = sqrt(η c_B)`; with `scale = 1` it is
+    /// the factor itself.
+    fn noise_factor_block(&self, theta: &[f64], scale: f64, out: &mut [f64]);
 }
 
 /// A model must have at least one parameter.

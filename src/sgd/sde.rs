@@ -10,11 +10,17 @@
 //! Drift and diffusion share the per-sample gradients, so the fused
 //! [`Sde::drift_and_diffusion`] makes one pass over the data. With
 //! [`ModifiedEquation::Second`] the drift is `−(I + (η/2)∇²L_γ)∇L_γ`.
+//!
+//! A population model with block forms ([`PopulationForms::block_forms`]) is evaluated
+//! through them on every route — per path a block of one, the diffusion as the scaled
+//! factor `sqrt(η c_B) D(θ)` times `dW` — so that ensembles can run its paths in lockstep
+//! SIMD lanes with the same bits (`sde_lanes.rs`, [`Sde::batch`]).
 
 use super::config::{ModifiedEquation, SgdConfig};
 use super::data::Dataset;
-use super::model::{Model, PopulationForms};
+use super::model::{Model, PopulationBlockForms, PopulationForms};
 use super::scratch::with_scratch;
+use super::sde_lanes::finish_first_order;
 use crate::error::{Error, Result};
 use crate::sde::{finite_difference_derivative, DerivativeScratch, Noise, Sde};
 use crate::simd::{Kernel, Vectorised};
@@ -146,6 +152,15 @@ impl<'a, M: Model> SgdSde<'a, M> {
         }
     }
 
+    /// The model's block forms ([`PopulationForms::block_forms`]), if the SDE has a
+    /// population model that provides them.
+    pub(super) fn block_forms(&self) -> Option<&'a dyn PopulationBlockForms> {
+        match self.source {
+            Source::Closed(forms) => forms.block_forms(),
+            Source::Finite(_) => None,
+        }
+    }
+
     /// `Tr[A Σ(θ)]` for a symmetric `a` (`d × d`), without forming `Σ`:
     /// `(1/N) Σ_i (g_i − ḡ)ᵀ A (g_i − ḡ)` on a finite data set (two passes), or
     /// `Σ_j (D e_j)ᵀ A (D e_j)` over the columns of a closed-form factor.
@@ -192,13 +207,17 @@ impl<'a, M: Model> SgdSde<'a, M> {
         }
     }
 
-    /// `out = ∇L(θ)` (mean per-sample gradient, or the closed form); no weight decay.
+    /// `out = ∇L(θ)` (mean per-sample gradient, or the closed form — the block form on a
+    /// block of one when the model has one); no weight decay.
     pub fn risk_gradient(&self, theta: &DVector<f64>, out: &mut DVector<f64>) {
         match self.source {
             Source::Finite(data) => with_scratch(theta.len(), 1, |buf| {
                 self.finite_pass(data, theta, None, out, None, &mut buf[0])
             }),
-            Source::Closed(forms) => forms.risk_gradient(theta, out),
+            Source::Closed(forms) => match forms.block_forms() {
+                Some(block) => block.risk_gradient_block(theta.as_slice(), out.as_mut_slice()),
+                None => forms.risk_gradient(theta, out),
+            },
         }
     }
 
@@ -290,18 +309,20 @@ impl<'a, M: Model> SgdSde<'a, M> {
     /// Turns `out = ∇L(θ)` into the drift: `−∇L_γ`, or `−(I + (η/2)∇²L_γ)∇L_γ`.
     fn finish_drift(&self, t: f64, theta: &DVector<f64>, out: &mut DVector<f64>) {
         let gamma = self.config.weight_decay;
+        if self.config.order == ModifiedEquation::First {
+            // −(∇L + 2γθ): the arithmetic of the lockstep route's drift
+            return finish_first_order(gamma, theta.as_slice(), out.as_mut_slice());
+        }
         if gamma > 0.0 {
             out.axpy(2.0 * gamma, theta, 1.0); // ∇L_γ
         }
-        if self.config.order == ModifiedEquation::Second {
-            let eta = self.config.schedule.eta(t);
-            with_scratch(theta.len(), 2, |buf| {
-                let (hv, h) = buf.split_at_mut(1);
-                self.risk_hvp(theta, out, &mut hv[0], &mut h[0]);
-                hv[0].axpy(2.0 * gamma, out, 1.0); // ∇²L_γ ∇L_γ
-                out.axpy(0.5 * eta, &hv[0], 1.0);
-            });
-        }
+        let eta = self.config.schedule.eta(t);
+        with_scratch(theta.len(), 2, |buf| {
+            let (hv, h) = buf.split_at_mut(1);
+            self.risk_hvp(theta, out, &mut hv[0], &mut h[0]);
+            hv[0].axpy(2.0 * gamma, out, 1.0); // ∇²L_γ ∇L_γ
+            out.axpy(0.5 * eta, &hv[0], 1.0);
+        });
         out.neg_mut();
     }
 }
@@ -345,6 +366,12 @@ impl<M: Model> Sde for SgdSde<'_, M> {
         }
     }
 
+    /// Block coefficients (the lockstep route) for a population model with block forms
+    /// and the first-order equation (`sde_lanes.rs`).
+    fn batch(&self) -> Option<&dyn crate::sde::BatchSde> {
+        self.lanes()
+    }
+
     fn drift(&self, t: f64, x: &DVector<f64>, out: &mut DVector<f64>) {
         self.risk_gradient(x, out);
         self.finish_drift(t, x, out);
@@ -356,7 +383,10 @@ impl<M: Model> Sde for SgdSde<'_, M> {
                 let (g, grad) = buf.split_at_mut(1);
                 self.finite_pass(data, x, Some(dw), &mut grad[0], Some(out), &mut g[0]);
             }),
-            Source::Closed(forms) => forms.noise_factor_apply(x, dw, out),
+            Source::Closed(forms) => match forms.block_forms() {
+                Some(block) => return self.apply_block_factor(block, t, x, dw, out),
+                None => forms.noise_factor_apply(x, dw, out),
+            },
         }
         *out *= self.noise_scale(t);
     }
@@ -373,10 +403,17 @@ impl<M: Model> Sde for SgdSde<'_, M> {
             Source::Finite(data) => with_scratch(x.len(), 1, |buf| {
                 self.finite_pass(data, x, Some(dw), drift, Some(diffusion), &mut buf[0])
             }),
-            Source::Closed(forms) => {
-                forms.risk_gradient(x, drift);
-                forms.noise_factor_apply(x, dw, diffusion);
-            }
+            Source::Closed(forms) => match forms.block_forms() {
+                Some(block) => {
+                    block.risk_gradient_block(x.as_slice(), drift.as_mut_slice());
+                    self.apply_block_factor(block, t, x, dw, diffusion);
+                    return self.finish_drift(t, x, drift);
+                }
+                None => {
+                    forms.risk_gradient(x, drift);
+                    forms.noise_factor_apply(x, dw, diffusion);
+                }
+            },
         }
         *diffusion *= self.noise_scale(t);
         self.finish_drift(t, x, drift);

@@ -23,6 +23,7 @@ mod exact;
 mod fuzz;
 mod model_spec;
 mod observe;
+mod population_lanes;
 mod report_output;
 mod sde;
 mod sgd;

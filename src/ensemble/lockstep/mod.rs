@@ -322,6 +322,9 @@ impl<S: BatchSde + ?Sized> LockstepProblem<'_, S> {
             LockstepScheme::EulerMaruyama => {
                 if d == 1 && m == 1 {
                     euler_in_place(&mut ws.x, &ws.drift, &ws.diffusion, dw, h);
+                } else if m == 1 {
+                    let (x, a, b) = (&mut ws.x, &ws.drift, &ws.diffusion);
+                    ws.kernel.vectorised(EulerOneNoise { x, a, b, dw, h, d });
                 } else {
                     let (x, a, b) = (&mut ws.x, &ws.drift, &ws.diffusion);
                     for p in 0..n {
@@ -607,6 +610,49 @@ fn next_wake<O: PathObserver>(observer: &O, paths: &Range<u64>, live: &[bool]) -
 fn euler_in_place(x: &mut [f64], a: &[f64], b: &[f64], dw: &[f64], h: f64) {
     for (((x, &a), &b), &w) in x.iter_mut().zip(a).zip(b).zip(dw) {
         *x = *x + h * a + b * w;
+    }
+}
+
+/// `x ← x + h a + b ΔW` for one Brownian motion and `d > 1` (per path `d` coefficients
+/// and one increment: [`noise_term`]'s `OneNoise` without its per-coordinate dispatch;
+/// rows of two, the scalar-factorisation SGD-SDE, unrolled), compiled for the CPU's
+/// vectors (no operation fused: the same numbers on every instruction set).
+struct EulerOneNoise<'s> {
+    x: &'s mut [f64],
+    a: &'s [f64],
+    b: &'s [f64],
+    dw: &'s [f64],
+    h: f64,
+    d: usize,
+}
+
+impl Vectorised for EulerOneNoise<'_> {
+    type Output = ();
+    #[inline(always)]
+    fn run(self) {
+        #[inline(always)]
+        fn rows<const D: usize>(x: &mut [f64], a: &[f64], b: &[f64], dw: &[f64], h: f64) {
+            let (x, a, b) = (
+                x.as_chunks_mut::<D>().0,
+                a.as_chunks::<D>().0,
+                b.as_chunks::<D>().0,
+            );
+            for (((x, a), b), &w) in x.iter_mut().zip(a).zip(b).zip(dw) {
+                for i in 0..D {
+                    x[i] = x[i] + h * a[i] + b[i] * w;
+                }
+            }
+        }
+        let (x, a, b, dw, h, d) = (self.x, self.a, self.b, self.dw, self.h, self.d);
+        if d == 2 {
+            return rows::<2>(x, a, b, dw, h);
+        }
+        let rows = x.chunks_exact_mut(d).zip(a.chunks_exact(d));
+        for ((x, a), (b, &w)) in rows.zip(b.chunks_exact(d).zip(dw)) {
+            for ((x, &a), &b) in x.iter_mut().zip(a).zip(b) {
+                *x = *x + h * a + b * w;
+            }
+        }
     }
 }
 
