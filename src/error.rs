@@ -4,6 +4,8 @@
 //! value; a state that stops being finite during a solve is reported as
 //! [`Error::Divergence`] with the path, step and time where it happened.
 
+use crate::sde::{Calculus, Noise};
+
 /// Result alias used throughout the crate.
 pub type Result<T> = std::result::Result<T, Error>;
 
@@ -56,10 +58,10 @@ pub enum Error {
     /// A scheme was asked to solve an SDE whose declared structure it cannot handle.
     #[error("scheme `{scheme}` cannot solve this SDE: {reason}")]
     Incompatible {
-        /// Name of the scheme.
+        /// Name of the scheme (or of the wrapper / route that refused).
         scheme: &'static str,
         /// What does not match.
-        reason: String,
+        reason: IncompatibleReason,
     },
     /// A matrix that must be symmetric (a symmetry generator) is not.
     #[error("`{what}` is not symmetric: max |A − Aᵀ| = {max_asymmetry:e}")]
@@ -89,6 +91,81 @@ pub enum Error {
         /// What went wrong.
         reason: String,
     },
+}
+
+/// Why a scheme (or a route) cannot solve an SDE: the reason of [`Error::Incompatible`].
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum IncompatibleReason {
+    /// The scheme solves equations in one calculus and the SDE is declared in the other.
+    #[error("it solves {solves:?} SDEs but this SDE is {sde:?}")]
+    Calculus {
+        /// The scheme's calculus.
+        solves: Calculus,
+        /// The SDE's declared calculus.
+        sde: Calculus,
+    },
+    /// The scheme does not accept the SDE's declared noise kind.
+    #[error("it does not accept {} noise", noise.name())]
+    NoiseKind {
+        /// The SDE's declared noise.
+        noise: Noise,
+    },
+    /// General noise needs Lévy areas that the source of increments does not provide.
+    #[error("general noise needs Lévy areas, and {provider} provides none")]
+    NeedsLevyArea {
+        /// What lacks them ("the Brownian path", "the lockstep driver").
+        provider: &'static str,
+    },
+    /// The scheme reads the time integrals `I_(j,0)` and the source provides none.
+    #[error(
+        "it reads the time integrals I_(j,0), and {provider} provides none \
+         (IncrementStream::with_space_time_area, BrownianGrid::with_space_time_area)"
+    )]
+    NeedsTimeIntegral {
+        /// What lacks them ("the Brownian path", "the increment").
+        provider: &'static str,
+    },
+    /// More Brownian motions than the scheme handles.
+    #[error("at most {max} noises (this SDE has {noise_dim})")]
+    TooManyNoises {
+        /// The scheme's limit.
+        max: usize,
+        /// The SDE's `m`.
+        noise_dim: usize,
+    },
+    /// Outside what the lockstep Milstein solves: `d = m = 1` with scalar or additive
+    /// noise and a `milstein_block`.
+    #[error(
+        "the lockstep Milstein solves d = m = 1 with scalar or additive noise and a \
+         milstein_block; this SDE has {noise:?} noise, d = {dim}, m = {noise_dim}{}",
+        if *milstein_block { "" } else { ", no milstein_block" }
+    )]
+    LockstepMilstein {
+        /// The SDE's noise.
+        noise: Noise,
+        /// The SDE's `d`.
+        dim: usize,
+        /// The SDE's `m`.
+        noise_dim: usize,
+        /// Whether the SDE provides a Milstein block.
+        milstein_block: bool,
+    },
+    /// A Stratonovich conversion was asked of an SDE that is already Stratonovich.
+    #[error("the wrapped SDE is already Stratonovich")]
+    AlreadyStratonovich,
+    /// The second-order modified equation needs Hessian-vector products the model lacks.
+    #[error("a block-gradient model has no Hessian-vector products for the second-order equation")]
+    NeedsHessianVectorProduct,
+    /// The batched SGD-SDE step needs an SDE built from a finite data set.
+    #[error("the batched step needs a finite data set")]
+    NeedsFiniteData,
+    /// The batched SGD-SDE step implements the first-order modified equation only.
+    #[error("the batched step implements the first-order equation only")]
+    FirstOrderOnly,
+    /// The batched SGD-SDE step needs scalar targets.
+    #[error("the batched step needs scalar targets")]
+    NeedsScalarTargets,
 }
 
 impl Error {

@@ -4,7 +4,7 @@
 
 use crate::callback::CallbackFailure;
 use noether_sde::ensemble::lockstep::{diffusion_width, BatchSde};
-use noether_sde::sde::{Calculus, Noise};
+use noether_sde::sde::{Calculus, Noise, Structure};
 use noether_sde::{Error, Result};
 use numpy::{PyArray1, PyArrayMethods, PyUntypedArrayMethods};
 use pyo3::prelude::*;
@@ -175,18 +175,6 @@ impl PySde {
 }
 
 impl BatchSde for PySde {
-    fn dim(&self) -> usize {
-        self.dim
-    }
-    fn noise_dim(&self) -> usize {
-        self.noise_dim
-    }
-    fn noise(&self) -> Noise {
-        self.noise
-    }
-    fn calculus(&self) -> Calculus {
-        self.calculus
-    }
     fn drift_block(&self, t: f64, x: &[f64], out: &mut [f64]) -> Result<()> {
         self.call("drift", &self.drift, t, x, out)
     }
@@ -207,14 +195,8 @@ impl noether_sde::sde::Sde for PySde {
     fn dim(&self) -> usize {
         self.dim
     }
-    fn noise_dim(&self) -> usize {
-        self.noise_dim
-    }
-    fn noise(&self) -> Noise {
-        self.noise
-    }
-    fn calculus(&self) -> Calculus {
-        self.calculus
+    fn structure(&self) -> Structure {
+        Structure::new(self.noise, self.noise_dim).with_calculus(self.calculus)
     }
     fn drift(&self, t: f64, x: &nalgebra::DVector<f64>, out: &mut nalgebra::DVector<f64>) {
         if self

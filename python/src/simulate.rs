@@ -15,7 +15,7 @@ use noether_sde::ensemble::{
 };
 use noether_sde::scheme::catalogue::{SchemeKind, SchemeVisitor};
 use noether_sde::scheme::{check_compatible, Scheme, TimeSpan};
-use noether_sde::sde::Sde;
+use noether_sde::sde::{Sde, SdeExt};
 use noether_sde::sgd::{BlockMethod, BlockSgdProblem, SgdConfig};
 use noether_sde::{Error, Result};
 use numpy::{PyArray1, PyArrayMethods, ToPyArray};

@@ -25,7 +25,7 @@ use crate::error::{check_vector, Error, Result};
 use crate::observe::Welford;
 use crate::rng::SeedTree;
 use crate::scheme::{integrate, MilsteinLevy, Scheme, TimeSpan};
-use crate::sde::{Counted, Noise, Sde};
+use crate::sde::{Counted, Noise, Sde, SdeExt};
 use nalgebra::DVector;
 use std::time::Instant;
 

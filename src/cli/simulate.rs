@@ -20,7 +20,7 @@ use noether_sde::ensemble::{
 };
 use noether_sde::scheme::catalogue::{SchemeKind, SchemeVisitor};
 use noether_sde::scheme::{check_compatible, Scheme, TimeSpan};
-use noether_sde::sde::Sde;
+use noether_sde::sde::{Sde, SdeExt};
 use noether_sde::sgd::SgdConfig;
 use serde_json::{json, Map, Value};
 use std::io::IsTerminal;

@@ -13,7 +13,7 @@
 //! - [`LinearSde`]: `dX = AX dt + Σ_j B_j X dW_j` with `E X_t = e^{At} X_0`; general
 //!   noise in any dimension (the `d = m = 10` benchmark problem).
 
-use super::{BatchSde, Calculus, DerivativeScratch, Noise, Sde};
+use super::{BatchSde, Calculus, DerivativeScratch, Sde, Structure};
 use crate::error::{check_finite, check_positive, Error, Result};
 use nalgebra::{DMatrix, DVector};
 
@@ -97,14 +97,8 @@ impl Sde for GeometricBrownianMotion {
     fn dim(&self) -> usize {
         1
     }
-    fn noise_dim(&self) -> usize {
-        1
-    }
-    fn noise(&self) -> Noise {
-        Noise::Scalar
-    }
-    fn calculus(&self) -> Calculus {
-        self.calculus
+    fn structure(&self) -> Structure {
+        Structure::scalar().with_calculus(self.calculus)
     }
     #[inline]
     fn drift(&self, _t: f64, x: &DVector<f64>, out: &mut DVector<f64>) {
@@ -140,21 +134,6 @@ impl Sde for GeometricBrownianMotion {
         _scratch: &mut DerivativeScratch,
     ) {
         out[0] = self.sigma * v[0] * c[0];
-    }
-    fn scalar_form(&self) -> bool {
-        true
-    }
-    #[inline]
-    fn scalar_drift(&self, _t: f64, x: f64) -> f64 {
-        self.rate() * x
-    }
-    #[inline]
-    fn scalar_diffusion(&self, _t: f64, x: f64, dw: f64) -> f64 {
-        self.sigma * x * dw
-    }
-    #[inline]
-    fn scalar_diffusion_derivative(&self, _t: f64, _x: f64, v: f64, c: f64) -> f64 {
-        self.sigma * v * c
     }
 }
 
@@ -201,11 +180,8 @@ impl Sde for OrnsteinUhlenbeck {
     fn dim(&self) -> usize {
         1
     }
-    fn noise_dim(&self) -> usize {
-        1
-    }
-    fn noise(&self) -> Noise {
-        Noise::Additive
+    fn structure(&self) -> Structure {
+        Structure::additive(1)
     }
     #[inline]
     fn drift(&self, _t: f64, x: &DVector<f64>, out: &mut DVector<f64>) {
@@ -226,21 +202,6 @@ impl Sde for OrnsteinUhlenbeck {
     ) {
         out.fill(0.0);
     }
-    fn scalar_form(&self) -> bool {
-        true
-    }
-    #[inline]
-    fn scalar_drift(&self, _t: f64, x: f64) -> f64 {
-        self.theta * (self.mu - x)
-    }
-    #[inline]
-    fn scalar_diffusion(&self, _t: f64, _x: f64, dw: f64) -> f64 {
-        self.sigma * dw
-    }
-    #[inline]
-    fn scalar_diffusion_derivative(&self, _t: f64, _x: f64, _v: f64, _c: f64) -> f64 {
-        0.0
-    }
 }
 
 /// The two-dimensional non-commutative problem `dX₁ = dW₁`, `dX₂ = sin(X₁) dW₂`.
@@ -258,11 +219,8 @@ impl Sde for NonCommutative {
     fn dim(&self) -> usize {
         2
     }
-    fn noise_dim(&self) -> usize {
-        2
-    }
-    fn noise(&self) -> Noise {
-        Noise::General
+    fn structure(&self) -> Structure {
+        Structure::general(2)
     }
     fn drift(&self, _t: f64, _x: &DVector<f64>, out: &mut DVector<f64>) {
         out.fill(0.0);
@@ -283,7 +241,7 @@ impl Sde for NonCommutative {
 ///
 /// ```
 /// use noether_sde::sde::reference::DoubleWell;
-/// use noether_sde::sde::{Noise, Sde};
+/// use noether_sde::sde::{Noise, Sde, SdeExt};
 /// let sde = DoubleWell::new(0.8)?;
 /// assert_eq!((sde.dim(), sde.noise_dim(), sde.noise()), (1, 1, Noise::Additive));
 /// # Ok::<(), noether_sde::Error>(())
@@ -308,11 +266,8 @@ impl Sde for DoubleWell {
     fn dim(&self) -> usize {
         1
     }
-    fn noise_dim(&self) -> usize {
-        1
-    }
-    fn noise(&self) -> Noise {
-        Noise::Additive
+    fn structure(&self) -> Structure {
+        Structure::additive(1)
     }
     fn drift(&self, _t: f64, x: &DVector<f64>, out: &mut DVector<f64>) {
         out[0] = x[0] - x[0] * x[0] * x[0];
@@ -457,11 +412,8 @@ impl Sde for LinearSde {
     fn dim(&self) -> usize {
         self.a.nrows()
     }
-    fn noise_dim(&self) -> usize {
-        self.b.len()
-    }
-    fn noise(&self) -> Noise {
-        Noise::General
+    fn structure(&self) -> Structure {
+        Structure::general(self.b.len())
     }
     fn drift(&self, _t: f64, x: &DVector<f64>, out: &mut DVector<f64>) {
         self.a.mul_to(x, out);
@@ -489,18 +441,6 @@ impl Sde for LinearSde {
 /// GBM on a block, with [`Sde`]'s arithmetic per path: `b = s·x` (so `b·ΔW` is the
 /// per-path `s·x·ΔW`), `L¹b = s·(s·x)` (the per-path `∂b[b·1]·1`).
 impl BatchSde for GeometricBrownianMotion {
-    fn dim(&self) -> usize {
-        1
-    }
-    fn noise_dim(&self) -> usize {
-        1
-    }
-    fn noise(&self) -> Noise {
-        Noise::Scalar
-    }
-    fn calculus(&self) -> Calculus {
-        self.calculus
-    }
     #[inline]
     fn drift_block(&self, _t: f64, x: &[f64], out: &mut [f64]) -> Result<()> {
         let rate = self.rate();
@@ -530,15 +470,6 @@ impl BatchSde for GeometricBrownianMotion {
 
 /// Ornstein–Uhlenbeck on a block: `a = θ(μ − x)`, `b = σ` (additive: no Milstein term).
 impl BatchSde for OrnsteinUhlenbeck {
-    fn dim(&self) -> usize {
-        1
-    }
-    fn noise_dim(&self) -> usize {
-        1
-    }
-    fn noise(&self) -> Noise {
-        Noise::Additive
-    }
     #[inline]
     fn drift_block(&self, _t: f64, x: &[f64], out: &mut [f64]) -> Result<()> {
         for (o, &x) in out.iter_mut().zip(x) {
@@ -563,15 +494,6 @@ impl BatchSde for OrnsteinUhlenbeck {
 /// `dX₁ = dW₁`, `dX₂ = sin(X₁) dW₂` on a block: `b = [[1, 0], [0, sin X₁]]` per path
 /// (general noise, row-major).
 impl BatchSde for NonCommutative {
-    fn dim(&self) -> usize {
-        2
-    }
-    fn noise_dim(&self) -> usize {
-        2
-    }
-    fn noise(&self) -> Noise {
-        Noise::General
-    }
     fn drift_block(&self, _t: f64, _x: &[f64], out: &mut [f64]) -> Result<()> {
         out.fill(0.0);
         Ok(())

@@ -54,12 +54,12 @@ use super::BLOCK;
 use super::{
     Accumulator, BlockRecorder, Ensemble, EnsembleProblem, EnsembleStatistics, Functionals, PathObserver,
 };
-use crate::error::{Error, Result};
+use crate::error::{Error, IncompatibleReason, Result};
 use crate::observe::{out_of_bounds, Flow};
 use crate::rng::{NormalLanes, SeedTree, Stream, LANES};
 use crate::scheme::{EulerMaruyama, Heun, Milstein, RkMilstein, Scheme, TimeSpan};
 pub use crate::sde::batch::{diffusion_width, BatchSde};
-use crate::sde::{Calculus, Noise};
+use crate::sde::{Calculus, Noise, SdeExt};
 use crate::simd::Kernel;
 use nalgebra::DVector;
 use std::any::type_name;
@@ -137,59 +137,44 @@ impl<'a, S: BatchSde + ?Sized> LockstepProblem<'a, S> {
     ///
     /// # Errors
     /// [`Error::DimensionMismatch`] / [`Error::NonFinite`] for a bad `x0`;
+    /// [`Error::InvalidParameter`] for an inconsistent declared structure
+    /// ([`crate::sde::Structure::check`]: e.g. diagonal noise with `m ≠ d`);
     /// [`Error::Incompatible`] when the scheme cannot solve the SDE on lanes: the wrong
-    /// calculus, diagonal noise with `m ≠ d`, Milstein outside `d = m = 1` with scalar or
+    /// calculus, Milstein outside `d = m = 1` with scalar or
     /// additive noise and a [`BatchSde::milstein_block`], RK-Milstein on general noise.
     pub fn new(sde: &'a S, scheme: LockstepScheme, x0: DVector<f64>, span: TimeSpan) -> Result<Self> {
         crate::error::check_vector("x0", &x0, sde.dim())?;
         let name = scheme.name();
-        let incompatible = |reason: String| Error::Incompatible { scheme: name, reason };
+        let incompatible = |reason: IncompatibleReason| Error::Incompatible { scheme: name, reason };
         let calculus = if scheme == LockstepScheme::Heun {
             Calculus::Stratonovich
         } else {
             Calculus::Ito
         };
         if sde.calculus() != calculus {
-            return Err(incompatible(format!(
-                "the scheme solves {calculus:?} equations; the SDE is declared {:?}",
-                sde.calculus()
-            )));
+            return Err(incompatible(IncompatibleReason::Calculus {
+                solves: calculus,
+                sde: sde.calculus(),
+            }));
         }
         let (d, m, noise) = (sde.dim(), sde.noise_dim(), sde.noise());
-        if m == 0 || d == 0 {
-            return Err(Error::invalid(
-                if d == 0 { "dim" } else { "noise_dim" },
-                0,
-                "an SDE needs at least one state and one noise dimension",
-            ));
-        }
-        let consistent = match noise {
-            Noise::Diagonal => m == d,
-            Noise::Scalar => m == 1,
-            _ => true,
-        };
-        if !consistent {
-            return Err(incompatible(format!("{noise:?} noise with d = {d} and m = {m}")));
-        }
+        sde.structure().check(d)?;
         match scheme {
             LockstepScheme::Milstein => {
                 let scalar = matches!(noise, Noise::Scalar | Noise::Additive);
                 if !(scalar && d == 1 && m == 1 && sde.has_milstein_block()) {
-                    return Err(incompatible(format!(
-                        "the lockstep Milstein solves d = m = 1 with scalar or additive noise and a \
-                         milstein_block; this SDE has {noise:?} noise, d = {d}, m = {m}{}",
-                        if sde.has_milstein_block() {
-                            ""
-                        } else {
-                            ", no milstein_block"
-                        }
-                    )));
+                    return Err(incompatible(IncompatibleReason::LockstepMilstein {
+                        noise,
+                        dim: d,
+                        noise_dim: m,
+                        milstein_block: sde.has_milstein_block(),
+                    }));
                 }
             }
             LockstepScheme::RkMilstein if noise == Noise::General && m > 1 => {
-                return Err(incompatible(
-                    "general noise needs Lévy areas, which the lockstep driver does not draw".into(),
-                ));
+                return Err(incompatible(IncompatibleReason::NeedsLevyArea {
+                    provider: "the lockstep driver",
+                }));
             }
             _ => {}
         }
