@@ -215,7 +215,8 @@ pub(crate) fn euler_update(
 
 /// Whether `x` is finite and within `bound` in absolute value: the per-path driver's
 /// divergence test, [`crate::observe::out_of_bounds`]'s negation with one comparison
-/// per entry (`|v| ≤ bound` is false for NaN), branch-free.
+/// per entry (`|v| ≤ bound` is false for NaN, and for ±∞ since the driver caps `bound`
+/// at `f64::MAX`), branch-free.
 #[inline(always)]
 fn within(x: &DVector<f64>, bound: f64) -> bool {
     match x.as_slice() {
@@ -583,7 +584,8 @@ where
     P: BrownianPath + ?Sized,
     O: Observer + ?Sized,
 {
-    let bound = observer.divergence_bound();
+    // at most f64::MAX, so that `|v| ≤ bound` also rejects ±∞ under the default bound +∞
+    let bound = observer.divergence_bound().min(f64::MAX);
     if !within(x, bound) {
         return Err(Error::Divergence {
             path: path_index,
