@@ -22,7 +22,7 @@ pub mod sgd;
 pub(crate) mod simd;
 pub mod symmetry;
 
-pub use error::{Error, Result};
+pub use error::{Error, IncompatibleReason, Result};
 
 /// The user guide (`docs/GUIDE.md`): your own `Sde`, your own `Model` with SGD and its
 /// SDE, choosing a scheme, reading the report. Its code blocks run as doc tests. The
@@ -43,6 +43,6 @@ pub mod prelude {
         integrate, EulerMaruyama, Heun, Milstein, MilsteinLevy, RkMilstein, Scheme, TimeSpan,
     };
     pub use crate::sde::reference::{GeometricBrownianMotion, LinearSde, NonCommutative, OrnsteinUhlenbeck};
-    pub use crate::sde::{Calculus, Noise, Sde};
+    pub use crate::sde::{Calculus, Noise, Sde, SdeExt, Structure};
     pub use crate::symmetry::{ExponentialSymmetry, Symmetric};
 }

@@ -3,8 +3,6 @@
 //! A separate test binary because a `#[global_allocator]` applies to the whole binary.
 //! The counter is per thread, so tests running in parallel do not disturb each other.
 
-#[path = "it/common/vector_only.rs"]
-mod vector_only;
 use nalgebra::{DMatrix, DVector};
 use noether_sde::ensemble::{
     BatchedSgdSdeProblem, Ensemble, EnsembleProblem, Functionals, SdeProblem, SgdProblem,
@@ -16,7 +14,6 @@ use noether_sde::scheme::{integrate_with, Workspace};
 use noether_sde::sgd::{BatchedSgdSde, DiscreteSgd, Model, Sampling, SgdConfig, SgdSde};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
-use vector_only::VectorOnly;
 
 struct Counting;
 
@@ -228,10 +225,9 @@ fn sequential_ensemble_statistics_do_not_allocate_per_path() {
     let x0 = DVector::from_element(1, 1.0);
     let problem = SdeProblem::new(&gbm, Milstein::new(), x0.clone(), span).unwrap();
     assert_no_allocation_per_path(&problem, "GBM, Milstein");
-    // the vector route (no scalar form), as any SDE of d > 1 takes
-    let vector_only = VectorOnly(gbm);
-    let problem = SdeProblem::new(&vector_only, Milstein::new(), x0, span).unwrap();
-    assert_no_allocation_per_path(&problem, "GBM through the vector route");
+    // the per-path route, as any SDE without block coefficients takes
+    let problem = SdeProblem::per_path(&gbm, Milstein::new(), x0, span).unwrap();
+    assert_no_allocation_per_path(&problem, "GBM through the per-path route");
 }
 
 #[test]

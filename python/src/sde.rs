@@ -14,7 +14,7 @@
 
 use crate::callback::CallbackFailure;
 use noether_sde::ensemble::lockstep::{diffusion_width, BatchSde};
-use noether_sde::sde::{Calculus, DerivativeScratch, Noise, FD_RELATIVE_STEP};
+use noether_sde::sde::{Calculus, DerivativeScratch, Noise, Structure, FD_RELATIVE_STEP};
 use noether_sde::{Error, Result};
 use numpy::{PyArray1, PyArrayMethods, PyUntypedArrayMethods};
 use pyo3::prelude::*;
@@ -119,14 +119,11 @@ impl PySde {
             _ => {}
         }
         if diffusion_derivative.is_some() && !(dim == 1 && noise_dim == 1) {
-            return Err(crate::errors::to_py(Error::Incompatible {
-                scheme: "milstein",
-                reason: format!(
-                    "diffusion_derivative (b′ for Milstein's L¹b = b′b) is supported for d = m = 1 \
+            return Err(crate::errors::Incompatible::new_err(format!(
+                "diffusion_derivative (b′ for Milstein's L¹b = b′b) is supported for d = m = 1 \
                      (scalar or additive noise); this SDE has d = {dim}, m = {noise_dim}: leave it out \
                      (Milstein-type references then use the library's finite differences)"
-                ),
-            }));
+            )));
         }
         Python::attach(|py| {
             let callbacks = [("drift", Some(&drift)), ("diffusion", Some(&diffusion))];
@@ -206,18 +203,6 @@ impl PySde {
 }
 
 impl BatchSde for PySde {
-    fn dim(&self) -> usize {
-        self.dim
-    }
-    fn noise_dim(&self) -> usize {
-        self.noise_dim
-    }
-    fn noise(&self) -> Noise {
-        self.noise
-    }
-    fn calculus(&self) -> Calculus {
-        self.calculus
-    }
     fn drift_block(&self, t: f64, x: &[f64], out: &mut [f64]) -> Result<()> {
         self.call("drift", &self.drift, t, x, out)
     }
@@ -289,14 +274,8 @@ impl noether_sde::sde::Sde for PySde {
     fn dim(&self) -> usize {
         self.dim
     }
-    fn noise_dim(&self) -> usize {
-        self.noise_dim
-    }
-    fn noise(&self) -> Noise {
-        self.noise
-    }
-    fn calculus(&self) -> Calculus {
-        self.calculus
+    fn structure(&self) -> Structure {
+        Structure::new(self.noise, self.noise_dim).with_calculus(self.calculus)
     }
     /// The block form: the same callbacks, so, path by path, the same arithmetic.
     fn batch(&self) -> Option<&dyn BatchSde> {

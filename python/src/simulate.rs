@@ -303,6 +303,17 @@ pub fn simulate_sde<'py>(
             "method `{method}`: a Python-defined Sde runs on the lockstep driver, which has em, milstein (d = m = 1), heun (Stratonovich) and rk_milstein"
         )));
     };
+    if lanes == LockstepScheme::Milstein {
+        use noether_sde::sde::{Noise, Sde, SdeExt};
+        let (d, m, noise) = (sde.dim(), sde.noise_dim(), sde.noise());
+        if !(d == 1 && m == 1 && matches!(noise, Noise::Scalar | Noise::Additive)) {
+            return Err(crate::errors::Incompatible::new_err(format!(
+                "method `milstein`: a Python-defined Sde runs Milstein for d = m = 1 with scalar or \
+                 additive noise; this SDE has {} noise, d = {d}, m = {m}",
+                noise.name()
+            )));
+        }
+    }
     check_paths(&(paths.0..paths.1)).py_err()?;
     let span = TimeSpan::new(t0, t_end, dt).py_err()?;
     // save times relative to t0 (`save_every`), or absolute (`save_at`)

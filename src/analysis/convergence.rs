@@ -25,7 +25,7 @@ use crate::error::{check_vector, Error, Result};
 use crate::observe::Welford;
 use crate::rng::SeedTree;
 use crate::scheme::{integrate, MilsteinLevy, Scheme, TimeSpan};
-use crate::sde::{Counted, Noise, Sde};
+use crate::sde::{Counted, Noise, Sde, SdeExt};
 use nalgebra::DVector;
 use std::time::Instant;
 
@@ -277,7 +277,7 @@ where
             let span = TimeSpan::new(0.0, config.t_end, grid.dt())?;
             let mut local = scheme.clone();
             // fixed steps: every path costs the same evaluations, so path 0 counts them
-            // (through `Counted`, which bypasses the scalar fast path) and the others
+            // (through `Counted`, whose counters cost a little) and the others
             // run, and are timed, on the SDE's own route
             let start = Instant::now();
             let x_h = if path == 0 {

@@ -9,7 +9,7 @@ use crate::models::{Activation, MatrixFactorization, NormalizedLinear, ScalarFac
 use crate::observe::Welford;
 use crate::rng::SeedTree;
 use crate::scheme::{integrate, EulerMaruyama, Milstein, TimeSpan};
-use crate::sde::Sde;
+use crate::sde::SdeExt;
 use crate::sgd::{DiscreteSgd, SgdConfig, SgdSde};
 use crate::symmetry::Symmetric;
 use nalgebra::{DMatrix, DVector};

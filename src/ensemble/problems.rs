@@ -15,7 +15,7 @@ use crate::error::{check_vector, Error, Result};
 use crate::observe::{Flow, Observer};
 use crate::rng::SeedTree;
 use crate::scheme::{integrate_with, Scheme, TimeSpan, Workspace};
-use crate::sde::{BatchSde, Sde};
+use crate::sde::{BatchSde, Sde, SdeExt};
 use nalgebra::DVector;
 use std::ops::Range;
 

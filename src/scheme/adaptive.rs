@@ -61,7 +61,7 @@ use super::{check_compatible, euler_update, Milstein, MilsteinWork, Scheme, Sche
 use crate::brownian::{BrownianTree, Increment};
 use crate::error::{check_vector, Error, Result};
 use crate::observe::{out_of_bounds, Flow, Observer};
-use crate::sde::Sde;
+use crate::sde::{Sde, SdeExt};
 use nalgebra::DVector;
 
 /// A one-step method with an embedded local-error estimate, for [`integrate_adaptive`].

@@ -272,7 +272,10 @@ impl Scheme for Dri1 {
             if m > 2 * MAX_BITS {
                 return Err(Error::Incompatible {
                     scheme: "dri1_three_point",
-                    reason: format!("at most {} noises (this SDE has {m})", 2 * MAX_BITS),
+                    reason: crate::error::IncompatibleReason::TooManyNoises {
+                        max: 2 * MAX_BITS,
+                        noise_dim: m,
+                    },
                 });
             }
             let scale = (3.0 * h).sqrt();

@@ -1,6 +1,6 @@
 //! Euler–Maruyama: `X' = X + a h + b ΔW` (THEORY §8). Strong order 1/2, weak order 1.
 
-use super::{euler_update, euler_update_scalar, Scheme, SchemeInfo, ANY_NOISE};
+use super::{euler_update, Scheme, SchemeInfo, ANY_NOISE};
 use crate::brownian::Increment;
 use crate::error::Result;
 use crate::sde::{Calculus, Noise, Sde};
@@ -54,13 +54,4 @@ impl Scheme for EulerMaruyama {
         Ok(())
     }
 
-    fn steps_scalar_form(&self) -> bool {
-        true
-    }
-
-    #[inline]
-    fn step_scalar<S: Sde + ?Sized>(&mut self, sde: &S, t: f64, inc: &Increment, x: f64) -> Result<f64> {
-        let (a, b) = (sde.scalar_drift(t, x), sde.scalar_diffusion(t, x, inc.dw[0]));
-        Ok(euler_update_scalar(x, inc.h, a, b))
-    }
 }

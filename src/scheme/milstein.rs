@@ -2,7 +2,7 @@
 //! `X' = X + a h + b ΔW + ½ Σ_{j,k} (L^j b_k)(ΔW_j ΔW_k − δ_{jk} h)`.
 //! Strong order 1, weak order 1.
 
-use super::{add_scalar_correction, euler_update, euler_update_scalar, MilsteinWork, Scheme, SchemeInfo};
+use super::{euler_update, MilsteinWork, Scheme, SchemeInfo};
 use crate::brownian::Increment;
 use crate::error::Result;
 use crate::sde::{Calculus, Noise, Sde};
@@ -81,13 +81,4 @@ impl Scheme for Milstein {
         Ok(())
     }
 
-    fn steps_scalar_form(&self) -> bool {
-        true
-    }
-
-    #[inline]
-    fn step_scalar<S: Sde + ?Sized>(&mut self, sde: &S, t: f64, inc: &Increment, x: f64) -> Result<f64> {
-        let (a, b) = (sde.scalar_drift(t, x), sde.scalar_diffusion(t, x, inc.dw[0]));
-        Ok(add_scalar_correction(sde, t, x, inc, euler_update_scalar(x, inc.h, a, b)))
-    }
 }

@@ -35,9 +35,9 @@ catalogue! {
 }
 
 use crate::brownian::{BrownianPath, Increment};
-use crate::error::{check_vector, Error, Result};
-use crate::observe::{out_of_bounds, Flow, Observer};
-use crate::sde::{Calculus, DerivativeScratch, Noise, Sde};
+use crate::error::{check_vector, Error, IncompatibleReason, Result};
+use crate::observe::{Flow, Observer};
+use crate::sde::{Calculus, DerivativeScratch, Noise, Sde, SdeExt};
 use nalgebra::DVector;
 
 /// What a scheme is and what it accepts: the entry the scheme catalogue
@@ -180,32 +180,13 @@ pub trait Scheme: Clone + Send {
     fn reads_time_integral(&self) -> bool {
         false
     }
-
-    /// Whether the scheme overrides [`Scheme::step_scalar`] (the one-dimensional fast
-    /// path for SDEs that declare [`Sde::scalar_form`]). Default `false`.
-    fn steps_scalar_form(&self) -> bool {
-        false
-    }
-
-    /// [`Scheme::step`] on a one-dimensional state held in a register: the same
-    /// arithmetic, through the SDE's `scalar_*` methods, so the same numbers. The
-    /// drivers call it only when [`Scheme::steps_scalar_form`] and [`Sde::scalar_form`]
-    /// both hold and no Lévy area is read. The default goes through [`Scheme::step`] on
-    /// one-element vectors (allocating).
-    ///
-    /// # Errors
-    /// As [`Scheme::step`].
-    fn step_scalar<S: Sde + ?Sized>(&mut self, sde: &S, t: f64, inc: &Increment, x: f64) -> Result<f64> {
-        let mut out = DVector::zeros(1);
-        self.step(sde, t, inc, &DVector::from_element(1, x), &mut out)?;
-        Ok(out[0])
-    }
 }
 
 /// The Euler–Maruyama update `out = x + h·a + b` (THEORY §8), element by element, with
 /// `b` the diffusion already applied to the increment: the base step or predictor of
-/// every explicit scheme. Slices, because nalgebra's strided iterators do not vectorise
-/// and cost ~100 instructions per call on a one-dimensional state.
+/// every explicit scheme. Slices of one checked length `n`, because nalgebra's strided
+/// iterators do not vectorise and a four-way `zip` re-derives the length: on a
+/// one-dimensional state (the per-path GBM route) this is a handful of instructions.
 #[inline(always)]
 pub(crate) fn euler_update(
     x: &DVector<f64>,
@@ -214,59 +195,58 @@ pub(crate) fn euler_update(
     diffusion: &DVector<f64>,
     out: &mut DVector<f64>,
 ) {
-    for (((o, &x), &a), &b) in out
-        .as_mut_slice()
-        .iter_mut()
-        .zip(x.as_slice())
-        .zip(drift.as_slice())
-        .zip(diffusion.as_slice())
-    {
-        *o = euler_update_scalar(x, h, a, b);
+    let out = out.as_mut_slice();
+    let n = out.len();
+    let (x, a, b) = (
+        &x.as_slice()[..n],
+        &drift.as_slice()[..n],
+        &diffusion.as_slice()[..n],
+    );
+    if n == 1 {
+        // d = 1 (GBM, OU per path): no loop set-up, no vectorisation prologue
+        out[0] = x[0] + h * a[0] + b[0];
+        return;
+    }
+    #[allow(clippy::needless_range_loop)] // one index, four slices of the same length
+    for i in 0..n {
+        out[i] = x[i] + h * a[i] + b[i];
     }
 }
 
-/// [`euler_update`] for one coordinate: `x + h·a + b`.
+/// Whether `x` is finite and within `bound` in absolute value: the per-path driver's
+/// divergence test, [`crate::observe::out_of_bounds`]'s negation with one comparison
+/// per entry (`|v| ≤ bound` is false for NaN, and for ±∞ since the driver caps `bound`
+/// at `f64::MAX`), branch-free.
 #[inline(always)]
-pub(crate) fn euler_update_scalar(x: f64, h: f64, a: f64, b: f64) -> f64 {
-    x + h * a + b
+fn within(x: &DVector<f64>, bound: f64) -> bool {
+    match x.as_slice() {
+        [v] => v.abs() <= bound,
+        x => x.iter().fold(true, |ok, v| ok & (v.abs() <= bound)),
+    }
 }
 
 /// Checks that `scheme` can solve `sde` (calculus and noise kind).
 ///
 /// # Errors
-/// [`Error::Incompatible`] naming the scheme and the mismatch.
+/// [`Error::InvalidParameter`] if the SDE's declared [`crate::sde::Structure`] is
+/// inconsistent ([`crate::sde::Structure::check`]); [`Error::Incompatible`] naming the
+/// scheme and the mismatch ([`IncompatibleReason::Calculus`],
+/// [`IncompatibleReason::NoiseKind`]).
 pub fn check_compatible<S: Sde + ?Sized>(info: &SchemeInfo, sde: &S) -> Result<()> {
-    if sde.dim() == 0 || sde.noise_dim() == 0 {
-        return Err(Error::invalid(
-            if sde.dim() == 0 { "dim" } else { "noise_dim" },
-            0,
-            "an SDE needs at least one state and one noise dimension",
-        ));
-    }
+    sde.structure().check(sde.dim())?;
     if info.calculus != sde.calculus() {
         return Err(Error::Incompatible {
             scheme: info.name,
-            reason: format!(
-                "it solves {:?} SDEs but this SDE is {:?}",
-                info.calculus,
-                sde.calculus()
-            ),
+            reason: IncompatibleReason::Calculus {
+                solves: info.calculus,
+                sde: sde.calculus(),
+            },
         });
     }
     if !info.noise.contains(&sde.noise()) {
         return Err(Error::Incompatible {
             scheme: info.name,
-            reason: format!("it does not accept {} noise", sde.noise().name()),
-        });
-    }
-    if sde.scalar_form() && (sde.dim(), sde.noise_dim()) != (1, 1) {
-        return Err(Error::Incompatible {
-            scheme: info.name,
-            reason: format!(
-                "the SDE declares a scalar form but has d = {}, m = {}",
-                sde.dim(),
-                sde.noise_dim()
-            ),
+            reason: IncompatibleReason::NoiseKind { noise: sde.noise() },
         });
     }
     Ok(())
@@ -416,7 +396,9 @@ where
     if reads_area && !path.provides_area() {
         return Err(Error::Incompatible {
             scheme: info.name,
-            reason: "general noise needs Lévy areas, and the Brownian path provides none".into(),
+            reason: IncompatibleReason::NeedsLevyArea {
+                provider: "the Brownian path",
+            },
         });
     }
     check_time_integral(scheme, path)?;
@@ -540,7 +522,9 @@ where
     if ws.reads_area() && !path.provides_area() {
         return Err(Error::Incompatible {
             scheme: ws.name,
-            reason: "general noise needs Lévy areas, and the Brownian path provides none".into(),
+            reason: IncompatibleReason::NeedsLevyArea {
+                provider: "the Brownian path",
+            },
         });
     }
     check_time_integral(&ws.scheme, path)?;
@@ -571,9 +555,9 @@ fn check_time_integral<K: Scheme, P: BrownianPath + ?Sized>(scheme: &K, path: &P
     if scheme.reads_time_integral() && !path.provides_time_integral() {
         return Err(Error::Incompatible {
             scheme: scheme.info().name,
-            reason: "it reads the time integrals I_(j,0), and the Brownian path provides none \
-                     (IncrementStream::with_space_time_area, BrownianGrid::with_space_time_area)"
-                .into(),
+            reason: IncompatibleReason::NeedsTimeIntegral {
+                provider: "the Brownian path",
+            },
         });
     }
     Ok(())
@@ -600,8 +584,9 @@ where
     P: BrownianPath + ?Sized,
     O: Observer + ?Sized,
 {
-    let bound = observer.divergence_bound();
-    if out_of_bounds(x.as_slice(), bound) {
+    // at most f64::MAX, so that `|v| ≤ bound` also rejects ±∞ under the default bound +∞
+    let bound = observer.divergence_bound().min(f64::MAX);
+    if !within(x, bound) {
         return Err(Error::Divergence {
             path: path_index,
             step: 0,
@@ -611,9 +596,6 @@ where
     if observer.observe(0, span.t0(), x) == Flow::Stop {
         return Ok(());
     }
-    if sde.scalar_form() && scheme.steps_scalar_form() && inc.area.is_none() && x.len() == 1 {
-        return step_through_scalar(sde, scheme, span, path, path_index, observer, x, inc);
-    }
     let mut wake = observer.next_time();
     let mut t = span.time(0);
     for k in 0..span.steps() {
@@ -621,7 +603,7 @@ where
         path.next(inc)?;
         scheme.step(sde, t, inc, x, next)?;
         let t_next = span.time(k + 1);
-        if out_of_bounds(next.as_slice(), bound) {
+        if !within(next, bound) {
             return Err(Error::Divergence {
                 path: path_index,
                 step: k + 1,
@@ -638,92 +620,6 @@ where
         t = t_next;
     }
     Ok(())
-}
-
-/// [`step_through`] for a one-dimensional SDE with a scalar form: the state stays in a
-/// register (`x[0]` is written after each step, for the observer). The same steps, the
-/// same errors, the same numbers.
-#[allow(clippy::too_many_arguments)]
-#[inline]
-fn step_through_scalar<S, K, P, O>(
-    sde: &S,
-    scheme: &mut K,
-    span: &TimeSpan,
-    path: &mut P,
-    path_index: u64,
-    observer: &mut O,
-    x: &mut DVector<f64>,
-    inc: &mut Increment,
-) -> Result<()>
-where
-    S: Sde + ?Sized,
-    K: Scheme,
-    P: BrownianPath + ?Sized,
-    O: Observer + ?Sized,
-{
-    let bound = observer.divergence_bound();
-    let mut wake = observer.next_time();
-    let mut state = x[0];
-    let mut t = span.time(0);
-    for k in 0..span.steps() {
-        inc.h = span.step_size(k);
-        path.next(inc)?;
-        let next = scheme.step_scalar(sde, t, inc, state)?;
-        let t_next = span.time(k + 1);
-        if !next.is_finite() || next.abs() > bound {
-            x[0] = state;
-            return Err(Error::Divergence {
-                path: path_index,
-                step: k + 1,
-                t: t_next,
-            });
-        }
-        state = next;
-        if t_next >= wake {
-            x[0] = state;
-            if observer.observe(k + 1, t_next, x) == Flow::Stop {
-                break;
-            }
-            wake = observer.next_time();
-        }
-        t = t_next;
-    }
-    x[0] = state;
-    Ok(())
-}
-
-/// The Milstein derivative terms of [`MilsteinWork::add_correction`] for a
-/// one-dimensional SDE in scalar form (`d = m = 1`, so no Lévy area): returns `out` plus
-/// the correction, with the same operations in the same order.
-#[inline]
-pub(crate) fn add_scalar_correction<S: Sde + ?Sized>(
-    sde: &S,
-    t: f64,
-    x: f64,
-    inc: &Increment,
-    out: f64,
-) -> f64 {
-    let (h, dw) = (inc.h, inc.dw[0]);
-    match sde.noise() {
-        Noise::Additive => out,
-        Noise::Scalar => {
-            let column = sde.scalar_diffusion(t, x, 1.0);
-            let term = sde.scalar_diffusion_derivative(t, x, column, 1.0);
-            out + 0.5 * (dw * dw - h) * term
-        }
-        Noise::Diagonal => {
-            let column = sde.scalar_diffusion(t, x, dw);
-            let term = sde.scalar_diffusion_derivative(t, x, column, dw);
-            let out = out + 0.5 * term;
-            let column = sde.scalar_diffusion(t, x, 1.0);
-            let term = sde.scalar_diffusion_derivative(t, x, column, 1.0);
-            out + -0.5 * h * term
-        }
-        Noise::Commutative | Noise::General => {
-            let column = sde.scalar_diffusion(t, x, 1.0);
-            out + sde.scalar_diffusion_derivative(t, x, column, inc.symmetric_integral(0, 0))
-        }
-    }
 }
 
 /// Scratch shared by the Milstein-type schemes: the derivative-term sum
@@ -771,8 +667,13 @@ impl MilsteinWork {
                 sde.diffusion_derivative(t, x, &self.column, &self.unit, &mut self.term, &mut self.scratch);
                 // out += ½(ΔW² − h) L¹b (the arithmetic of `axpy` with b = 1)
                 let coefficient = 0.5 * (inc.dw[0] * inc.dw[0] - h);
-                for (o, &l) in out.as_mut_slice().iter_mut().zip(self.term.as_slice()) {
-                    *o += coefficient * l;
+                match (out.as_mut_slice(), self.term.as_slice()) {
+                    ([o], [l]) => *o += coefficient * l,
+                    (out, term) => {
+                        for (o, &l) in out.iter_mut().zip(term) {
+                            *o += coefficient * l;
+                        }
+                    }
                 }
             }
             Noise::Diagonal => {

@@ -13,7 +13,7 @@
 use super::{euler_update, Scheme, SchemeInfo, ANY_NOISE};
 use crate::brownian::Increment;
 use crate::error::Result;
-use crate::sde::{Calculus, Noise, Sde};
+use crate::sde::{Calculus, Noise, Sde, SdeExt};
 use nalgebra::DVector;
 
 /// Platen's derivative-free Milstein-type scheme, for models without derivatives.

@@ -113,6 +113,8 @@ impl Scheme for Sra1 {
 pub(crate) fn missing_time_integral(scheme: &'static str) -> Error {
     Error::Incompatible {
         scheme,
-        reason: "it reads the time integrals I_(j,0), and the increment carries none".into(),
+        reason: crate::error::IncompatibleReason::NeedsTimeIntegral {
+            provider: "the increment",
+        },
     }
 }

@@ -8,7 +8,7 @@
 //! by themselves, with the per-path route's numbers bit for bit. The reference problems
 //! ([`super::reference`]: GBM, Ornstein–Uhlenbeck, the non-commutative problem) do.
 
-use super::{Calculus, Noise};
+use super::{Noise, Sde};
 use crate::error::Result;
 use crate::simd::{Kernel, Vectorised};
 
@@ -19,18 +19,8 @@ use crate::simd::{Kernel, Vectorised};
 /// `a(t, x_p)` in the same layout. [`BatchSde::diffusion_block`] writes, per path, the
 /// diagonal `b_i` (`d` numbers) for [`Noise::Diagonal`], and the matrix `b_{ij}` row-major
 /// (`d × m` numbers, `b[p·d·m + i·m + j]`) for every other noise kind (scalar noise:
-/// `m = 1`, one column).
-pub trait BatchSde: Sync {
-    /// State dimension `d`.
-    fn dim(&self) -> usize;
-    /// Number of Brownian motions `m`.
-    fn noise_dim(&self) -> usize;
-    /// Declared noise structure.
-    fn noise(&self) -> Noise;
-    /// Calculus of the equation (Euler–Maruyama solves Itô equations only).
-    fn calculus(&self) -> Calculus {
-        Calculus::Ito
-    }
+/// `m = 1`, one column). The dimensions and the declared structure are the [`Sde`]'s.
+pub trait BatchSde: Sde + Sync {
     /// Drift of every state of the block.
     ///
     /// # Errors

@@ -14,7 +14,7 @@
 //! evaluation (finite differences unless the SDE overrides
 //! [`Sde::diffusion_derivative`]); its buffers live in a per-thread pool.
 
-use super::{Calculus, DerivativeScratch, Noise, Sde};
+use super::{Calculus, DerivativeScratch, Noise, Sde, SdeExt, Structure};
 use crate::error::{Error, Result};
 use nalgebra::DVector;
 use std::cell::RefCell;
@@ -67,7 +67,7 @@ fn require_ito<S: Sde + ?Sized>(sde: &S, what: &'static str) -> Result<()> {
     } else {
         Err(Error::Incompatible {
             scheme: what,
-            reason: "the wrapped SDE is already Stratonovich".into(),
+            reason: crate::error::IncompatibleReason::AlreadyStratonovich,
         })
     }
 }
@@ -131,14 +131,8 @@ macro_rules! delegate_diffusion {
         fn dim(&self) -> usize {
             self.inner.dim()
         }
-        fn noise_dim(&self) -> usize {
-            self.inner.noise_dim()
-        }
-        fn noise(&self) -> Noise {
-            self.inner.noise()
-        }
-        fn calculus(&self) -> Calculus {
-            Calculus::Stratonovich
+        fn structure(&self) -> Structure {
+            self.inner.structure().stratonovich()
         }
         fn diffusion_apply(&self, t: f64, x: &DVector<f64>, dw: &DVector<f64>, out: &mut DVector<f64>) {
             self.inner.diffusion_apply(t, x, dw, out)

@@ -20,6 +20,7 @@ pub mod reference;
 
 pub use batch::BatchSde;
 
+use crate::error::{Error, Result};
 use nalgebra::DVector;
 
 /// The structure of the diffusion `b(t, x)` (declared by the SDE, never detected).
@@ -88,22 +89,153 @@ impl DerivativeScratch {
 /// central difference of a smooth function (used by [`finite_difference_derivative`]; block routes that form the same difference use it too).
 pub const FD_RELATIVE_STEP: f64 = 6.055_454_452_393_343e-6;
 
+/// The declared structure of an SDE: the [`Noise`] kind, the number of Brownian
+/// motions `m` and the [`Calculus`] (declared, never detected; THEORY §8).
+///
+/// Built with a readable constructor and, for a Stratonovich equation,
+/// [`Structure::stratonovich`]; checked ([`Structure::check`]) where the SDE is first
+/// used (the drivers, the lockstep route), before the first step.
+///
+/// ```
+/// use noether_sde::sde::{Calculus, Noise, Structure};
+/// let s = Structure::diagonal(3).stratonovich();
+/// assert_eq!((s.noise, s.noise_dim, s.calculus), (Noise::Diagonal, 3, Calculus::Stratonovich));
+/// assert!(s.check(3).is_ok() && s.check(2).is_err()); // diagonal noise needs m = d
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Structure {
+    /// Structure of the diffusion `b`.
+    pub noise: Noise,
+    /// Number of Brownian motions `m`.
+    pub noise_dim: usize,
+    /// Calculus in which `a` and `b` are meant.
+    pub calculus: Calculus,
+}
+
+impl Structure {
+    /// `noise` with `noise_dim` Brownian motions, Itô.
+    pub const fn new(noise: Noise, noise_dim: usize) -> Self {
+        Structure {
+            noise,
+            noise_dim,
+            calculus: Calculus::Ito,
+        }
+    }
+    /// One Brownian motion (`m = 1`), [`Noise::Scalar`].
+    pub const fn scalar() -> Self {
+        Self::new(Noise::Scalar, 1)
+    }
+    /// [`Noise::Diagonal`] in state dimension `dim` (`m = d`).
+    pub const fn diagonal(dim: usize) -> Self {
+        Self::new(Noise::Diagonal, dim)
+    }
+    /// [`Noise::Additive`] (`b` independent of the state) with `noise_dim` Brownian motions.
+    pub const fn additive(noise_dim: usize) -> Self {
+        Self::new(Noise::Additive, noise_dim)
+    }
+    /// [`Noise::Commutative`] with `noise_dim` Brownian motions.
+    pub const fn commutative(noise_dim: usize) -> Self {
+        Self::new(Noise::Commutative, noise_dim)
+    }
+    /// [`Noise::General`] with `noise_dim` Brownian motions.
+    pub const fn general(noise_dim: usize) -> Self {
+        Self::new(Noise::General, noise_dim)
+    }
+    /// The same structure, for an equation written in Stratonovich calculus.
+    pub const fn stratonovich(self) -> Self {
+        self.with_calculus(Calculus::Stratonovich)
+    }
+    /// The same structure in calculus `calculus`.
+    pub const fn with_calculus(mut self, calculus: Calculus) -> Self {
+        self.calculus = calculus;
+        self
+    }
+
+    /// Checks the declaration against the state dimension `dim`: `d ≥ 1`, `m ≥ 1`,
+    /// scalar noise has `m = 1` and diagonal noise `m = d`.
+    ///
+    /// # Errors
+    /// [`Error::InvalidParameter`] naming `dim` or `noise_dim`.
+    pub fn check(&self, dim: usize) -> Result<()> {
+        let m = self.noise_dim;
+        if dim == 0 || m == 0 {
+            return Err(Error::invalid(
+                if dim == 0 { "dim" } else { "noise_dim" },
+                0,
+                "an SDE needs at least one state and one noise dimension",
+            ));
+        }
+        match self.noise {
+            Noise::Scalar if m != 1 => Err(Error::invalid(
+                "noise_dim",
+                m,
+                "scalar noise has one Brownian motion (m = 1)",
+            )),
+            Noise::Diagonal if m != dim => Err(Error::invalid(
+                "noise_dim",
+                m,
+                format!("diagonal noise needs m = d = {dim}"),
+            )),
+            _ => Ok(()),
+        }
+    }
+}
+
 /// A stochastic differential equation `dX = a(t, X) dt + b(t, X) dW`, `X ∈ R^d`, `W ∈ R^m`.
 ///
-/// Implementors provide [`drift`](Sde::drift) and
-/// [`diffusion_apply`](Sde::diffusion_apply); everything else has a default.
-/// All methods write into `out` and must not allocate.
+/// Implementors provide four methods: the dimension [`dim`](Sde::dim), the declared
+/// [`structure`](Sde::structure) (noise kind, `m`, calculus), the
+/// [`drift`](Sde::drift) and the diffusion as an operator
+/// [`diffusion_apply`](Sde::diffusion_apply); the fused evaluation, the Milstein
+/// derivative and the lockstep hook have defaults. The parts of the structure are read
+/// as `sde.noise()`, `sde.noise_dim()`, `sde.calculus()` ([`SdeExt`]). All methods
+/// write into `out` and must not allocate.
+///
+/// A user's own equation, the stochastic oscillator `dq = p dt`,
+/// `dp = −q dt + σ q dW` (one Brownian motion), solved by Milstein (whose derivative
+/// terms then come from the finite-difference default):
+///
+/// ```
+/// use noether_sde::prelude::*;
+/// use noether_sde::sde::Structure;
+/// use nalgebra::DVector;
+///
+/// struct Oscillator {
+///     sigma: f64,
+/// }
+///
+/// impl Sde for Oscillator {
+///     fn dim(&self) -> usize {
+///         2
+///     }
+///     fn structure(&self) -> Structure {
+///         Structure::scalar() // one Brownian motion; Itô
+///     }
+///     fn drift(&self, _t: f64, x: &DVector<f64>, out: &mut DVector<f64>) {
+///         out[0] = x[1];
+///         out[1] = -x[0];
+///     }
+///     fn diffusion_apply(&self, _t: f64, x: &DVector<f64>, dw: &DVector<f64>, out: &mut DVector<f64>) {
+///         out[0] = 0.0;
+///         out[1] = self.sigma * x[0] * dw[0];
+///     }
+/// }
+///
+/// let sde = Oscillator { sigma: 0.0 };
+/// assert_eq!((sde.noise(), sde.noise_dim(), sde.calculus()), (Noise::Scalar, 1, Calculus::Ito));
+/// let span = TimeSpan::new(0.0, 1.0, 1e-3)?;
+/// let mut path = IncrementStream::new(&SeedTree::new(1), 0, 1);
+/// let x0 = DVector::from_vec(vec![1.0, 0.0]);
+/// let x1 = integrate(&sde, &mut Milstein::new(), &x0, &span, &mut path, 0, &mut ())?;
+/// // σ = 0: the harmonic oscillator, q(1) = cos 1 to O(h)
+/// assert!((x1[0] - 1f64.cos()).abs() < 1e-3);
+/// # Ok::<(), noether_sde::Error>(())
+/// ```
 pub trait Sde {
     /// State dimension `d`.
     fn dim(&self) -> usize;
-    /// Noise dimension `m`.
-    fn noise_dim(&self) -> usize;
-    /// Declared structure of the diffusion.
-    fn noise(&self) -> Noise;
-    /// Calculus in which `a` and `b` are meant.
-    fn calculus(&self) -> Calculus {
-        Calculus::Ito
-    }
+    /// Declared structure: noise kind, noise dimension `m`, calculus.
+    fn structure(&self) -> Structure;
     /// `out = a(t, x)`.
     fn drift(&self, t: f64, x: &DVector<f64>, out: &mut DVector<f64>);
     /// `out = b(t, x) dw` for `dw ∈ R^m`.
@@ -153,60 +285,29 @@ pub trait Sde {
     fn batch(&self) -> Option<&dyn BatchSde> {
         None
     }
+}
 
-    /// Declares the one-dimensional fast path: `true` only if `d = m = 1` and
-    /// [`scalar_drift`](Sde::scalar_drift), [`scalar_diffusion`](Sde::scalar_diffusion) and
-    /// [`scalar_diffusion_derivative`](Sde::scalar_diffusion_derivative) compute, bit for
-    /// bit, what [`drift_and_diffusion`](Sde::drift_and_diffusion),
-    /// [`diffusion_apply`](Sde::diffusion_apply) and
-    /// [`diffusion_derivative`](Sde::diffusion_derivative) compute on one-element vectors.
-    /// Schemes with a scalar step ([`crate::scheme::EulerMaruyama`],
-    /// [`crate::scheme::Milstein`]) then keep the state in a register instead of a
-    /// `DVector`: the same numbers, without a memory round trip per step. Default `false`;
-    /// declaring it with `d ≠ 1` or `m ≠ 1` is rejected before the first step.
-    fn scalar_form(&self) -> bool {
-        false
+/// The parts of [`Sde::structure`] by name, for every SDE (a blanket implementation;
+/// in the prelude).
+pub trait SdeExt: Sde {
+    /// Noise dimension `m`.
+    #[inline]
+    fn noise_dim(&self) -> usize {
+        self.structure().noise_dim
     }
-
-    /// `a(t, x)` of a one-dimensional SDE (see [`Sde::scalar_form`]). The default
-    /// evaluates [`Sde::drift`] on one-element vectors, which allocates: override it when
-    /// declaring the scalar form.
-    fn scalar_drift(&self, t: f64, x: f64) -> f64 {
-        let mut out = DVector::zeros(1);
-        self.drift(t, &DVector::from_element(1, x), &mut out);
-        out[0]
+    /// Declared structure of the diffusion.
+    #[inline]
+    fn noise(&self) -> Noise {
+        self.structure().noise
     }
-
-    /// `b(t, x) dw` of a one-dimensional SDE with one Brownian motion (see
-    /// [`Sde::scalar_form`]). The default evaluates [`Sde::diffusion_apply`] on
-    /// one-element vectors, which allocates.
-    fn scalar_diffusion(&self, t: f64, x: f64, dw: f64) -> f64 {
-        let mut out = DVector::zeros(1);
-        self.diffusion_apply(
-            t,
-            &DVector::from_element(1, x),
-            &DVector::from_element(1, dw),
-            &mut out,
-        );
-        out[0]
-    }
-
-    /// `d/dε [b(t, x + ε v) c]` at `ε = 0` of a one-dimensional SDE (see
-    /// [`Sde::scalar_form`]). The default evaluates [`Sde::diffusion_derivative`] on
-    /// one-element vectors, which allocates.
-    fn scalar_diffusion_derivative(&self, t: f64, x: f64, v: f64, c: f64) -> f64 {
-        let mut out = DVector::zeros(1);
-        self.diffusion_derivative(
-            t,
-            &DVector::from_element(1, x),
-            &DVector::from_element(1, v),
-            &DVector::from_element(1, c),
-            &mut out,
-            &mut DerivativeScratch::new(1),
-        );
-        out[0]
+    /// Calculus in which `a` and `b` are meant.
+    #[inline]
+    fn calculus(&self) -> Calculus {
+        self.structure().calculus
     }
 }
+
+impl<S: Sde + ?Sized> SdeExt for S {}
 
 /// The central-difference directional derivative used by the default of
 /// [`Sde::diffusion_derivative`]; callable by overrides that fall back to it.
@@ -239,14 +340,8 @@ impl<S: Sde + ?Sized> Sde for &S {
     fn dim(&self) -> usize {
         (**self).dim()
     }
-    fn noise_dim(&self) -> usize {
-        (**self).noise_dim()
-    }
-    fn noise(&self) -> Noise {
-        (**self).noise()
-    }
-    fn calculus(&self) -> Calculus {
-        (**self).calculus()
+    fn structure(&self) -> Structure {
+        (**self).structure()
     }
     fn drift(&self, t: f64, x: &DVector<f64>, out: &mut DVector<f64>) {
         (**self).drift(t, x, out)
@@ -278,24 +373,12 @@ impl<S: Sde + ?Sized> Sde for &S {
     fn batch(&self) -> Option<&dyn BatchSde> {
         (**self).batch()
     }
-    fn scalar_form(&self) -> bool {
-        (**self).scalar_form()
-    }
-    fn scalar_drift(&self, t: f64, x: f64) -> f64 {
-        (**self).scalar_drift(t, x)
-    }
-    fn scalar_diffusion(&self, t: f64, x: f64, dw: f64) -> f64 {
-        (**self).scalar_diffusion(t, x, dw)
-    }
-    fn scalar_diffusion_derivative(&self, t: f64, x: f64, v: f64, c: f64) -> f64 {
-        (**self).scalar_diffusion_derivative(t, x, v, c)
-    }
 }
 
 /// Counts drift and diffusion evaluations of the wrapped SDE (for work–precision
-/// diagrams). Counters are plain cells: one `Counted` per thread. It does not declare
-/// the wrapped SDE's [`Sde::scalar_form`], so every evaluation goes through the counted
-/// vector methods.
+/// diagrams). Counters are plain cells: one `Counted` per thread. It does not forward
+/// the wrapped SDE's [`Sde::batch`], so every evaluation goes through the counted
+/// per-path methods.
 #[derive(Debug)]
 pub struct Counted<S> {
     inner: S,
@@ -332,14 +415,8 @@ impl<S: Sde> Sde for Counted<S> {
     fn dim(&self) -> usize {
         self.inner.dim()
     }
-    fn noise_dim(&self) -> usize {
-        self.inner.noise_dim()
-    }
-    fn noise(&self) -> Noise {
-        self.inner.noise()
-    }
-    fn calculus(&self) -> Calculus {
-        self.inner.calculus()
+    fn structure(&self) -> Structure {
+        self.inner.structure()
     }
     fn drift(&self, t: f64, x: &DVector<f64>, out: &mut DVector<f64>) {
         self.drift.set(self.drift.get() + 1);

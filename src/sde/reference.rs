@@ -14,7 +14,7 @@
 //!   noise in any dimension (the `d = m = 10` benchmark problem).
 
 use super::batch::map_block;
-use super::{BatchSde, Calculus, DerivativeScratch, Noise, Sde};
+use super::{BatchSde, Calculus, DerivativeScratch, Sde, Structure};
 use crate::error::{check_finite, check_positive, Error, Result};
 use crate::simd::Kernel;
 use nalgebra::{DMatrix, DVector};
@@ -99,14 +99,8 @@ impl Sde for GeometricBrownianMotion {
     fn dim(&self) -> usize {
         1
     }
-    fn noise_dim(&self) -> usize {
-        1
-    }
-    fn noise(&self) -> Noise {
-        Noise::Scalar
-    }
-    fn calculus(&self) -> Calculus {
-        self.calculus
+    fn structure(&self) -> Structure {
+        Structure::scalar().with_calculus(self.calculus)
     }
     #[inline]
     fn drift(&self, _t: f64, x: &DVector<f64>, out: &mut DVector<f64>) {
@@ -142,21 +136,6 @@ impl Sde for GeometricBrownianMotion {
         _scratch: &mut DerivativeScratch,
     ) {
         out[0] = self.sigma * v[0] * c[0];
-    }
-    fn scalar_form(&self) -> bool {
-        true
-    }
-    #[inline]
-    fn scalar_drift(&self, _t: f64, x: f64) -> f64 {
-        self.rate() * x
-    }
-    #[inline]
-    fn scalar_diffusion(&self, _t: f64, x: f64, dw: f64) -> f64 {
-        self.sigma * x * dw
-    }
-    #[inline]
-    fn scalar_diffusion_derivative(&self, _t: f64, _x: f64, v: f64, c: f64) -> f64 {
-        self.sigma * v * c
     }
 }
 
@@ -203,11 +182,8 @@ impl Sde for OrnsteinUhlenbeck {
     fn dim(&self) -> usize {
         1
     }
-    fn noise_dim(&self) -> usize {
-        1
-    }
-    fn noise(&self) -> Noise {
-        Noise::Additive
+    fn structure(&self) -> Structure {
+        Structure::additive(1)
     }
     #[inline]
     fn drift(&self, _t: f64, x: &DVector<f64>, out: &mut DVector<f64>) {
@@ -228,21 +204,6 @@ impl Sde for OrnsteinUhlenbeck {
     ) {
         out.fill(0.0);
     }
-    fn scalar_form(&self) -> bool {
-        true
-    }
-    #[inline]
-    fn scalar_drift(&self, _t: f64, x: f64) -> f64 {
-        self.theta * (self.mu - x)
-    }
-    #[inline]
-    fn scalar_diffusion(&self, _t: f64, _x: f64, dw: f64) -> f64 {
-        self.sigma * dw
-    }
-    #[inline]
-    fn scalar_diffusion_derivative(&self, _t: f64, _x: f64, _v: f64, _c: f64) -> f64 {
-        0.0
-    }
 }
 
 /// The two-dimensional non-commutative problem `dX₁ = dW₁`, `dX₂ = sin(X₁) dW₂`.
@@ -260,11 +221,8 @@ impl Sde for NonCommutative {
     fn dim(&self) -> usize {
         2
     }
-    fn noise_dim(&self) -> usize {
-        2
-    }
-    fn noise(&self) -> Noise {
-        Noise::General
+    fn structure(&self) -> Structure {
+        Structure::general(2)
     }
     fn drift(&self, _t: f64, _x: &DVector<f64>, out: &mut DVector<f64>) {
         out.fill(0.0);
@@ -285,7 +243,7 @@ impl Sde for NonCommutative {
 ///
 /// ```
 /// use noether_sde::sde::reference::DoubleWell;
-/// use noether_sde::sde::{Noise, Sde};
+/// use noether_sde::sde::{Noise, Sde, SdeExt};
 /// let sde = DoubleWell::new(0.8)?;
 /// assert_eq!((sde.dim(), sde.noise_dim(), sde.noise()), (1, 1, Noise::Additive));
 /// # Ok::<(), noether_sde::Error>(())
@@ -310,11 +268,8 @@ impl Sde for DoubleWell {
     fn dim(&self) -> usize {
         1
     }
-    fn noise_dim(&self) -> usize {
-        1
-    }
-    fn noise(&self) -> Noise {
-        Noise::Additive
+    fn structure(&self) -> Structure {
+        Structure::additive(1)
     }
     fn drift(&self, _t: f64, x: &DVector<f64>, out: &mut DVector<f64>) {
         out[0] = x[0] - x[0] * x[0] * x[0];
@@ -459,11 +414,8 @@ impl Sde for LinearSde {
     fn dim(&self) -> usize {
         self.a.nrows()
     }
-    fn noise_dim(&self) -> usize {
-        self.b.len()
-    }
-    fn noise(&self) -> Noise {
-        Noise::General
+    fn structure(&self) -> Structure {
+        Structure::general(self.b.len())
     }
     fn drift(&self, _t: f64, x: &DVector<f64>, out: &mut DVector<f64>) {
         self.a.mul_to(x, out);
@@ -492,18 +444,6 @@ impl Sde for LinearSde {
 /// per-path `s·x·ΔW`), Milstein term along `c`: `s·((s·x)·c)·c` (the per-path
 /// `∂b[b·c]·c`, `L¹b` for `c = 1`).
 impl BatchSde for GeometricBrownianMotion {
-    fn dim(&self) -> usize {
-        1
-    }
-    fn noise_dim(&self) -> usize {
-        1
-    }
-    fn noise(&self) -> Noise {
-        Noise::Scalar
-    }
-    fn calculus(&self) -> Calculus {
-        self.calculus
-    }
     #[inline]
     fn drift_block(&self, _t: f64, x: &[f64], out: &mut [f64]) -> Result<()> {
         let rate = self.rate();
@@ -530,15 +470,6 @@ impl BatchSde for GeometricBrownianMotion {
 
 /// Ornstein–Uhlenbeck on a block: `a = θ(μ − x)`, `b = σ` (additive: no Milstein term).
 impl BatchSde for OrnsteinUhlenbeck {
-    fn dim(&self) -> usize {
-        1
-    }
-    fn noise_dim(&self) -> usize {
-        1
-    }
-    fn noise(&self) -> Noise {
-        Noise::Additive
-    }
     #[inline]
     fn drift_block(&self, _t: f64, x: &[f64], out: &mut [f64]) -> Result<()> {
         let (theta, mu) = (self.theta, self.mu);
@@ -555,15 +486,6 @@ impl BatchSde for OrnsteinUhlenbeck {
 /// `dX₁ = dW₁`, `dX₂ = sin(X₁) dW₂` on a block: `b = [[1, 0], [0, sin X₁]]` per path
 /// (general noise, row-major).
 impl BatchSde for NonCommutative {
-    fn dim(&self) -> usize {
-        2
-    }
-    fn noise_dim(&self) -> usize {
-        2
-    }
-    fn noise(&self) -> Noise {
-        Noise::General
-    }
     fn drift_block(&self, _t: f64, _x: &[f64], out: &mut [f64]) -> Result<()> {
         out.fill(0.0);
         Ok(())

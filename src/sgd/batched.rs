@@ -36,7 +36,7 @@ use super::config::ModifiedEquation;
 use super::model::Model;
 use super::packed::{self, NR};
 use super::sde::SgdSde;
-use crate::error::{Error, Result};
+use crate::error::{Error, IncompatibleReason, Result};
 use crate::rng::Xoshiro256PlusPlus;
 use crate::rng::{NormalLanes, LANES};
 use crate::simd::{Kernel, Vectorised};
@@ -164,20 +164,18 @@ impl<'a, M: GeneralizedLinearModel> BatchedSgdSde<'a, M> {
     /// [`Error::Incompatible`] if `sde` was not built from a finite data set, uses the
     /// second-order modified equation, or its model has a target dimension other than 1.
     pub fn new(sde: &'a SgdSde<'a, M>) -> Result<Self> {
-        let incompatible = |reason: &str| Error::Incompatible {
+        let incompatible = |reason: IncompatibleReason| Error::Incompatible {
             scheme: "batched_euler_maruyama",
-            reason: reason.into(),
+            reason,
         };
         let data = sde
             .dataset()
-            .ok_or_else(|| incompatible("the batched step needs a finite data set"))?;
+            .ok_or_else(|| incompatible(IncompatibleReason::NeedsFiniteData))?;
         if sde.config().order != ModifiedEquation::First {
-            return Err(incompatible(
-                "the batched step implements the first-order equation only",
-            ));
+            return Err(incompatible(IncompatibleReason::FirstOrderOnly));
         }
         if data.target_dim() != 1 {
-            return Err(incompatible("the batched step needs scalar targets"));
+            return Err(incompatible(IncompatibleReason::NeedsScalarTargets));
         }
         let inputs = data.inputs();
         let (n, d) = inputs.shape();

@@ -124,8 +124,7 @@ impl<'a, G: BlockGradients + ?Sized> BlockSgdProblem<'a, G> {
         if config.order != ModifiedEquation::First {
             return Err(Error::Incompatible {
                 scheme: "euler_maruyama",
-                reason: "a block-gradient model has no Hessian-vector products for the second-order equation"
-                    .into(),
+                reason: crate::error::IncompatibleReason::NeedsHessianVectorProduct,
             });
         }
         Self::build(grads, config, BlockMethod::EulerMaruyama, theta0, span)

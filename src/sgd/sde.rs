@@ -22,7 +22,7 @@ use super::model::{Model, PopulationBlockForms, PopulationForms};
 use super::scratch::with_scratch;
 use super::sde_lanes::finish_first_order;
 use crate::error::{Error, Result};
-use crate::sde::{finite_difference_derivative, DerivativeScratch, Noise, Sde};
+use crate::sde::{finite_difference_derivative, DerivativeScratch, Sde, Structure};
 use crate::simd::{Kernel, Vectorised};
 use nalgebra::DVector;
 
@@ -350,19 +350,13 @@ impl<M: Model> Sde for SgdSde<'_, M> {
         self.model.dim()
     }
 
-    fn noise_dim(&self) -> usize {
+    /// General noise with `m = N` for a finite data set (the columns `c_k(θ)` of the
+    /// centred gradient matrix do not commute even for the scalar model, THEORY §7a);
+    /// the model's own factor for closed forms. Itô.
+    fn structure(&self) -> Structure {
         match self.source {
-            Source::Finite(data) => data.len(),
-            Source::Closed(forms) => forms.noise_dim(),
-        }
-    }
-
-    /// General for a finite data set: the columns `c_k(θ)` of the centred gradient
-    /// matrix do not commute even for the scalar model (THEORY §7a).
-    fn noise(&self) -> Noise {
-        match self.source {
-            Source::Finite(_) => Noise::General,
-            Source::Closed(forms) => forms.noise_kind(),
+            Source::Finite(data) => Structure::general(data.len()),
+            Source::Closed(forms) => Structure::new(forms.noise_kind(), forms.noise_dim()),
         }
     }
 

@@ -27,7 +27,7 @@ use super::model::{Model, PopulationBlockForms};
 use super::SgdSde;
 use crate::error::{Error, Result};
 use crate::sde::batch::diffusion_width;
-use crate::sde::{BatchSde, Calculus, Noise, Sde};
+use crate::sde::{BatchSde, Noise, Sde, SdeExt};
 use crate::simd::{Kernel, Vectorised};
 use nalgebra::DVector;
 use std::cell::RefCell;
@@ -164,7 +164,7 @@ impl<'a, M: Model> SgdSde<'a, M> {
         dw: &DVector<f64>,
         out: &mut DVector<f64>,
     ) {
-        let (d, m, noise) = (Sde::dim(self), Sde::noise_dim(self), Sde::noise(self));
+        let (d, m, noise) = (Sde::dim(self), SdeExt::noise_dim(self), SdeExt::noise(self));
         with_factor_buffer(diffusion_width(noise, d, m), |b| {
             block.noise_factor_block(x.as_slice(), self.noise_scale(t), b);
             apply_factor(noise, d, m, b, dw.as_slice(), out.as_mut_slice());
@@ -190,9 +190,7 @@ impl<'a, M: Model> SgdSde<'a, M> {
 fn no_block_forms() -> Error {
     Error::Incompatible {
         scheme: "lockstep",
-        reason: "this SGD-SDE has no block forms (a finite data set, the second-order \
-                 equation or a model without PopulationForms::block_forms)"
-            .into(),
+        reason: crate::error::IncompatibleReason::NoBlockForms,
     }
 }
 
@@ -200,19 +198,6 @@ fn no_block_forms() -> Error {
 /// docs). Only reached through [`Sde::batch`], which returns it when the model has block
 /// forms and the equation is first order.
 impl<M: Model> BatchSde for SgdSde<'_, M> {
-    fn dim(&self) -> usize {
-        Sde::dim(self)
-    }
-    fn noise_dim(&self) -> usize {
-        Sde::noise_dim(self)
-    }
-    fn noise(&self) -> Noise {
-        Sde::noise(self)
-    }
-    fn calculus(&self) -> Calculus {
-        Sde::calculus(self)
-    }
-
     fn drift_block(&self, _t: f64, x: &[f64], out: &mut [f64]) -> Result<()> {
         let block = self.lane_forms().ok_or_else(no_block_forms)?;
         block.risk_gradient_block(x, out);

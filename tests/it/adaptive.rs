@@ -315,11 +315,8 @@ impl Sde for Cubic {
     fn dim(&self) -> usize {
         1
     }
-    fn noise_dim(&self) -> usize {
-        1
-    }
-    fn noise(&self) -> Noise {
-        Noise::Scalar
+    fn structure(&self) -> Structure {
+        Structure::scalar()
     }
     fn drift(&self, _t: f64, x: &DVector<f64>, out: &mut DVector<f64>) {
         out[0] = x[0] - x[0].powi(3);
@@ -504,11 +501,8 @@ fn lands_on_save_times_and_reports_errors() {
         fn dim(&self) -> usize {
             1
         }
-        fn noise_dim(&self) -> usize {
-            1
-        }
-        fn noise(&self) -> Noise {
-            Noise::Scalar
+        fn structure(&self) -> Structure {
+            Structure::scalar()
         }
         fn drift(&self, _t: f64, x: &DVector<f64>, out: &mut DVector<f64>) {
             out[0] = x[0].powi(3);

@@ -11,7 +11,7 @@ use noether_sde::analysis::convergence::{
 };
 use noether_sde::ensemble::lockstep::BatchSde;
 use noether_sde::prelude::*;
-use noether_sde::sde::{Calculus, DerivativeScratch, Noise};
+use noether_sde::sde::DerivativeScratch;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// `inner` with its per-path and block calls counted (everything forwarded).
@@ -38,14 +38,8 @@ impl<S: Sde + Sync> Sde for Watched<'_, S> {
     fn dim(&self) -> usize {
         self.inner.dim()
     }
-    fn noise_dim(&self) -> usize {
-        self.inner.noise_dim()
-    }
-    fn noise(&self) -> Noise {
-        self.inner.noise()
-    }
-    fn calculus(&self) -> Calculus {
-        self.inner.calculus()
+    fn structure(&self) -> Structure {
+        self.inner.structure()
     }
     fn drift(&self, t: f64, x: &DVector<f64>, out: &mut DVector<f64>) {
         self.per_path.fetch_add(1, Ordering::Relaxed);
@@ -84,18 +78,6 @@ impl<S: Sde + Sync> Sde for Watched<'_, S> {
 }
 
 impl<S: Sde + Sync> BatchSde for Watched<'_, S> {
-    fn dim(&self) -> usize {
-        self.block().dim()
-    }
-    fn noise_dim(&self) -> usize {
-        self.block().noise_dim()
-    }
-    fn noise(&self) -> Noise {
-        self.block().noise()
-    }
-    fn calculus(&self) -> Calculus {
-        self.block().calculus()
-    }
     fn drift_block(&self, t: f64, x: &[f64], out: &mut [f64]) -> Result<()> {
         self.blocks.fetch_add(1, Ordering::Relaxed);
         self.block().drift_block(t, x, out)

@@ -2,7 +2,6 @@
 //! results in path order, divergent paths counted, and the batched SGD-SDE route equal
 //! to the per-path route to rounding.
 
-use crate::common::vector_only::VectorOnly;
 use crate::common::ROUNDING;
 use nalgebra::{DMatrix, DVector};
 use noether_sde::ensemble::{
@@ -10,7 +9,6 @@ use noether_sde::ensemble::{
 };
 use noether_sde::models::{LinearRegression, ScalarFactorization};
 use noether_sde::prelude::*;
-use noether_sde::sde::Noise;
 use noether_sde::sgd::{DiscreteSgd, SgdConfig, SgdSde};
 
 type Record = fn(f64, &DVector<f64>, &mut [f64]);
@@ -200,61 +198,14 @@ fn per_path_results_come_in_path_order_and_equal_single_solves() {
     }
 }
 
-/// Every path's final state has the same bits through both problems.
-fn assert_same_final_states<
-    P: noether_sde::ensemble::EnsembleProblem,
-    Q: noether_sde::ensemble::EnsembleProblem,
->(
-    a: &P,
-    b: &Q,
-    what: &str,
-) {
-    let ensemble = Ensemble::new(13, 0..70);
-    let (a, b) = (
-        ensemble.final_states(a).unwrap(),
-        ensemble.final_states(b).unwrap(),
-    );
-    for (i, (a, b)) in a.iter().zip(&b).enumerate() {
-        let (a, b) = (a.as_ref().unwrap(), b.as_ref().unwrap());
-        assert_eq!(a[0].to_bits(), b[0].to_bits(), "{what}, path {i}");
-    }
-}
-
-#[test]
-fn the_scalar_fast_path_gives_the_vector_route_numbers() {
-    let span = TimeSpan::new(0.0, 1.0, 0.01).unwrap();
-    let x0 = DVector::from_element(1, 1.0);
-    let gbm = GeometricBrownianMotion::new(0.5, 0.3).unwrap();
-    let ou = OrnsteinUhlenbeck::new(2.0, 0.5, 0.4).unwrap();
-    assert!(gbm.scalar_form() && ou.scalar_form() && !VectorOnly(gbm).scalar_form());
-    for (fast, vector, what) in [
-        (
-            &gbm as &(dyn Sde + Sync),
-            &VectorOnly(gbm) as &(dyn Sde + Sync),
-            "GBM",
-        ),
-        (&ou, &VectorOnly(ou), "Ornstein–Uhlenbeck"),
-    ] {
-        let p = SdeProblem::per_path(fast, EulerMaruyama::new(), x0.clone(), span).unwrap();
-        let q = SdeProblem::new(vector, EulerMaruyama::new(), x0.clone(), span).unwrap();
-        assert_same_final_states(&p, &q, &format!("{what}, Euler–Maruyama"));
-        let p = SdeProblem::per_path(fast, Milstein::new(), x0.clone(), span).unwrap();
-        let q = SdeProblem::new(vector, Milstein::new(), x0.clone(), span).unwrap();
-        assert_same_final_states(&p, &q, &format!("{what}, Milstein"));
-    }
-}
-
 /// `dX = X³ dt + dW`: paths that wander past |x| ≈ 3 blow up within a few steps.
 struct Cubic;
 impl Sde for Cubic {
     fn dim(&self) -> usize {
         1
     }
-    fn noise_dim(&self) -> usize {
-        1
-    }
-    fn noise(&self) -> Noise {
-        Noise::Additive
+    fn structure(&self) -> Structure {
+        Structure::additive(1)
     }
     fn drift(&self, _t: f64, x: &DVector<f64>, out: &mut DVector<f64>) {
         out[0] = x[0] * x[0] * x[0];

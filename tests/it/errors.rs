@@ -3,6 +3,7 @@
 use nalgebra::DVector;
 use noether_sde::prelude::*;
 use noether_sde::sde::DerivativeScratch;
+use noether_sde::IncompatibleReason;
 
 #[test]
 fn time_span_validation() {
@@ -40,11 +41,8 @@ impl Sde for BlowUp {
     fn dim(&self) -> usize {
         1
     }
-    fn noise_dim(&self) -> usize {
-        1
-    }
-    fn noise(&self) -> Noise {
-        Noise::Additive
+    fn structure(&self) -> Structure {
+        Structure::additive(1)
     }
     fn drift(&self, _t: f64, x: &DVector<f64>, out: &mut DVector<f64>) {
         out[0] = x[0] * x[0];
@@ -111,7 +109,9 @@ fn structure_mismatches_are_refused_before_stepping() {
         r,
         Err(Error::Incompatible {
             scheme: "milstein",
-            ..
+            reason: IncompatibleReason::NoiseKind {
+                noise: Noise::General
+            },
         })
     ));
     // general-noise Milstein on a path without Lévy areas
@@ -128,9 +128,36 @@ fn structure_mismatches_are_refused_before_stepping() {
         r,
         Err(Error::Incompatible {
             scheme: "milstein_levy",
-            ..
+            reason: IncompatibleReason::NeedsLevyArea { .. },
         })
     ));
+    // an Itô equation handed to a Stratonovich scheme; the message is the reason's
+    let r = integrate(
+        &sde,
+        &mut Heun::new(),
+        &x0,
+        &span,
+        &mut IncrementStream::new(&seeds, 0, 2),
+        0,
+        &mut (),
+    );
+    let Err(
+        e @ Error::Incompatible {
+            reason:
+                IncompatibleReason::Calculus {
+                    solves: Calculus::Stratonovich,
+                    sde: Calculus::Ito,
+                },
+            ..
+        },
+    ) = r
+    else {
+        panic!("expected a calculus mismatch, got {r:?}");
+    };
+    assert_eq!(
+        e.to_string(),
+        "scheme `heun` cannot solve this SDE: it solves Stratonovich SDEs but this SDE is Ito"
+    );
     // ... but dropping the areas on purpose is allowed
     let r = integrate(
         &sde,
@@ -239,28 +266,30 @@ fn a_functional_returning_nan_or_passing_the_bound_is_a_divergence() {
     assert!(Ensemble::new(1, 0..10).with_divergence_bound(1e200).is_err());
 }
 
-/// A user's `Sde` with no state (or no noise) is refused before the first step, by every
+/// A user's `Sde` with no state (or no noise, or an inconsistent structure) is refused before the first step, by every
 /// entry point that checks a scheme against an SDE.
 #[test]
 fn empty_sdes_are_refused() {
-    struct Empty(usize, usize);
+    struct Empty(usize, usize, bool);
     impl Sde for Empty {
         fn dim(&self) -> usize {
             self.0
         }
-        fn noise_dim(&self) -> usize {
-            self.1
-        }
-        fn noise(&self) -> Noise {
-            Noise::General
+        fn structure(&self) -> Structure {
+            if self.2 {
+                Structure::new(Noise::Scalar, self.1)
+            } else {
+                Structure::general(self.1)
+            }
         }
         fn drift(&self, _t: f64, _x: &DVector<f64>, _out: &mut DVector<f64>) {}
         fn diffusion_apply(&self, _t: f64, _x: &DVector<f64>, _dw: &DVector<f64>, _out: &mut DVector<f64>) {}
     }
     let span = TimeSpan::new(0.0, 1.0, 0.1).unwrap();
     let seeds = SeedTree::new(1);
-    for (d, m) in [(0, 1), (1, 0), (0, 0)] {
-        let sde = Empty(d, m);
+    for (d, m, scalar) in [(0, 1, false), (1, 0, false), (0, 0, false), (2, 2, true)] {
+        // an inconsistent declaration: scalar noise with two Brownian motions
+        let sde = Empty(d, m, scalar);
         let r = integrate(
             &sde,
             &mut EulerMaruyama::new(),

@@ -28,14 +28,8 @@ impl<S: Sde + Sync> Sde for Stratonovich<'_, S> {
     fn dim(&self) -> usize {
         self.0.dim()
     }
-    fn noise_dim(&self) -> usize {
-        self.0.noise_dim()
-    }
-    fn noise(&self) -> Noise {
-        self.0.noise()
-    }
-    fn calculus(&self) -> Calculus {
-        Calculus::Stratonovich
+    fn structure(&self) -> Structure {
+        self.0.structure().stratonovich()
     }
     fn batch(&self) -> Option<&dyn BatchSde> {
         self.0.batch().map(|_| self as &dyn BatchSde)
@@ -70,18 +64,6 @@ impl<S: Sde + Sync> Sde for Stratonovich<'_, S> {
 }
 
 impl<S: Sde + Sync> BatchSde for Stratonovich<'_, S> {
-    fn dim(&self) -> usize {
-        Sde::dim(self)
-    }
-    fn noise_dim(&self) -> usize {
-        Sde::noise_dim(self)
-    }
-    fn noise(&self) -> Noise {
-        Sde::noise(self)
-    }
-    fn calculus(&self) -> Calculus {
-        Calculus::Stratonovich
-    }
     fn drift_block(&self, t: f64, x: &[f64], out: &mut [f64]) -> Result<()> {
         self.0.batch().expect("checked in batch()").drift_block(t, x, out)
     }
@@ -189,7 +171,7 @@ fn matrix_factorization_is_bit_identical_on_lanes() {
             .with_schedule(warmup(0.02)),
     ] {
         let sde = SgdSde::population(&mf, config).unwrap();
-        assert_eq!(Sde::noise(&sde), Noise::General);
+        assert_eq!(SdeExt::noise(&sde), Noise::General);
         let span = TimeSpan::new(0.0, 0.5, 0.01).unwrap();
         assert_same_paths(&sde, EulerMaruyama::new(), &x0, span, 3..75);
         assert_same_paths(&Stratonovich(&sde), Heun::new(), &x0, span, 0..13);

@@ -12,11 +12,8 @@ impl Sde for NoDerivative {
     fn dim(&self) -> usize {
         self.0.dim()
     }
-    fn noise_dim(&self) -> usize {
-        self.0.noise_dim()
-    }
-    fn noise(&self) -> Noise {
-        self.0.noise()
+    fn structure(&self) -> Structure {
+        self.0.structure()
     }
     fn drift(&self, t: f64, x: &DVector<f64>, out: &mut DVector<f64>) {
         self.0.drift(t, x, out)
@@ -49,11 +46,8 @@ fn areas_cancel_for_commutative_noise() {
         fn dim(&self) -> usize {
             2
         }
-        fn noise_dim(&self) -> usize {
-            2
-        }
-        fn noise(&self) -> Noise {
-            Noise::Commutative
+        fn structure(&self) -> Structure {
+            Structure::commutative(2)
         }
         fn drift(&self, t: f64, x: &DVector<f64>, out: &mut DVector<f64>) {
             self.0.drift(t, x, out)

@@ -156,11 +156,8 @@ impl Sde for DiagonalGbm {
     fn dim(&self) -> usize {
         2
     }
-    fn noise_dim(&self) -> usize {
-        2
-    }
-    fn noise(&self) -> Noise {
-        Noise::Diagonal
+    fn structure(&self) -> Structure {
+        Structure::diagonal(2)
     }
     fn drift(&self, _t: f64, x: &DVector<f64>, out: &mut DVector<f64>) {
         for k in 0..2 {

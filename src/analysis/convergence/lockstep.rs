@@ -45,7 +45,7 @@ use crate::error::{check_vector, Error, Result};
 use crate::observe::{out_of_bounds, Welford};
 use crate::rng::SeedTree;
 use crate::scheme::{integrate, MilsteinLevy, Scheme, TimeSpan};
-use crate::sde::{Calculus, Noise, Sde};
+use crate::sde::{DerivativeScratch, Noise, Sde, SdeExt, Structure};
 use nalgebra::DVector;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
@@ -158,19 +158,35 @@ impl<'a> CountedBlocks<'a> {
     }
 }
 
-impl BatchSde for CountedBlocks<'_> {
+/// The per-path methods forward uncounted (the lockstep study calls only the block ones;
+/// `BatchSde` needs them as its supertrait).
+impl Sde for CountedBlocks<'_> {
     fn dim(&self) -> usize {
         self.inner.dim()
     }
-    fn noise_dim(&self) -> usize {
-        self.inner.noise_dim()
+    fn structure(&self) -> Structure {
+        self.inner.structure()
     }
-    fn noise(&self) -> Noise {
-        self.inner.noise()
+    fn drift(&self, t: f64, x: &DVector<f64>, out: &mut DVector<f64>) {
+        self.inner.drift(t, x, out)
     }
-    fn calculus(&self) -> Calculus {
-        self.inner.calculus()
+    fn diffusion_apply(&self, t: f64, x: &DVector<f64>, dw: &DVector<f64>, out: &mut DVector<f64>) {
+        self.inner.diffusion_apply(t, x, dw, out)
     }
+    fn diffusion_derivative(
+        &self,
+        t: f64,
+        x: &DVector<f64>,
+        v: &DVector<f64>,
+        c: &DVector<f64>,
+        out: &mut DVector<f64>,
+        scratch: &mut DerivativeScratch,
+    ) {
+        self.inner.diffusion_derivative(t, x, v, c, out, scratch)
+    }
+}
+
+impl BatchSde for CountedBlocks<'_> {
     fn drift_block(&self, t: f64, x: &[f64], out: &mut [f64]) -> Result<()> {
         self.drift.fetch_add(1, Ordering::Relaxed);
         self.inner.drift_block(t, x, out)

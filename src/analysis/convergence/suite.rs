@@ -16,7 +16,7 @@ use crate::error::Result;
 use crate::scheme::catalogue::{SchemeKind, SchemeVisitor};
 use crate::scheme::Scheme;
 use crate::sde::reference::{DoubleWell, GeometricBrownianMotion, NonCommutative, OrnsteinUhlenbeck};
-use crate::sde::{Calculus, Sde};
+use crate::sde::{Calculus, Sde, SdeExt};
 use nalgebra::DVector;
 
 /// Size of the suite.

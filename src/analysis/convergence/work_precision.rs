@@ -41,7 +41,7 @@ use crate::scheme::catalogue::{SchemeKind, SchemeVisitor};
 use crate::scheme::Scheme;
 use crate::sde::convert::StratonovichForm;
 use crate::sde::reference::{DoubleWell, GeometricBrownianMotion, NonCommutative, OrnsteinUhlenbeck};
-use crate::sde::{Calculus, Noise, Sde};
+use crate::sde::{Calculus, Noise, Sde, SdeExt};
 use crate::sgd::{ModifiedEquation, SgdConfig, SgdSde};
 use nalgebra::{DMatrix, DVector};
 use serde::{Deserialize, Serialize};

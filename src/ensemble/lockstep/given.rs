@@ -7,6 +7,7 @@
 
 use super::{diffusion_width, BatchSde, LockstepProblem, LockstepScheme, LockstepWorkspace};
 use crate::error::{Error, Result};
+use crate::sde::SdeExt;
 
 impl<S: BatchSde + ?Sized> LockstepProblem<'_, S> {
     /// Advances the block of states `x` (path-major, `x[p·d + i]`, `n = x.len()/d` paths)

@@ -55,12 +55,12 @@ use super::BLOCK;
 use super::{
     Accumulator, BlockRecorder, Ensemble, EnsembleProblem, EnsembleStatistics, Functionals, PathObserver,
 };
-use crate::error::{Error, Result};
+use crate::error::{Error, IncompatibleReason, Result};
 use crate::observe::{out_of_bounds, Flow};
 use crate::rng::{NormalLanes, SeedTree, Stream, LANES};
 use crate::scheme::{EulerMaruyama, Heun, Milstein, RkMilstein, Scheme, TimeSpan};
 pub use crate::sde::batch::{diffusion_width, BatchSde};
-use crate::sde::{Calculus, Noise};
+use crate::sde::{Calculus, Noise, SdeExt};
 use crate::simd::{Kernel, Vectorised};
 use nalgebra::DVector;
 use std::any::type_name;
@@ -138,41 +138,28 @@ impl<'a, S: BatchSde + ?Sized> LockstepProblem<'a, S> {
     ///
     /// # Errors
     /// [`Error::DimensionMismatch`] / [`Error::NonFinite`] for a bad `x0`;
+    /// [`Error::InvalidParameter`] for an inconsistent declared structure
+    /// ([`crate::sde::Structure::check`]: e.g. diagonal noise with `m ≠ d`);
     /// [`Error::Incompatible`] when the scheme cannot solve the SDE on lanes: the wrong
-    /// calculus, diagonal noise with `m ≠ d`, Milstein on noise other than additive,
-    /// scalar or diagonal or without a [`BatchSde::milstein_block`] (scalar, diagonal),
-    /// RK-Milstein on general noise.
+    /// calculus, Milstein on noise other than additive, scalar or diagonal or without a
+    /// [`BatchSde::milstein_block`] (scalar, diagonal), RK-Milstein on general noise.
     pub fn new(sde: &'a S, scheme: LockstepScheme, x0: DVector<f64>, span: TimeSpan) -> Result<Self> {
         crate::error::check_vector("x0", &x0, sde.dim())?;
         let name = scheme.name();
-        let incompatible = |reason: String| Error::Incompatible { scheme: name, reason };
+        let incompatible = |reason: IncompatibleReason| Error::Incompatible { scheme: name, reason };
         let calculus = if scheme == LockstepScheme::Heun {
             Calculus::Stratonovich
         } else {
             Calculus::Ito
         };
         if sde.calculus() != calculus {
-            return Err(incompatible(format!(
-                "the scheme solves {calculus:?} equations; the SDE is declared {:?}",
-                sde.calculus()
-            )));
+            return Err(incompatible(IncompatibleReason::Calculus {
+                solves: calculus,
+                sde: sde.calculus(),
+            }));
         }
         let (d, m, noise) = (sde.dim(), sde.noise_dim(), sde.noise());
-        if m == 0 || d == 0 {
-            return Err(Error::invalid(
-                if d == 0 { "dim" } else { "noise_dim" },
-                0,
-                "an SDE needs at least one state and one noise dimension",
-            ));
-        }
-        let consistent = match noise {
-            Noise::Diagonal => m == d,
-            Noise::Scalar => m == 1,
-            _ => true,
-        };
-        if !consistent {
-            return Err(incompatible(format!("{noise:?} noise with d = {d} and m = {m}")));
-        }
+        sde.structure().check(d)?;
         match scheme {
             LockstepScheme::Milstein => {
                 let hook = sde.has_milstein_block();
@@ -182,18 +169,18 @@ impl<'a, S: BatchSde + ?Sized> LockstepProblem<'a, S> {
                     _ => false,
                 };
                 if !solvable {
-                    return Err(incompatible(format!(
-                        "the lockstep Milstein solves scalar (m = 1) and diagonal noise with a \
-                         milstein_block, and additive noise; this SDE has {noise:?} noise, d = {d}, \
-                         m = {m}{}",
-                        if hook { "" } else { ", no milstein_block" }
-                    )));
+                    return Err(incompatible(IncompatibleReason::LockstepMilstein {
+                        noise,
+                        dim: d,
+                        noise_dim: m,
+                        milstein_block: hook,
+                    }));
                 }
             }
             LockstepScheme::RkMilstein if noise == Noise::General && m > 1 => {
-                return Err(incompatible(
-                    "general noise needs Lévy areas, which the lockstep driver does not draw".into(),
-                ));
+                return Err(incompatible(IncompatibleReason::NeedsLevyArea {
+                    provider: "the lockstep driver",
+                }));
             }
             _ => {}
         }

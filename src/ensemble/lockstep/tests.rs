@@ -4,20 +4,27 @@
 use super::*;
 use crate::ensemble::SdeProblem;
 use crate::prelude::*;
+use crate::sde::Structure;
 
 /// GBM `dX = μX dt + σX dW` on blocks, with the per-path route's arithmetic.
 struct BlockGbm(f64, f64);
 
-impl BatchSde for BlockGbm {
+impl Sde for BlockGbm {
     fn dim(&self) -> usize {
         1
     }
-    fn noise_dim(&self) -> usize {
-        1
+    fn structure(&self) -> Structure {
+        Structure::scalar()
     }
-    fn noise(&self) -> Noise {
-        Noise::Scalar
+    fn drift(&self, _t: f64, x: &DVector<f64>, out: &mut DVector<f64>) {
+        out[0] = self.0 * x[0];
     }
+    fn diffusion_apply(&self, _t: f64, x: &DVector<f64>, dw: &DVector<f64>, out: &mut DVector<f64>) {
+        out[0] = self.1 * x[0] * dw[0];
+    }
+}
+
+impl BatchSde for BlockGbm {
     fn drift_block(&self, _t: f64, x: &[f64], out: &mut [f64]) -> Result<()> {
         for (o, &x) in out.iter_mut().zip(x) {
             *o = self.0 * x;
@@ -221,16 +228,21 @@ fn a_hand_written_batch_sde_matches_the_per_path_route() -> Result<()> {
 #[test]
 fn divergence_and_callback_errors_are_reported_per_path() -> Result<()> {
     struct Explodes;
-    impl BatchSde for Explodes {
+    impl Sde for Explodes {
         fn dim(&self) -> usize {
             1
         }
-        fn noise_dim(&self) -> usize {
-            1
+        fn structure(&self) -> Structure {
+            Structure::additive(1)
         }
-        fn noise(&self) -> Noise {
-            Noise::Additive
+        fn drift(&self, _t: f64, x: &DVector<f64>, out: &mut DVector<f64>) {
+            out[0] = x[0] * x[0] * 1e10;
         }
+        fn diffusion_apply(&self, _t: f64, _x: &DVector<f64>, dw: &DVector<f64>, out: &mut DVector<f64>) {
+            out[0] = dw[0];
+        }
+    }
+    impl BatchSde for Explodes {
         fn drift_block(&self, _t: f64, x: &[f64], out: &mut [f64]) -> Result<()> {
             out.iter_mut().zip(x).for_each(|(o, &x)| *o = x * x * 1e10);
             Ok(())
@@ -248,16 +260,22 @@ fn divergence_and_callback_errors_are_reported_per_path() -> Result<()> {
     let stats = Ensemble::new(1, 0..10).lockstep_statistics(&problem, &record, 64, |_| Ok(()))?;
     assert_eq!(stats.divergent(), 10);
     struct Fails;
-    impl BatchSde for Fails {
+    /// The per-path twin reports its failure as NaN (as a failing Python callback does).
+    impl Sde for Fails {
         fn dim(&self) -> usize {
             1
         }
-        fn noise_dim(&self) -> usize {
-            1
+        fn structure(&self) -> Structure {
+            Structure::additive(1)
         }
-        fn noise(&self) -> Noise {
-            Noise::Additive
+        fn drift(&self, _t: f64, _x: &DVector<f64>, out: &mut DVector<f64>) {
+            out.fill(f64::NAN);
         }
+        fn diffusion_apply(&self, _t: f64, _x: &DVector<f64>, _dw: &DVector<f64>, out: &mut DVector<f64>) {
+            out.fill(0.0);
+        }
+    }
+    impl BatchSde for Fails {
         fn drift_block(&self, _t: f64, _x: &[f64], _out: &mut [f64]) -> Result<()> {
             Err(Error::invalid("drift", "callback", "failed"))
         }
@@ -282,11 +300,8 @@ impl Sde for DiagonalSines {
     fn dim(&self) -> usize {
         2
     }
-    fn noise_dim(&self) -> usize {
-        2
-    }
-    fn noise(&self) -> Noise {
-        Noise::Diagonal
+    fn structure(&self) -> Structure {
+        Structure::diagonal(2)
     }
     fn drift(&self, _t: f64, x: &DVector<f64>, out: &mut DVector<f64>) {
         for i in 0..2 {
@@ -314,15 +329,6 @@ impl Sde for DiagonalSines {
 }
 
 impl BatchSde for DiagonalSines {
-    fn dim(&self) -> usize {
-        2
-    }
-    fn noise_dim(&self) -> usize {
-        2
-    }
-    fn noise(&self) -> Noise {
-        Noise::Diagonal
-    }
     fn drift_block(&self, _t: f64, x: &[f64], out: &mut [f64]) -> Result<()> {
         out.iter_mut().zip(x).for_each(|(o, &x)| *o = 0.5 - x);
         Ok(())
@@ -357,11 +363,8 @@ impl Sde for ScalarPair {
     fn dim(&self) -> usize {
         2
     }
-    fn noise_dim(&self) -> usize {
-        1
-    }
-    fn noise(&self) -> Noise {
-        Noise::Scalar
+    fn structure(&self) -> Structure {
+        Structure::scalar()
     }
     fn drift(&self, _t: f64, x: &DVector<f64>, out: &mut DVector<f64>) {
         out[0] = -x[0];
@@ -386,15 +389,6 @@ impl Sde for ScalarPair {
 }
 
 impl BatchSde for ScalarPair {
-    fn dim(&self) -> usize {
-        2
-    }
-    fn noise_dim(&self) -> usize {
-        1
-    }
-    fn noise(&self) -> Noise {
-        Noise::Scalar
-    }
     fn drift_block(&self, _t: f64, x: &[f64], out: &mut [f64]) -> Result<()> {
         for (o, x) in out.chunks_exact_mut(2).zip(x.chunks_exact(2)) {
             o.copy_from_slice(&[-x[0], 0.2]);

@@ -8,11 +8,11 @@ use super::{with_model, Setup};
 use crate::ensemble::{
     Ensemble, EnsembleProblem, EnsembleStatistics, Functionals, PathRecord, SdeProblem, SgdProblem,
 };
-use crate::error::{check_positive, Error, Result};
+use crate::error::{check_positive, Error, IncompatibleReason, Result};
 use crate::models::routes::ModelRoutes;
 use crate::scheme::catalogue::{SchemeKind, SchemeVisitor};
 use crate::scheme::{check_compatible, Scheme, TimeSpan};
-use crate::sde::Sde;
+use crate::sde::{Sde, SdeExt};
 use crate::sgd::{Dataset, SgdConfig};
 use nalgebra::DVector;
 use std::ops::Range;
@@ -344,11 +344,10 @@ where
         if self.sde.noise_dim() > MAX_LEVY_NOISE_DIM {
             return Err(Error::Incompatible {
                 scheme: self.kind.name(),
-                reason: format!(
-                    "solves {:?} SDEs, and the conversion of this Itô SGD-SDE needs one directional derivative per noise column ({}, one per sample); use an Itô scheme such as euler_maruyama, or n=0 where the model has closed forms",
-                    scheme.info().calculus,
-                    self.sde.noise_dim()
-                ),
+                reason: IncompatibleReason::ConversionTooCostly {
+                    calculus: scheme.info().calculus,
+                    noise_dim: self.sde.noise_dim(),
+                },
             });
         }
         let converted = crate::sde::convert::StratonovichForm::new(self.sde)?;
@@ -376,24 +375,24 @@ fn sde_problem<'a, S: Sde + Sync, K: Scheme>(
             .collect();
         let reason = match e {
             Error::Incompatible { reason, .. } => reason,
-            other => other.to_string(),
+            other => return Err(other),
         };
         return Err(Error::Incompatible {
             scheme: kind.name(),
-            reason: format!(
-                "{reason} (this SGD-SDE's noise is {}, as is every finite-data SGD-SDE's unless noted; schemes that accept it: {}; scalar_factorization with n=0 has scalar noise)",
-                sde.noise().name(),
-                others.join(", ")
-            ),
+            reason: IncompatibleReason::SgdSdeNoise {
+                reason: Box::new(reason),
+                noise: sde.noise(),
+                accepting: others,
+            },
         });
     }
     if info.reads_area(sde.noise()) && sde.noise_dim() > MAX_LEVY_NOISE_DIM {
         return Err(Error::Incompatible {
             scheme: kind.name(),
-            reason: format!(
-                "needs Lévy areas of all {} noise columns (cost ∝ m⁴ per step, at most {MAX_LEVY_NOISE_DIM} here); use euler_maruyama (or a model with fewer noise columns: a finite data set has one per sample)",
-                sde.noise_dim()
-            ),
+            reason: IncompatibleReason::TooManyLevyAreas {
+                max: MAX_LEVY_NOISE_DIM,
+                noise_dim: sde.noise_dim(),
+            },
         });
     }
     SdeProblem::new(sde, scheme, theta0, span)

@@ -1,8 +1,6 @@
 //! Shared tolerances and assertion helpers. Every Monte Carlo bound is a number of
 //! standard errors; every deterministic bound is a rounding or discretisation bound.
 
-pub mod vector_only;
-
 /// `|z| < 4`: two-sided false-alarm probability 6.3e-5 per assertion.
 pub const Z_4: f64 = 4.0;
 
