@@ -39,8 +39,8 @@ pub trait BatchSde: Sde + Sync {
     /// The Milstein derivative terms along `c`, per path: for path `p` with state
     /// `x_p = x[p·d..(p+1)·d]` and direction `c_p = c[p·m..(p+1)·m]`,
     /// `out[p·d + i] = (∂b[b(x_p) c_p] c_p)_i`, the `d` numbers that
-    /// [`Sde::diffusion_derivative`](super::Sde::diffusion_derivative)`(t, x_p, v, c_p)`
-    /// writes with `v = `[`Sde::diffusion_apply`](super::Sde::diffusion_apply)`(t, x_p,
+    /// [`Sde::diffusion_derivative`]`(t, x_p, v, c_p)`
+    /// writes with `v = `[`Sde::diffusion_apply`]`(t, x_p,
     /// c_p)`, with the same arithmetic (THEORY §8, the terms `L^j b_k` of Milstein).
     ///
     /// The lockstep Milstein ([`crate::ensemble::lockstep`]) calls it as the per-path

@@ -19,7 +19,7 @@
 //! standard errors and the fitted order with its 95% interval are the per-path study's
 //! bit for bit (the steps are the lockstep driver's, [`LockstepProblem::step_on_increments`],
 //! which are the per-path schemes' arithmetic). What differs by route is the cost:
-//! [`ConvergencePoint::wall_seconds`] is measured on this route, and the evaluation
+//! [`super::ConvergencePoint::wall_seconds`] is measured on this route, and the evaluation
 //! counts are block calls per step (each call evaluates every path of the block once;
 //! a [`BatchSde::milstein_block`] call counts as one diffusion evaluation).
 //!

@@ -1,0 +1,381 @@
+//! The lockstep step itself (THEORY §8): a block of paths advanced by one step of
+//! Euler–Maruyama, Milstein, Heun or RK-Milstein from the block coefficients of a
+//! [`BatchSde`], with, per path, the per-path scheme's operations in its order — the
+//! fused one-pass kernels for `d = m = 1` and for one noise, the Milstein terms through
+//! [`BatchSde::milstein_block`], and the layout of the diffusion block. The driver that
+//! draws the increments, tests divergence and observes is `super` (`mod.rs`).
+
+use super::*;
+
+/// `Σ_j b_ij w_j` for coordinate `i` of one path: the product the per-path
+/// `Sde::diffusion_apply` computes (`b_i w` for one noise, `b_i w_i` for diagonal noise,
+/// the sum over `j` from `0.0` in order otherwise). `b` and `w` are the path's rows.
+#[inline(always)]
+pub(super) fn noise_term(layout: Layout, b: &[f64], w: &[f64], i: usize) -> f64 {
+    match layout {
+        Layout::OneNoise => b[i] * w[0],
+        Layout::Diagonal => b[i] * w[i],
+        Layout::Matrix(m) => b[i * m..(i + 1) * m]
+            .iter()
+            .zip(w)
+            .fold(0.0, |s, (&bij, &w)| s + bij * w),
+    }
+}
+
+/// How a path's diffusion row multiplies its increment (see [`noise_term`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Layout {
+    OneNoise,
+    Diagonal,
+    Matrix(usize),
+}
+
+impl Layout {
+    pub(super) fn of(noise: Noise, d: usize, m: usize) -> Self {
+        if m == 1 {
+            Layout::OneNoise
+        } else if noise == Noise::Diagonal && m == d {
+            Layout::Diagonal
+        } else {
+            Layout::Matrix(m)
+        }
+    }
+}
+
+impl<S: BatchSde + ?Sized> LockstepProblem<'_, S> {
+    /// Evaluates the scheme's coefficients at the block's states and advances `ws.x` by
+    /// one step of size `h` from `t` on the increments `ws.dw`.
+    pub(super) fn advance(&self, ws: &mut LockstepWorkspace, n: usize, t: f64, h: f64) -> Result<()> {
+        let (d, m, noise) = (self.sde.dim(), self.sde.noise_dim(), self.sde.noise());
+        let width = diffusion_width(noise, d, m);
+        let layout = Layout::of(noise, d, m);
+        self.sde.drift_block(t, &ws.x, &mut ws.drift)?;
+        self.sde.diffusion_block(t, &ws.x, &mut ws.diffusion)?;
+        let dw = &ws.dw;
+        match self.scheme {
+            LockstepScheme::Milstein => self.milstein_step(ws, n, t, h)?,
+            LockstepScheme::EulerMaruyama => {
+                if d == 1 && m == 1 {
+                    euler_in_place(&mut ws.x, &ws.drift, &ws.diffusion, dw, h);
+                } else if m == 1 {
+                    let (x, a, b) = (&mut ws.x, &ws.drift, &ws.diffusion);
+                    ws.kernel.vectorised(EulerOneNoise { x, a, b, dw, h, d });
+                } else {
+                    let (x, a, b) = (&mut ws.x, &ws.drift, &ws.diffusion);
+                    for p in 0..n {
+                        let (bp, wp) = (&b[p * width..(p + 1) * width], &dw[p * m..(p + 1) * m]);
+                        for i in 0..d {
+                            let k = p * d + i;
+                            x[k] = x[k] + h * a[k] + noise_term(layout, bp, wp, i);
+                        }
+                    }
+                }
+            }
+            LockstepScheme::Heun => {
+                // X̃ = X + h a + b ΔW;  X' = X + ½h(a + ã) + ½(b ΔW + b̃ ΔW)
+                ws.support.resize(n * d, 0.0);
+                ws.drift_p.resize(n * d, 0.0);
+                ws.diffusion_p.resize(n * width, 0.0);
+                let (x, a, b) = (&ws.x, &ws.drift, &ws.diffusion);
+                for p in 0..n {
+                    let (bp, wp) = (&b[p * width..(p + 1) * width], &dw[p * m..(p + 1) * m]);
+                    for i in 0..d {
+                        let k = p * d + i;
+                        ws.support[k] = x[k] + h * a[k] + noise_term(layout, bp, wp, i);
+                    }
+                }
+                self.sde.drift_block(t + h, &ws.support, &mut ws.drift_p)?;
+                self.sde
+                    .diffusion_block(t + h, &ws.support, &mut ws.diffusion_p)?;
+                let (x, a_p, b_p) = (&mut ws.x, &ws.drift_p, &ws.diffusion_p);
+                for p in 0..n {
+                    let (bp, wp) = (&b[p * width..(p + 1) * width], &dw[p * m..(p + 1) * m]);
+                    let bq = &b_p[p * width..(p + 1) * width];
+                    for i in 0..d {
+                        let k = p * d + i;
+                        let (nb, nq) = (noise_term(layout, bp, wp, i), noise_term(layout, bq, wp, i));
+                        x[k] = x[k] + 0.5 * h * (a[k] + a_p[k]) + 0.5 * (nb + nq);
+                    }
+                }
+            }
+            LockstepScheme::RkMilstein => self.rk_milstein(ws, n, t, h, layout)?,
+        }
+        Ok(())
+    }
+
+    /// One Milstein step ([`crate::scheme::Milstein::step`]: `euler_update`, then the
+    /// terms of `MilsteinWork::add_correction` in its order), the derivative terms
+    /// evaluated at the block's states before they move.
+    pub(super) fn milstein_step(&self, ws: &mut LockstepWorkspace, n: usize, t: f64, h: f64) -> Result<()> {
+        let (d, m, noise) = (self.sde.dim(), self.sde.noise_dim(), self.sde.noise());
+        if ws.ones.len() < n * m {
+            ws.ones.resize(n * m, 1.0);
+        }
+        let (x, a, b, dw) = (&mut ws.x, &ws.drift, &ws.diffusion, &ws.dw);
+        match noise {
+            Noise::Scalar => {
+                let term = &mut ws.correction[..n * d];
+                self.sde.milstein_block(t, x, &ws.ones[..n], term)?;
+                // out = X + h a + b ΔW;  out += ½(ΔW² − h) L¹b
+                for (p, &w) in dw[..n].iter().enumerate() {
+                    let coefficient = 0.5 * (w * w - h);
+                    for k in p * d..(p + 1) * d {
+                        let em = x[k] + h * a[k] + b[k] * w;
+                        x[k] = em + coefficient * term[k];
+                    }
+                }
+            }
+            Noise::Diagonal => {
+                // out = X + h a + b ΔW;  out += ½ ∂b[bΔW]ΔW;  out += (−½h) ∂b[b1]1
+                // (nalgebra's `axpy(α, y, 1)` is `α·y·1 + 1·out`, the same sum)
+                let along = &mut ws.correction[..n * d];
+                self.sde.milstein_block(t, x, &dw[..n * d], along)?;
+                let unit = &mut ws.correction_unit[..n * d];
+                self.sde.milstein_block(t, x, &ws.ones[..n * d], unit)?;
+                for k in 0..n * d {
+                    let em = x[k] + h * a[k] + b[k] * dw[k];
+                    x[k] = (em + 0.5 * along[k]) + -0.5 * h * unit[k];
+                }
+            }
+            // additive noise (`LockstepProblem::new` admits no other): no derivative term
+            _ => {
+                let layout = Layout::of(noise, d, m);
+                let width = diffusion_width(noise, d, m);
+                for p in 0..n {
+                    let (bp, wp) = (&b[p * width..(p + 1) * width], &dw[p * m..(p + 1) * m]);
+                    for i in 0..d {
+                        let k = p * d + i;
+                        x[k] = x[k] + h * a[k] + noise_term(layout, bp, wp, i);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// One RK-Milstein step ([`crate::scheme::RkMilstein::step`] without Lévy areas):
+    /// `X' = X + a h + b ΔW + (1/√h) Σ_{j1} [b(Υ_{j1}) − b(X)] c_{j1}` with
+    /// `Υ_{j1} = X + a h + b_{j1} √h` and `c_{j1, j2} = ½ ΔW_{j1} ΔW_{j2} − ½ h δ`, in the
+    /// per-path scheme's order (the `Υ` terms one `j1` at a time, then `−b(X) Σ c`).
+    pub(super) fn rk_milstein(
+        &self,
+        ws: &mut LockstepWorkspace,
+        n: usize,
+        t: f64,
+        h: f64,
+        layout: Layout,
+    ) -> Result<()> {
+        let (d, m, noise) = (self.sde.dim(), self.sde.noise_dim(), self.sde.noise());
+        let width = diffusion_width(noise, d, m);
+        ws.next.resize(n * d, 0.0);
+        {
+            let (x, a, b, dw) = (&ws.x, &ws.drift, &ws.diffusion, &ws.dw);
+            for p in 0..n {
+                let (bp, wp) = (&b[p * width..(p + 1) * width], &dw[p * m..(p + 1) * m]);
+                for i in 0..d {
+                    let k = p * d + i;
+                    ws.next[k] = x[k] + h * a[k] + noise_term(layout, bp, wp, i);
+                }
+            }
+        }
+        if noise != Noise::Additive {
+            let sqrt_h = h.sqrt();
+            let inv_sqrt_h = 1.0 / sqrt_h;
+            ws.support.resize(n * d, 0.0);
+            ws.diffusion_p.resize(n * width, 0.0);
+            ws.c.resize(n * m, 0.0);
+            ws.c_sum.clear();
+            ws.c_sum.resize(n * m, 0.0);
+            for j1 in 0..m {
+                let (x, a, b, dw) = (&ws.x, &ws.drift, &ws.diffusion, &ws.dw);
+                for p in 0..n {
+                    let bp = &b[p * width..(p + 1) * width];
+                    let wp = &dw[p * m..(p + 1) * m];
+                    for i in 0..d {
+                        // column j1 of b: b applied to the unit vector e_{j1}
+                        let column = unit_column(layout, bp, i, j1, m);
+                        let k = p * d + i;
+                        ws.support[k] = x[k] + h * a[k] + sqrt_h * column;
+                    }
+                    for j2 in 0..m {
+                        let i_12 = 0.5 * wp[j1] * wp[j2] + if j1 == j2 { -0.5 * h } else { 0.0 };
+                        ws.c[p * m + j2] = i_12;
+                        ws.c_sum[p * m + j2] += i_12;
+                    }
+                }
+                self.sde.diffusion_block(t, &ws.support, &mut ws.diffusion_p)?;
+                for p in 0..n {
+                    let bq = &ws.diffusion_p[p * width..(p + 1) * width];
+                    let c = &ws.c[p * m..(p + 1) * m];
+                    for i in 0..d {
+                        let k = p * d + i;
+                        ws.next[k] += inv_sqrt_h * noise_term(layout, bq, c, i);
+                    }
+                }
+            }
+            for p in 0..n {
+                let b = &ws.diffusion[p * width..(p + 1) * width];
+                let c = &ws.c_sum[p * m..(p + 1) * m];
+                for i in 0..d {
+                    let k = p * d + i;
+                    ws.next[k] += -inv_sqrt_h * noise_term(layout, b, c, i);
+                }
+            }
+        }
+        std::mem::swap(&mut ws.x, &mut ws.next);
+        Ok(())
+    }
+}
+
+impl<S: BatchSde + ?Sized> LockstepProblem<'_, S> {
+    /// One Euler–Maruyama or Milstein step of a one-dimensional SDE with one noise
+    /// (scalar or additive, [`OneDimStep`]) of the `n` paths on the normals
+    /// `ws.normals[row..row + n]`; returns whether every lane stays finite and within
+    /// `limit`.
+    pub(super) fn one_dim_step(
+        &self,
+        ws: &mut LockstepWorkspace,
+        row: usize,
+        n: usize,
+        t: f64,
+        [h, sqrt_h, limit]: [f64; 3],
+    ) -> Result<bool> {
+        self.sde.drift_block(t, &ws.x, &mut ws.drift)?;
+        self.sde.diffusion_block(t, &ws.x, &mut ws.diffusion)?;
+        let milstein = self.scheme == LockstepScheme::Milstein && self.sde.noise() == Noise::Scalar;
+        if milstein {
+            if ws.ones.len() < n {
+                ws.ones.resize(n, 1.0);
+            }
+            self.sde
+                .milstein_block(t, &ws.x, &ws.ones[..n], &mut ws.correction)?;
+        }
+        Ok(ws.kernel.vectorised(OneDimStep {
+            x: &mut ws.x[..n],
+            a: &ws.drift[..n],
+            b: &ws.diffusion[..n],
+            c: if milstein { Some(&ws.correction[..n]) } else { None },
+            z: &ws.normals[row..row + n],
+            h,
+            sqrt_h,
+            limit,
+        }))
+    }
+}
+
+/// The update of a one-dimensional step on every lane, compiled for the detected
+/// instruction set (no fast-math: the same numbers whichever runs): `ΔW = √h ξ` (as
+/// `IncrementStream::next` forms it), `X' = X + h a + b ΔW` and, with Milstein terms
+/// `c = L¹b`, `X' = (X + h a + b ΔW) + ½(ΔW² − h) c`; returns whether every `|X'|` is
+/// within `limit` (NaN fails the comparison).
+struct OneDimStep<'a> {
+    x: &'a mut [f64],
+    a: &'a [f64],
+    b: &'a [f64],
+    c: Option<&'a [f64]>,
+    z: &'a [f64],
+    h: f64,
+    sqrt_h: f64,
+    limit: f64,
+}
+
+impl Vectorised for OneDimStep<'_> {
+    type Output = bool;
+    #[inline(always)]
+    fn run(self) -> bool {
+        let OneDimStep {
+            x,
+            a,
+            b,
+            c,
+            z,
+            h,
+            sqrt_h,
+            limit,
+        } = self;
+        let n = x.len();
+        let (a, b, z) = (&a[..n], &b[..n], &z[..n]);
+        let mut fine = true;
+        match c {
+            None => {
+                for k in 0..n {
+                    let w = sqrt_h * z[k];
+                    x[k] = x[k] + h * a[k] + b[k] * w;
+                    fine &= x[k].abs() <= limit;
+                }
+            }
+            Some(c) => {
+                let c = &c[..n];
+                for k in 0..n {
+                    let w = sqrt_h * z[k];
+                    let em = x[k] + h * a[k] + b[k] * w;
+                    x[k] = em + 0.5 * (w * w - h) * c[k];
+                    fine &= x[k].abs() <= limit;
+                }
+            }
+        }
+        fine
+    }
+}
+
+/// Column `j` of a path's diffusion, coordinate `i`: `(b e_j)_i` as
+/// `Sde::diffusion_apply` forms it on the unit vector `e_j` ([`noise_term`]).
+#[inline(always)]
+pub(super) fn unit_column(layout: Layout, b: &[f64], i: usize, j: usize, m: usize) -> f64 {
+    match layout {
+        Layout::OneNoise => b[i] * 1.0,
+        Layout::Diagonal => b[i] * if i == j { 1.0 } else { 0.0 },
+        Layout::Matrix(_) => (0..m).fold(0.0, |s, k| s + b[i * m + k] * if k == j { 1.0 } else { 0.0 }),
+    }
+}
+
+/// `x ← x + h a + b ΔW` for `d = m = 1` (one coefficient and one increment per path).
+#[inline(always)]
+pub(super) fn euler_in_place(x: &mut [f64], a: &[f64], b: &[f64], dw: &[f64], h: f64) {
+    for (((x, &a), &b), &w) in x.iter_mut().zip(a).zip(b).zip(dw) {
+        *x = *x + h * a + b * w;
+    }
+}
+
+/// `x ← x + h a + b ΔW` for one Brownian motion and `d > 1` (per path `d` coefficients
+/// and one increment: [`noise_term`]'s `OneNoise` without its per-coordinate dispatch;
+/// rows of two, the scalar-factorisation SGD-SDE, unrolled), compiled for the CPU's
+/// vectors (no operation fused: the same numbers on every instruction set).
+struct EulerOneNoise<'s> {
+    x: &'s mut [f64],
+    a: &'s [f64],
+    b: &'s [f64],
+    dw: &'s [f64],
+    h: f64,
+    d: usize,
+}
+
+impl Vectorised for EulerOneNoise<'_> {
+    type Output = ();
+    #[inline(always)]
+    fn run(self) {
+        #[inline(always)]
+        fn rows<const D: usize>(x: &mut [f64], a: &[f64], b: &[f64], dw: &[f64], h: f64) {
+            let (x, a, b) = (
+                x.as_chunks_mut::<D>().0,
+                a.as_chunks::<D>().0,
+                b.as_chunks::<D>().0,
+            );
+            for (((x, a), b), &w) in x.iter_mut().zip(a).zip(b).zip(dw) {
+                for i in 0..D {
+                    x[i] = x[i] + h * a[i] + b[i] * w;
+                }
+            }
+        }
+        let (x, a, b, dw, h, d) = (self.x, self.a, self.b, self.dw, self.h, self.d);
+        if d == 2 {
+            return rows::<2>(x, a, b, dw, h);
+        }
+        let rows = x.chunks_exact_mut(d).zip(a.chunks_exact(d));
+        for ((x, a), (b, &w)) in rows.zip(b.chunks_exact(d).zip(dw)) {
+            for ((x, &a), &b) in x.iter_mut().zip(a).zip(b) {
+                *x = *x + h * a + b * w;
+            }
+        }
+    }
+}
