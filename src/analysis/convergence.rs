@@ -227,18 +227,15 @@ where
     let counted = Counted::new(sde);
     let mut reference_scheme = MilsteinLevy::new();
     for path in 0..config.paths as u64 {
-        let mut grid = BrownianGrid::sample(
+        let mut grid = sample_grid(
             &seeds,
             path,
             m,
-            0.0,
-            config.t_end,
-            1usize << sample_level,
+            config,
+            sample_level,
             levy.as_mut(),
+            scheme.reads_time_integral(),
         )?;
-        if scheme.reads_time_integral() {
-            grid = grid.with_space_time_area(&seeds, path);
-        }
         let x_ref = match reference {
             Reference::Exact(f) => f(&grid),
             Reference::Fine { .. } => {
@@ -313,6 +310,27 @@ where
 ///
 /// # Errors
 /// [`Error::InvalidParameter`] (name `offset`) beyond `2^26` steps.
+/// Path `path`'s Brownian grid on `[0, T]` at `2^sample_level` steps (with Lévy areas when
+/// `levy` is given, and the space–time integrals when the scheme reads them): the one
+/// path both studies (per path and lockstep) solve at every level.
+#[allow(clippy::too_many_arguments)]
+fn sample_grid(
+    seeds: &SeedTree,
+    path: u64,
+    m: usize,
+    config: &ConvergenceConfig,
+    sample_level: u32,
+    levy: Option<&mut LevyArea>,
+    reads_time_integral: bool,
+) -> Result<BrownianGrid> {
+    let grid = BrownianGrid::sample(seeds, path, m, 0.0, config.t_end, 1usize << sample_level, levy)?;
+    Ok(if reads_time_integral {
+        grid.with_space_time_area(seeds, path)
+    } else {
+        grid
+    })
+}
+
 fn reference_level(config: &ConvergenceConfig, reference: Reference<'_>) -> Result<u32> {
     let offset = match reference {
         Reference::Exact(_) => 0,

@@ -35,7 +35,8 @@
 //! coarsest); an error of a block evaluation (a failing callback) fails it at once.
 
 use super::{
-    convergence_study, finish, reference_level, validate, ConvergenceConfig, ConvergenceStudy, LevelCosts,
+    convergence_study, finish, reference_level, sample_grid, validate, ConvergenceConfig, ConvergenceStudy,
+    LevelCosts,
 };
 use super::{Measure, Reference};
 use crate::brownian::{BrownianGrid, BrownianPath, GridPath, Increment, LevyArea, LevyMethod};
@@ -284,19 +285,15 @@ impl<S: Sde + ?Sized> Study<'_, S> {
             let n = (paths.end - paths.start) as usize;
             grids.clear();
             for path in paths.clone() {
-                let mut grid = BrownianGrid::sample(
+                grids.push(sample_grid(
                     &seeds,
                     path,
                     m,
-                    0.0,
-                    config.t_end,
-                    1usize << sample_level,
+                    config,
+                    sample_level,
                     levy.as_mut(),
-                )?;
-                if self.reads_time_integral {
-                    grid = grid.with_space_time_area(&seeds, path);
-                }
-                grids.push(grid);
+                    self.reads_time_integral,
+                )?);
             }
             buffers.failure.clear();
             buffers.failure.resize(n, None);
