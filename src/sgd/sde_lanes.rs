@@ -1,7 +1,8 @@
 //! The population SGD-SDE on the lockstep route: `dθ = −∇L_γ(θ) dt + sqrt(η(t) c_B) D(θ) dW`
 //! (THEORY §1) with the model's closed forms evaluated on a block of paths at once
 //! ([`PopulationBlockForms`]), so that [`crate::ensemble::SdeProblem`] advances its paths
-//! in SIMD lanes (THEORY §8: Euler–Maruyama, RK-Milstein; Heun on a Stratonovich reading)
+//! in SIMD lanes (THEORY §8: Euler–Maruyama, RK-Milstein, Milstein for scalar noise — its
+//! derivative term per path by the per-path functions; Heun on a Stratonovich reading)
 //! with the per-path route's numbers bit for bit.
 //!
 //! **When it applies.** [`SgdSde::population`] of a model whose [`PopulationForms::block_forms`]
@@ -27,7 +28,7 @@ use super::model::{Model, PopulationBlockForms};
 use super::SgdSde;
 use crate::error::{Error, Result};
 use crate::sde::batch::diffusion_width;
-use crate::sde::{BatchSde, Noise, Sde, SdeExt};
+use crate::sde::{BatchSde, DerivativeScratch, Noise, Sde, SdeExt};
 use crate::simd::{Kernel, Vectorised};
 use nalgebra::DVector;
 use std::cell::RefCell;
@@ -211,4 +212,78 @@ impl<M: Model> BatchSde for SgdSde<'_, M> {
         block.noise_factor_block(x, self.noise_scale(t), out);
         Ok(())
     }
+
+    /// Milstein on lanes for the noise kinds the lockstep Milstein takes with this hook
+    /// (scalar: scalar factorisation; diagonal).
+    fn has_milstein_block(&self) -> bool {
+        self.lane_forms().is_some() && matches!(SdeExt::noise(self), Noise::Scalar | Noise::Diagonal)
+    }
+
+    /// Per path, the per-path route's own functions: `v = Sde::diffusion_apply(t, θ_p, c_p)`
+    /// and then `Sde::diffusion_derivative(t, θ_p, v, c_p)` (the model's analytic
+    /// derivative of the factor, or the central difference) — the same calls, so the same
+    /// bits — on per-thread scratch vectors (no allocation once they have the size).
+    fn milstein_block(&self, t: f64, x: &[f64], c: &[f64], out: &mut [f64]) -> Result<()> {
+        let (d, m) = (Sde::dim(self), SdeExt::noise_dim(self));
+        let mut run = |w: &mut MilsteinScratch| {
+            w.fit(d, m);
+            for ((xp, cp), op) in x
+                .chunks_exact(d)
+                .zip(c.chunks_exact(m))
+                .zip(out.chunks_exact_mut(d))
+            {
+                w.x.copy_from_slice(xp);
+                w.c.copy_from_slice(cp);
+                Sde::diffusion_apply(self, t, &w.x, &w.c, &mut w.v);
+                Sde::diffusion_derivative(self, t, &w.x, &w.v, &w.c, &mut w.out, &mut w.derivative);
+                op.copy_from_slice(w.out.as_slice());
+            }
+        };
+        MILSTEIN.with(|cell| match cell.try_borrow_mut() {
+            Ok(mut w) => run(&mut w),
+            Err(_) => run(&mut MilsteinScratch::default()),
+        });
+        Ok(())
+    }
+}
+
+/// The per-path vectors of [`SgdSde`]'s `milstein_block`.
+struct MilsteinScratch {
+    x: DVector<f64>,
+    c: DVector<f64>,
+    v: DVector<f64>,
+    out: DVector<f64>,
+    derivative: DerivativeScratch,
+}
+
+impl Default for MilsteinScratch {
+    fn default() -> Self {
+        MilsteinScratch {
+            x: DVector::zeros(0),
+            c: DVector::zeros(0),
+            v: DVector::zeros(0),
+            out: DVector::zeros(0),
+            derivative: DerivativeScratch::new(0),
+        }
+    }
+}
+
+impl MilsteinScratch {
+    /// Sizes the vectors for `d` states and `m` noises (allocates only when they change).
+    fn fit(&mut self, d: usize, m: usize) {
+        if self.x.len() != d || self.c.len() != m {
+            *self = MilsteinScratch {
+                x: DVector::zeros(d),
+                c: DVector::zeros(m),
+                v: DVector::zeros(d),
+                out: DVector::zeros(d),
+                derivative: DerivativeScratch::new(d),
+            };
+        }
+    }
+}
+
+thread_local! {
+    /// [`MilsteinScratch`] of the lockstep Milstein's calls on this thread.
+    static MILSTEIN: RefCell<MilsteinScratch> = RefCell::new(MilsteinScratch::default());
 }

@@ -152,10 +152,12 @@ fn scalar_factorization_is_bit_identical_on_lanes() {
         let span = TimeSpan::new(0.0, 1.0, 0.01).unwrap();
         assert_same_paths(&sde, EulerMaruyama::new(), &x0, span, 3..300);
         assert_same_paths(&sde, RkMilstein::new(), &x0, span, 3..300);
+        assert_same_paths(&sde, Milstein::new(), &x0, span, 3..300);
         assert_same_paths(&Stratonovich(&sde), Heun::new(), &x0, span, 5..140);
         let span = TimeSpan::new(0.0, 1.0, 0.03).unwrap(); // a shorter last step
         assert_same_paths(&sde, EulerMaruyama::new(), &x0, span, 0..17);
         assert_same_paths(&sde, RkMilstein::new(), &x0, span, 0..17);
+        assert_same_paths(&sde, Milstein::new(), &x0, span, 0..17);
         assert_same_paths(&Stratonovich(&sde), Heun::new(), &x0, span, 0..17);
     }
 }
@@ -213,6 +215,8 @@ fn diverging_lanes_are_counted_like_diverging_paths() {
     let diverged = assert_same_paths(&sde, EulerMaruyama::new(), &x0, span, 0..200);
     assert!(diverged > 10 && diverged < 190, "{diverged} of 200 diverged");
     let diverged = assert_same_paths(&sde, RkMilstein::new(), &x0, span, 0..200);
+    assert!(diverged > 10 && diverged < 190, "{diverged} of 200 diverged");
+    let diverged = assert_same_paths(&sde, Milstein::new(), &x0, span, 0..200);
     assert!(diverged > 10 && diverged < 190, "{diverged} of 200 diverged");
 }
 
