@@ -14,7 +14,7 @@
 //! evaluation (finite differences unless the SDE overrides
 //! [`Sde::diffusion_derivative`]); its buffers live in a per-thread pool.
 
-use super::{Calculus, DerivativeScratch, Noise, Sde, SdeExt, Structure};
+use super::{BatchSde, Calculus, DerivativeScratch, Noise, Sde, SdeExt, Structure};
 use crate::error::{Error, Result};
 use nalgebra::DVector;
 use std::cell::RefCell;
@@ -159,10 +159,15 @@ impl<S: Sde> Sde for StratonovichForm<S> {
     }
 }
 
-impl<S: Sde> Sde for ReadAsStratonovich<S> {
+/// Sync so that, when `inner` has a block form, this reading has one too (the same
+/// blocks: only the calculus changes) and its ensembles run on the lockstep lanes.
+impl<S: Sde + Sync> Sde for ReadAsStratonovich<S> {
     delegate_diffusion!();
     fn drift(&self, t: f64, x: &DVector<f64>, out: &mut DVector<f64>) {
         self.inner.drift(t, x, out)
+    }
+    fn batch(&self) -> Option<&dyn BatchSde> {
+        self.inner.batch().map(|_| self as &dyn BatchSde)
     }
     fn drift_and_diffusion(
         &self,
@@ -173,5 +178,31 @@ impl<S: Sde> Sde for ReadAsStratonovich<S> {
         diffusion: &mut DVector<f64>,
     ) {
         self.inner.drift_and_diffusion(t, x, dw, drift, diffusion)
+    }
+}
+
+/// The wrapped SDE's block form, unchanged (reached through [`Sde::batch`], which offers
+/// it only when the wrapped SDE has one).
+impl<S: Sde + Sync> BatchSde for ReadAsStratonovich<S> {
+    fn drift_block(&self, t: f64, x: &[f64], out: &mut [f64]) -> Result<()> {
+        self.blocks()?.drift_block(t, x, out)
+    }
+    fn diffusion_block(&self, t: f64, x: &[f64], out: &mut [f64]) -> Result<()> {
+        self.blocks()?.diffusion_block(t, x, out)
+    }
+    fn has_milstein_block(&self) -> bool {
+        self.inner.batch().is_some_and(BatchSde::has_milstein_block)
+    }
+    fn milstein_block(&self, t: f64, x: &[f64], c: &[f64], out: &mut [f64]) -> Result<()> {
+        self.blocks()?.milstein_block(t, x, c, out)
+    }
+}
+
+impl<S: Sde> ReadAsStratonovich<S> {
+    /// The wrapped SDE's block form.
+    fn blocks(&self) -> Result<&dyn BatchSde> {
+        self.inner
+            .batch()
+            .ok_or_else(|| Error::invalid("batch", "ReadAsStratonovich", "the wrapped SDE has no block form"))
     }
 }

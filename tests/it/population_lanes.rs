@@ -2,8 +2,8 @@
 //! matrix factorisation, the normalised linear model) on the lockstep route: every path
 //! bit-identical to the per-path route (`SdeProblem::new` against `SdeProblem::per_path`,
 //! and the lockstep driver over several block widths), for every scheme the lanes solve
-//! them with (THEORY §8: Euler–Maruyama; RK-Milstein for scalar noise; Heun on the
-//! Stratonovich reading of the same coefficients), including partial lane groups, a
+//! them with (THEORY §8: Euler–Maruyama; Milstein and RK-Milstein for scalar noise; Heun on the
+//! Stratonovich reading of the same coefficients, `sde::convert::ReadAsStratonovich`), including partial lane groups, a
 //! shorter last step and diverging lanes.
 
 use crate::common::ROUNDING;
@@ -15,65 +15,10 @@ use noether_sde::ensemble::lockstep::{LockstepProblem, LockstepScheme};
 use noether_sde::ensemble::{Ensemble, Functionals, SdeProblem};
 use noether_sde::models::{MatrixFactorization, NormalizedLinear, ScalarFactorization};
 use noether_sde::prelude::*;
-use noether_sde::sde::{BatchSde, DerivativeScratch};
+use noether_sde::sde::convert::ReadAsStratonovich;
 use noether_sde::sgd::{ModifiedEquation, PopulationForms, Schedule, SgdConfig, SgdSde};
-use noether_sde::{Error, Result};
+use noether_sde::Error;
 use std::ops::Range;
-
-/// The same coefficients read as a Stratonovich SDE (as `sde::convert::ReadAsStratonovich`
-/// does), on both routes, so that stochastic Heun can run them.
-struct Stratonovich<'a, S>(&'a S);
-
-impl<S: Sde + Sync> Sde for Stratonovich<'_, S> {
-    fn dim(&self) -> usize {
-        self.0.dim()
-    }
-    fn structure(&self) -> Structure {
-        self.0.structure().stratonovich()
-    }
-    fn batch(&self) -> Option<&dyn BatchSde> {
-        self.0.batch().map(|_| self as &dyn BatchSde)
-    }
-    fn drift(&self, t: f64, x: &DVector<f64>, out: &mut DVector<f64>) {
-        self.0.drift(t, x, out)
-    }
-    fn diffusion_apply(&self, t: f64, x: &DVector<f64>, dw: &DVector<f64>, out: &mut DVector<f64>) {
-        self.0.diffusion_apply(t, x, dw, out)
-    }
-    fn drift_and_diffusion(
-        &self,
-        t: f64,
-        x: &DVector<f64>,
-        dw: &DVector<f64>,
-        drift: &mut DVector<f64>,
-        diffusion: &mut DVector<f64>,
-    ) {
-        self.0.drift_and_diffusion(t, x, dw, drift, diffusion)
-    }
-    fn diffusion_derivative(
-        &self,
-        t: f64,
-        x: &DVector<f64>,
-        v: &DVector<f64>,
-        c: &DVector<f64>,
-        out: &mut DVector<f64>,
-        scratch: &mut DerivativeScratch,
-    ) {
-        self.0.diffusion_derivative(t, x, v, c, out, scratch)
-    }
-}
-
-impl<S: Sde + Sync> BatchSde for Stratonovich<'_, S> {
-    fn drift_block(&self, t: f64, x: &[f64], out: &mut [f64]) -> Result<()> {
-        self.0.batch().expect("checked in batch()").drift_block(t, x, out)
-    }
-    fn diffusion_block(&self, t: f64, x: &[f64], out: &mut [f64]) -> Result<()> {
-        self.0
-            .batch()
-            .expect("checked in batch()")
-            .diffusion_block(t, x, out)
-    }
-}
 
 /// Final states (or errors: divergences with their path, step and time) and statistics
 /// of `SdeProblem::per_path` and `SdeProblem::new` (checked to be lockstep) compared bit
@@ -153,12 +98,24 @@ fn scalar_factorization_is_bit_identical_on_lanes() {
         assert_same_paths(&sde, EulerMaruyama::new(), &x0, span, 3..300);
         assert_same_paths(&sde, RkMilstein::new(), &x0, span, 3..300);
         assert_same_paths(&sde, Milstein::new(), &x0, span, 3..300);
-        assert_same_paths(&Stratonovich(&sde), Heun::new(), &x0, span, 5..140);
+        assert_same_paths(
+            &ReadAsStratonovich::new(&sde).unwrap(),
+            Heun::new(),
+            &x0,
+            span,
+            5..140,
+        );
         let span = TimeSpan::new(0.0, 1.0, 0.03).unwrap(); // a shorter last step
         assert_same_paths(&sde, EulerMaruyama::new(), &x0, span, 0..17);
         assert_same_paths(&sde, RkMilstein::new(), &x0, span, 0..17);
         assert_same_paths(&sde, Milstein::new(), &x0, span, 0..17);
-        assert_same_paths(&Stratonovich(&sde), Heun::new(), &x0, span, 0..17);
+        assert_same_paths(
+            &ReadAsStratonovich::new(&sde).unwrap(),
+            Heun::new(),
+            &x0,
+            span,
+            0..17,
+        );
     }
 }
 
@@ -176,7 +133,13 @@ fn matrix_factorization_is_bit_identical_on_lanes() {
         assert_eq!(SdeExt::noise(&sde), Noise::General);
         let span = TimeSpan::new(0.0, 0.5, 0.01).unwrap();
         assert_same_paths(&sde, EulerMaruyama::new(), &x0, span, 3..75);
-        assert_same_paths(&Stratonovich(&sde), Heun::new(), &x0, span, 0..13);
+        assert_same_paths(
+            &ReadAsStratonovich::new(&sde).unwrap(),
+            Heun::new(),
+            &x0,
+            span,
+            0..13,
+        );
         let span = TimeSpan::new(0.0, 0.5, 0.03).unwrap(); // a shorter last step
         assert_same_paths(&sde, EulerMaruyama::new(), &x0, span, 5..23);
     }
@@ -195,7 +158,13 @@ fn normalized_linear_is_bit_identical_on_lanes() {
         let sde = SgdSde::population(&nl, config).unwrap();
         let span = TimeSpan::new(0.0, 1.0, 0.01).unwrap();
         assert_same_paths(&sde, EulerMaruyama::new(), &x0, span, 3..150);
-        assert_same_paths(&Stratonovich(&sde), Heun::new(), &x0, span, 0..13);
+        assert_same_paths(
+            &ReadAsStratonovich::new(&sde).unwrap(),
+            Heun::new(),
+            &x0,
+            span,
+            0..13,
+        );
         let span = TimeSpan::new(0.0, 1.0, 0.03).unwrap(); // a shorter last step
         assert_same_paths(&sde, EulerMaruyama::new(), &x0, span, 5..23);
     }
