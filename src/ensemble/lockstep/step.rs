@@ -22,30 +22,6 @@ pub(super) fn noise_term(layout: Layout, b: &[f64], w: &[f64], i: usize) -> f64 
     }
 }
 
-/// The Euler–Maruyama update of every path of a block, `out = x + h a + b ΔW` per
-/// coordinate in that order (the per-path `euler_update`), for any diffusion layout:
-/// the predictor or first stage of every lane scheme. `[x, a, b, dw]` are the block's
-/// states, drifts, diffusion rows and increments.
-pub(super) fn euler_rows(
-    layout: Layout,
-    [d, m]: [usize; 2],
-    h: f64,
-    [x, a, b, dw]: [&[f64]; 4],
-    out: &mut [f64],
-) {
-    let width = match layout {
-        Layout::OneNoise | Layout::Diagonal => d,
-        Layout::Matrix(m) => d * m,
-    };
-    for (p, (out, x)) in out.chunks_exact_mut(d).zip(x.chunks_exact(d)).enumerate() {
-        let (bp, wp) = (&b[p * width..(p + 1) * width], &dw[p * m..(p + 1) * m]);
-        let ap = &a[p * d..(p + 1) * d];
-        for i in 0..d {
-            out[i] = x[i] + h * ap[i] + noise_term(layout, bp, wp, i);
-        }
-    }
-}
-
 /// How a path's diffusion row multiplies its increment (see [`noise_term`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Layout {
@@ -85,15 +61,14 @@ impl<S: BatchSde + ?Sized> LockstepProblem<'_, S> {
                     let (x, a, b) = (&mut ws.x, &ws.drift, &ws.diffusion);
                     ws.kernel.vectorised(EulerOneNoise { x, a, b, dw, h, d });
                 } else {
-                    ws.next.resize(n * d, 0.0);
-                    euler_rows(
-                        layout,
-                        [d, m],
-                        h,
-                        [&ws.x, &ws.drift, &ws.diffusion, dw],
-                        &mut ws.next,
-                    );
-                    std::mem::swap(&mut ws.x, &mut ws.next);
+                    let (x, a, b) = (&mut ws.x, &ws.drift, &ws.diffusion);
+                    for p in 0..n {
+                        let (bp, wp) = (&b[p * width..(p + 1) * width], &dw[p * m..(p + 1) * m]);
+                        for i in 0..d {
+                            let k = p * d + i;
+                            x[k] = x[k] + h * a[k] + noise_term(layout, bp, wp, i);
+                        }
+                    }
                 }
             }
             LockstepScheme::Heun => {
@@ -101,8 +76,14 @@ impl<S: BatchSde + ?Sized> LockstepProblem<'_, S> {
                 ws.support.resize(n * d, 0.0);
                 ws.drift_p.resize(n * d, 0.0);
                 ws.diffusion_p.resize(n * width, 0.0);
-                let (a, b) = (&ws.drift, &ws.diffusion);
-                euler_rows(layout, [d, m], h, [&ws.x, a, b, dw], &mut ws.support);
+                let (x, a, b) = (&ws.x, &ws.drift, &ws.diffusion);
+                for p in 0..n {
+                    let (bp, wp) = (&b[p * width..(p + 1) * width], &dw[p * m..(p + 1) * m]);
+                    for i in 0..d {
+                        let k = p * d + i;
+                        ws.support[k] = x[k] + h * a[k] + noise_term(layout, bp, wp, i);
+                    }
+                }
                 self.sde.drift_block(t + h, &ws.support, &mut ws.drift_p)?;
                 self.sde
                     .diffusion_block(t + h, &ws.support, &mut ws.diffusion_p)?;
@@ -158,9 +139,15 @@ impl<S: BatchSde + ?Sized> LockstepProblem<'_, S> {
             }
             // additive noise (`LockstepProblem::new` admits no other): no derivative term
             _ => {
-                ws.next.resize(n * d, 0.0);
-                euler_rows(Layout::of(noise, d, m), [d, m], h, [x, a, b, dw], &mut ws.next);
-                std::mem::swap(&mut ws.x, &mut ws.next);
+                let layout = Layout::of(noise, d, m);
+                let width = diffusion_width(noise, d, m);
+                for p in 0..n {
+                    let (bp, wp) = (&b[p * width..(p + 1) * width], &dw[p * m..(p + 1) * m]);
+                    for i in 0..d {
+                        let k = p * d + i;
+                        x[k] = x[k] + h * a[k] + noise_term(layout, bp, wp, i);
+                    }
+                }
             }
         }
         Ok(())
@@ -181,13 +168,16 @@ impl<S: BatchSde + ?Sized> LockstepProblem<'_, S> {
         let (d, m, noise) = (self.sde.dim(), self.sde.noise_dim(), self.sde.noise());
         let width = diffusion_width(noise, d, m);
         ws.next.resize(n * d, 0.0);
-        euler_rows(
-            layout,
-            [d, m],
-            h,
-            [&ws.x, &ws.drift, &ws.diffusion, &ws.dw],
-            &mut ws.next,
-        );
+        {
+            let (x, a, b, dw) = (&ws.x, &ws.drift, &ws.diffusion, &ws.dw);
+            for p in 0..n {
+                let (bp, wp) = (&b[p * width..(p + 1) * width], &dw[p * m..(p + 1) * m]);
+                for i in 0..d {
+                    let k = p * d + i;
+                    ws.next[k] = x[k] + h * a[k] + noise_term(layout, bp, wp, i);
+                }
+            }
+        }
         if noise != Noise::Additive {
             let sqrt_h = h.sqrt();
             let inv_sqrt_h = 1.0 / sqrt_h;
