@@ -19,6 +19,7 @@ pub(crate) mod normal;
 // SIMD: the lane ziggurat compiled per instruction set (run-time detection).
 #[allow(unsafe_code)]
 mod normal_simd;
+mod seed_lanes;
 
 pub use normal::{standard_normal, NormalLanes, LANES};
 use rand::SeedableRng;

@@ -342,13 +342,7 @@ impl<S: BatchSde + ?Sized> EnsembleProblem for LockstepProblem<'_, S> {
         ws.live.clear();
         ws.live.resize(n, true);
         ws.lanes.resize_with(groups, NormalLanes::new);
-        for (g, lanes) in ws.lanes.iter_mut().enumerate() {
-            for l in 0..LANES {
-                let p = g * LANES + l;
-                let rng = (p < n).then(|| seeds.rng(paths.start + p as u64, Stream::Brownian));
-                lanes.set(l, rng.as_ref());
-            }
-        }
+        seeds.seed_lanes(paths.clone(), Stream::Brownian, &mut ws.lanes[..groups]);
         // a path the recorder stops (an observable out of bounds: the divergence bound) is
         // retired like a non-finite one; the recorder has already counted it
         let bound = observer.divergence_bound();
