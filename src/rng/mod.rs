@@ -6,7 +6,8 @@
 //! `rand_xoshiro`'s `jump_n` (a test checks it), but ~1000× cheaper: the jump
 //! polynomials `x^(v·2^(128+8w))` of each byte value `v` of the path index and
 //! `x^(2^(192+k)) mod p(x)` of each bit of the stream index (p the generator's
-//! characteristic polynomial) are computed once (64 KiB, a few ms), and a jump applies
+//! characteristic polynomial) are computed once (8 KiB per byte position, built the
+//! first time a path needs it: two for the first 65,536 paths), and a jump applies
 //! one per non-zero byte of `path` and per set bit of the stream index, branch-free on
 //! the state words (~0.3 µs each instead of ~0.5 ms for a general jump; ~0.6 µs for a
 //! path below 65,536 on the Brownian stream). Paths therefore get
@@ -100,26 +101,25 @@ fn jump_polynomials() -> &'static [[u64; 4]; 128] {
     })
 }
 
-/// `PATH_JUMPS[256 w + v] = x^(v · 2^(128 + 8w)) mod p(x)` for `w = 0..8`, `v = 0..256`:
-/// the jump of one byte of the path index, so a path costs one jump per non-zero byte
-/// (two for the first 65,536 paths) instead of one per set bit. 64 KiB, built once
-/// (about 2,000 polynomial products, a few milliseconds).
-fn path_jump_polynomials() -> &'static [[u64; 4]] {
-    static PATH_JUMPS: OnceLock<Vec<[u64; 4]>> = OnceLock::new();
-    PATH_JUMPS.get_or_init(|| {
+/// `path_jumps(w)[v] = x^(v · 2^(128 + 8w)) mod p(x)` for `v = 0..256`: the jump of
+/// byte `w` of the path index having the value `v`, so a path costs one jump per
+/// non-zero byte (two for the first 65,536 paths) instead of one per set bit. Each byte's
+/// table (8 KiB, 255 polynomial products, about 1.5 million instructions) is built the
+/// first time a path needs it: the first 65,536 paths need two of the eight.
+fn path_jumps(w: usize) -> &'static [[u64; 4]; 256] {
+    static PATH_JUMPS: [OnceLock<Box<[[u64; 4]; 256]>>; 8] = [const { OnceLock::new() }; 8];
+    PATH_JUMPS[w].get_or_init(|| {
         let bits = jump_polynomials();
-        let mut out = vec![[0u64; 4]; 8 * 256];
-        for w in 0..8 {
-            out[256 * w] = [1, 0, 0, 0]; // x^0: no jump
-            for v in 1..256usize {
-                let low = v.trailing_zeros() as usize;
-                let rest = v & (v - 1);
-                out[256 * w + v] = if rest == 0 {
-                    bits[8 * w + low]
-                } else {
-                    mul_mod(&out[256 * w + rest], &bits[8 * w + low])
-                };
-            }
+        let mut out = Box::new([[0u64; 4]; 256]);
+        out[0] = [1, 0, 0, 0]; // x^0: no jump
+        for v in 1..256usize {
+            let low = v.trailing_zeros() as usize;
+            let rest = v & (v - 1);
+            out[v] = if rest == 0 {
+                bits[8 * w + low]
+            } else {
+                mul_mod(&out[rest], &bits[8 * w + low])
+            };
         }
         out
     })
@@ -263,11 +263,10 @@ impl SeedTree {
         let mut s = state_words(&Xoshiro256PlusPlus::seed_from_u64(self.seed));
         // distance = path · 2^128 + stream · 2^192: one precomputed jump per non-zero
         // byte of `path` and per set bit of the stream index (jumps commute).
-        let path_jumps = path_jump_polynomials();
         for w in 0..8 {
             let v = ((path >> (8 * w)) & 0xff) as usize;
             if v != 0 {
-                apply_jump(&mut s, &path_jumps[256 * w + v]);
+                apply_jump(&mut s, &path_jumps(w)[v]);
             }
         }
         let jumps = jump_polynomials();
@@ -325,9 +324,8 @@ mod tests {
         assert_eq!(mul_mod(&bits[3], &bits[3]), bits[4]);
         assert_eq!(mul_mod(&[1, 0, 0, 0], &bits[70]), bits[70]);
         // byte table: v = 5 at byte 1 is x^(5 · 2^136) = x^(2^136) · x^(2^138)
-        let table = path_jump_polynomials();
-        assert_eq!(table[256 + 5], mul_mod(&bits[8], &bits[10]));
-        assert_eq!(table[256 * 7 + 128], bits[63]);
+        assert_eq!(path_jumps(1)[5], mul_mod(&bits[8], &bits[10]));
+        assert_eq!(path_jumps(7)[128], bits[63]);
     }
 
     #[test]

@@ -12,7 +12,7 @@
 //! exactly [`SeedTree::rng`]'s (tested), so nothing downstream changes.
 
 use super::normal::{NormalLanes, LANES};
-use super::{path_jump_polynomials, state_words, SeedTree, Stream};
+use super::{path_jumps, state_words, SeedTree, Stream};
 use crate::simd::{Kernel, Vectorised};
 use std::ops::Range;
 
@@ -57,7 +57,7 @@ impl Vectorised for SeedLanes<'_> {
             groups,
         } = self;
         let n = paths.end - paths.start;
-        let jumps = path_jump_polynomials();
+        let jumps = path_jumps(0);
         // group 0: path p₀ in every lane, then lanes with bit b of l set jump 2^b paths
         let first = state_words(&seeds.rng(paths.start, stream));
         let mut s: LaneState = std::array::from_fn(|w| [first[w]; LANES]);
