@@ -90,9 +90,20 @@ pub struct PySde {
     pub failure: CallbackFailure,
 }
 
-/// The buffers of [`BatchSde::milstein_block`] and of the per-path derivative.
+/// The buffers of [`BatchSde::milstein_block`] and of the per-path derivative, and the
+/// block's last `b(t, X)` (and `∂b/∂x`) keyed by the exact bits of `(t, X)`: the
+/// lockstep Milstein evaluates its terms at the states whose diffusion the step has just
+/// evaluated (twice for diagonal noise), so the callbacks are not called again for the
+/// same arguments (the callbacks are functions of `(t, X)`; the numbers do not change).
 #[derive(Default)]
 struct MilsteinScratch {
+    /// The `t` (bits) and states `X` of `b` and `jacobian`.
+    key_t: u64,
+    key_x: Vec<f64>,
+    /// Whether `b` holds `b(key_t, key_x)`.
+    b_valid: bool,
+    /// Whether `jacobian` holds the user's derivative at `(key_t, key_x)`.
+    jacobian_valid: bool,
     /// `b` at the block's states.
     b: Vec<f64>,
     /// `v = b·c` per path.
@@ -105,6 +116,8 @@ struct MilsteinScratch {
     values: Vec<f64>,
     /// `b(x − εv)·c` of one path.
     minus: Vec<f64>,
+    /// Each path's step `ε`, or the value of its whole term ([`difference_step`]).
+    steps: Vec<std::result::Result<f64, f64>>,
 }
 
 /// What a callback returns per path (the trailing dimensions of its array).
@@ -302,6 +315,23 @@ impl PySde {
         })
     }
 
+    /// Whether the scratch's `b` is `b(t, x)` (the exact bits of both).
+    fn holds(s: &MilsteinScratch, t: f64, x: &[f64]) -> bool {
+        s.b_valid
+            && s.key_t == t.to_bits()
+            && s.key_x.len() == x.len()
+            && s.key_x.iter().zip(x).all(|(a, b)| a.to_bits() == b.to_bits())
+    }
+
+    /// Keys the scratch's `b` (just evaluated) to `(t, x)`.
+    fn key(s: &mut MilsteinScratch, t: f64, x: &[f64]) {
+        s.key_t = t.to_bits();
+        s.key_x.clear();
+        s.key_x.extend_from_slice(x);
+        s.b_valid = true;
+        s.jacobian_valid = false;
+    }
+
     /// The user's derivative, where it applies (scalar and diagonal noise; additive
     /// noise has no derivative term).
     fn derivative(&self) -> Option<&Py<PyAny>> {
@@ -327,7 +357,15 @@ impl BatchSde for PySde {
             out.len() * self.dim,
             x.len() * diffusion_width(self.noise, self.dim, self.noise_dim)
         );
-        self.call("diffusion", &self.diffusion, Returns::Diffusion, t, x, out)
+        self.call("diffusion", &self.diffusion, Returns::Diffusion, t, x, out)?;
+        if matches!(self.noise, Noise::Scalar | Noise::Diagonal) {
+            // kept for the Milstein terms at the same states
+            let mut s = self.scratch()?;
+            s.b.clear();
+            s.b.extend_from_slice(out);
+            Self::key(&mut s, t, x);
+        }
+        Ok(())
     }
     /// Milstein's block terms for scalar and diagonal noise (additive noise needs none),
     /// any `d`: see the module docs for the two routes.
@@ -341,8 +379,12 @@ impl BatchSde for PySde {
         let mut scratch = self.scratch()?;
         let s = &mut *scratch;
         // v = b·c per path, as the per-path route's `diffusion_apply(t, x, c)`
-        s.b.resize(n * width, 0.0);
-        self.call("diffusion", &self.diffusion, Returns::Diffusion, t, x, &mut s.b)?;
+        if !Self::holds(s, t, x) {
+            s.b_valid = false;
+            s.b.resize(n * width, 0.0);
+            self.call("diffusion", &self.diffusion, Returns::Diffusion, t, x, &mut s.b)?;
+            Self::key(s, t, x);
+        }
         s.v.resize(n * d, 0.0);
         for p in 0..n {
             let (b, cp) = (&s.b[p * width..(p + 1) * width], &c[p * m..(p + 1) * m]);
@@ -350,15 +392,18 @@ impl BatchSde for PySde {
         }
         if let Some(derivative) = self.derivative() {
             let jw = if noise == Noise::Diagonal { d } else { d * d };
-            s.jacobian.resize(n * jw, 0.0);
-            self.call(
-                "diffusion_derivative",
-                derivative,
-                Returns::Derivative,
-                t,
-                x,
-                &mut s.jacobian,
-            )?;
+            if !s.jacobian_valid {
+                s.jacobian.resize(n * jw, 0.0);
+                self.call(
+                    "diffusion_derivative",
+                    derivative,
+                    Returns::Derivative,
+                    t,
+                    x,
+                    &mut s.jacobian,
+                )?;
+                s.jacobian_valid = true;
+            }
             for p in 0..n {
                 jacobian_term(
                     noise,
@@ -374,6 +419,7 @@ impl BatchSde for PySde {
         s.states.resize(2 * n * d, 0.0);
         s.values.resize(2 * n * width, 0.0);
         s.minus.resize(d, 0.0);
+        s.steps.clear();
         for p in 0..n {
             let (xp, vp) = (&x[p * d..(p + 1) * d], &s.v[p * d..(p + 1) * d]);
             let (plus, minus) = s.states.split_at_mut(n * d);
@@ -381,7 +427,9 @@ impl BatchSde for PySde {
             plus.copy_from_slice(xp);
             minus.copy_from_slice(xp);
             // nalgebra's `axpy`, as `finite_difference_derivative` forms x ± εv
-            if let Ok(eps) = difference_step(xp, vp) {
+            let step = difference_step(xp, vp);
+            s.steps.push(step);
+            if let Ok(eps) = step {
                 let v = DVectorView::from_slice(vp, d);
                 DVectorViewMut::from_slice(plus, d).axpy(eps, &v, 1.0);
                 DVectorViewMut::from_slice(minus, d).axpy(-eps, &v, 1.0);
@@ -396,13 +444,9 @@ impl BatchSde for PySde {
             &mut s.values,
         )?;
         for p in 0..n {
-            let (xp, vp, cp) = (
-                &x[p * d..(p + 1) * d],
-                &s.v[p * d..(p + 1) * d],
-                &c[p * m..(p + 1) * m],
-            );
+            let cp = &c[p * m..(p + 1) * m];
             let o = &mut out[p * d..(p + 1) * d];
-            match difference_step(xp, vp) {
+            match s.steps[p] {
                 Err(value) => o.fill(value),
                 Ok(eps) => {
                     let (plus, minus) = (
@@ -457,6 +501,7 @@ impl noether_sde::sde::Sde for PySde {
         };
         let d = self.dim;
         let jw = if self.noise == Noise::Diagonal { d } else { d * d };
+        s.jacobian_valid = false;
         s.jacobian.resize(jw, 0.0);
         let called = self.call(
             "diffusion_derivative",

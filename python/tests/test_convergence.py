@@ -74,11 +74,11 @@ def test_one_callback_call_per_step_per_block_and_the_per_path_numbers():
         assert (res[name]["order"], res[name]["ci_low"], res[name]["ci_high"]) == (order, lo, hi), name
     # all 100 paths in one block: steps of the levels (8+16+32+64 = 120) and of the
     # Milstein reference 4× finer (256) per scheme, each step a fixed handful of calls
-    # for the block (drift + diffusion: EM 1+1, Milstein 1+3 (b, then b at x and at the
-    # stacked x ± εb for L¹b), RK-Milstein 1+2), never
+    # for the block (drift + diffusion: EM 1+1, Milstein 1+2 (b, then b at the stacked
+    # x ± εb for L¹b; b at x is the step's own), RK-Milstein 1+2), never
     # one per path (the per-path study made 112,800 drift and 415,200 diffusion calls here)
     assert c.calls["drift"] == 3 * 256 + 3 * 120
-    assert c.calls["diffusion"] == 3 * 256 * 3 + 120 * (1 + 3 + 2)
+    assert c.calls["diffusion"] == 3 * 256 * 2 + 120 * (1 + 2 + 2)
     assert set(c.rows) == {100, 200}  # the block, and the stacked x ± εb of the difference
 
 

@@ -136,22 +136,22 @@ def test_rotation_norm_is_exact_to_order_h():
 
 
 @pytest.mark.parametrize("problem,x0,per_step", [
-    (Rotation, [1.0, 0.5], 3),  # b for ΔW; b for v; b(x ± εv) stacked
-    (Diagonal, [1.0, 0.5, -0.3], 5),  # the same along ΔW and along 1
+    (Rotation, [1.0, 0.5], 2),  # b for the step (reused for v = b·1); b(x ± εv) stacked
+    (Diagonal, [1.0, 0.5, -0.3], 3),  # the same, the stacked call along ΔW and along 1
 ], ids=["scalar_d2", "diagonal_d3"])
 def test_one_call_per_step_per_block(problem, x0, per_step):
     """Every callback sees the whole block: the counts per step are fixed (per block),
-    never per path; with the user's derivative, one derivative call replaces the
-    difference's stacked call."""
+    never per path; b(t, X) of the step serves the Milstein terms at the same states, and
+    with the user's derivative one derivative call (shared by diagonal noise's two terms)
+    replaces the difference's stacked calls."""
     for derivative in (False, True):
         c = problem()
         ns.simulate(c.sde(derivative), method="milstein", x0=x0, t_end=1.0, dt=0.01, paths=64, seed=1,
                     save_every=0.5)
         steps = c.calls["drift"]  # one drift call per step per block
         assert steps % 100 == 0
-        terms = 1 if problem is Rotation else 2  # milstein_block calls per step
         if derivative:
-            assert c.calls == {"drift": steps, "diffusion": (1 + terms) * steps, "derivative": terms * steps}
+            assert c.calls == {"drift": steps, "diffusion": steps, "derivative": steps}
         else:
             assert c.calls == {"drift": steps, "diffusion": per_step * steps, "derivative": 0}
     if problem is Rotation:
