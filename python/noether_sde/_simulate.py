@@ -49,9 +49,9 @@ class Sde:
 
     Milstein (THEORY §8) adds the derivative terms ``∂b[v]·c = d/dε b(x + εv)·c`` along
     ``v = b·c``: scalar noise ``X' = X + a h + b ΔW + ½ (ΔW² − h) ∂b[b]``, diagonal noise
-    ``X'_i = … + ½ (ΔW_i² − h) b_i′(x_i) b_i(x)``. ``diffusion_derivative(t, X)``
-    (optional) receives the ``(P, d)`` block, one call per Milstein term for the block,
-    and returns ``∂b/∂x``:
+    ``X'_i = … + ½ (ΔW_i² − h) b_i′(x_i) b_i(x_i)``. ``diffusion_derivative(t, X)``
+    (optional) receives the ``(P, d)`` block, one call per step for the block, and
+    returns ``∂b/∂x``:
 
     - scalar noise: the Jacobian ``J[p, i, l] = ∂b_i/∂x_l`` of shape ``(P, d, d)``
       (``(P, 1)`` or ``(P,)`` also accepted when ``d = 1``), used as
@@ -65,9 +65,10 @@ class Sde:
     Without it the library takes the central difference
     ``∂b[v]·c = [b(x + εv)·c − b(x − εv)·c] / (2ε)``,
     ``ε = ∛ε_mach · max(‖x‖_∞, 1) / ‖v‖_∞`` (per path, the step of the library's
-    per-path difference, hence the same bits): one more ``diffusion`` call at ``X`` (for
-    ``v``) and one at all ``X ± εv`` stacked (``2P`` rows) per term for the block. Scalar
-    noise has one term per step, diagonal noise two (along ``ΔW`` and along ``1``).
+    per-path difference, hence the same bits): one more ``diffusion`` call at all
+    ``X ± εv`` stacked (``2P`` rows) per term for the block (``v`` comes from the step's
+    own ``b(t, X)``). Scalar noise has one term per step, diagonal noise two (along
+    ``ΔW`` and along ``1``).
     ``method="milstein"`` on commutative noise raises :class:`~noether_sde.Incompatible`
     naming ``"rk_milstein"`` (derivative-free, strong order 1 there); on general noise
     with ``m > 1`` (Lévy areas needed) ``"em"``, or ``milstein_levy`` per path in

@@ -13,15 +13,20 @@
 //!   Jacobian `J[p, i, l] = ∂b_i/∂x_l (x_p)`, shape `(P, d, d)` (for `d = 1` also
 //!   `(P, 1)` or `(P,)`), and `(∂b[v]·c)_i = (Σ_l J_il v_l)·c_1` summed in order
 //!   `l = 1, …, d`; for diagonal noise the diagonal `J[p, i] = b_i′(x_{p,i})`, shape
-//!   `(P, d)`, and `(∂b[v]·c)_i = (J_i v_i)·c_i`. One `diffusion` call (for `v`) and one
-//!   `diffusion_derivative` call per block.
+//!   `(P, d)`, and `(∂b[v]·c)_i = (J_i v_i)·c_i`. One `diffusion_derivative` call per
+//!   step for the block.
 //! - otherwise the library's central difference
 //!   ([`noether_sde::sde::finite_difference_derivative`]): per path
 //!   `ε = δ·max(‖x‖_∞, 1)/‖v‖_∞` with the library's `δ` ([`FD_RELATIVE_STEP`]) and
 //!   `∂b[v]·c = (b(x + εv)·c − b(x − εv)·c)·(½/ε)` (`0` where `v = 0`, NaN where `v` is
 //!   not finite), computed with nalgebra's own `amax`, `axpy` and `scale_mut` on each
 //!   path's row; every `x ± εv` of the block stacked into one `diffusion` call of `2P`
-//!   rows (after the one at `X` for `v`).
+//!   rows per term.
+//!
+//! `v = b(t, X)·c` needs `b` at the block's states, which the step has just evaluated:
+//! [`BatchSde::diffusion_block`] keeps its result (and `milstein_block` the user's
+//! derivative) keyed by the exact bits of `(t, X)`, and the terms at the same arguments
+//! reuse them instead of calling again.
 //!
 //! Commutative and general noise have no lockstep Milstein (their `L^j b_k` need every
 //! column, general noise also Lévy areas); the user's derivative is refused there and
