@@ -21,9 +21,10 @@ class CallbackError(NoetherError): ...
 class Sde:
     """``dX = a(t, X) dt + b(t, X) dW`` from vectorised callbacks on ``(P, d)`` blocks.
 
-    ``diffusion_derivative(t, X[P, 1]) -> b′(X)`` (``(P, 1)`` or ``(P,)``; ``d = m = 1``
-    only) gives Milstein's ``L¹b = b′ b``; without it a central difference of
-    ``diffusion`` is used.
+    ``diffusion_derivative(t, X[P, d])`` gives Milstein's ``∂b/∂x``: the Jacobian
+    ``(P, d, d)`` for scalar noise (``(P, 1)`` or ``(P,)`` when ``d = 1``), the diagonal
+    ``b_i′(x_i)`` ``(P, d)`` for diagonal noise; not for commutative or general noise.
+    Without it a central difference of ``diffusion`` (one stacked call per term) is used.
     """
     drift: Callable[[float, np.ndarray], np.ndarray]
     diffusion: Callable[[float, np.ndarray], np.ndarray]
@@ -105,11 +106,12 @@ def convergence(
     dts: Sequence[float] = ...,
     paths: int = ...,
     seed: int = ...,
-    functional: Optional[Callable[[np.ndarray], float]] = ...,
+    functional: Optional[Callable[[np.ndarray], np.ndarray]] = ...,
 ) -> dict[str, dict[str, Any]]:
     """Strong ``E|X_h(T) − X_ref(T)|`` or weak ``|E[φ(X_h(T)) − φ(X_ref(T))]|`` errors
     over dyadic steps on shared Brownian paths (reference: Milstein with Lévy areas 4×
-    finer), on the lockstep driver (one callback call per step per block of paths).
+    finer), on the lockstep driver (one callback call per step per block of paths;
+    ``functional(X[P, d]) -> (P,)`` once per block and step size).
     Returns ``{scheme: {"order", "ci_low", "ci_high", "kind", "table"}}``."""
     ...
 def reproduce(out: str = ..., quick: bool = ..., only: str | Sequence[str] | None = ..., force: bool = ...) -> dict[str, Any]: ...

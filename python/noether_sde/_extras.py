@@ -6,7 +6,6 @@ import math
 import os
 from typing import Callable, Optional, Sequence
 
-import numpy as np
 
 from . import _core
 
@@ -28,10 +27,16 @@ def convergence(sde, *, x0, t_end: float = 1.0, schemes: Sequence[str] = ("euler
     step for a block of paths (``X`` of shape ``(P, d)``, ``P`` up to 1024), never once
     per path, with the per-path study's numbers bit for bit (same seed → same errors,
     standard errors, orders and intervals). Schemes without a lockstep twin (the
-    lockstep schemes are ``euler_maruyama``, ``milstein`` for ``d = m = 1`` with scalar
-    or additive noise, ``heun``, ``rk_milstein``), and the Milstein–Lévy reference when
-    ``d > 1``, run one path at a time (``X`` of shape ``(1, d)``). ``functional`` is
-    called once per path and step size on the final state (a 1-D array).
+    lockstep schemes are ``euler_maruyama``, ``milstein`` for scalar, diagonal or
+    additive noise, ``heun``, ``rk_milstein``), and the Milstein–Lévy reference on
+    commutative or general noise, run one path at a time (``X`` of shape ``(1, d)``).
+
+    ``functional(X)`` is vectorised like the SDE's callbacks: it receives the final
+    states of a block of paths as a ``(P, d)`` array and returns ``φ`` of each, shape
+    ``(P,)`` — one call per block and step size (and one for the block's references),
+    e.g. ``functional=lambda X: X[:, 0] ** 2``. It must treat rows independently (the
+    same row gives the same number in any block); on the per-path route it sees blocks
+    of one row.
     Returns ``{scheme: {"order", "ci_low", "ci_high", "table"}}``, where ``table`` is a
     list of ``{"h", "error", "std_error", "wall_seconds_per_path", ...}`` for a
     work–precision plot.
@@ -58,11 +63,10 @@ def convergence(sde, *, x0, t_end: float = 1.0, schemes: Sequence[str] = ("euler
         if levels != list(range(levels[0], levels[-1] + 1)):
             raise InvalidParameter("`dts`: give consecutive dyadic steps t_end/2^k, t_end/2^(k+1), ...")
     x0 = as_float_array(x0, "x0", (0, 1)).reshape(-1).tolist()
-    phi = None
-    if functional is not None:
-        phi = lambda x: float(functional(np.asarray(x)))
+    if functional is not None and not callable(functional):
+        raise InvalidParameter("`functional`: expected a function of X[P, d] returning (P,)")
     raw = json.loads(_core.convergence(sde._core, x0, t_end, list(schemes), kind == "weak", levels[0], levels[-1],
-                                       as_count(paths, "paths", 2), as_count(seed, "seed"), phi))
+                                       as_count(paths, "paths", 2), as_count(seed, "seed"), functional))
     out = {}
     for study in raw:
         table = [dict(p, wall_seconds_per_path=p["wall_seconds"] / p["paths"]) for p in study["points"]]

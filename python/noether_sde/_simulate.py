@@ -43,17 +43,36 @@ class Sde:
     One call per step for the whole block, never one per path. Euler–Maruyama
     (``method="em"``, ``X' = X + a h + b ΔW``, THEORY §8), Heun (``"heun"``, for
     ``calculus="stratonovich"``), derivative-free RK-Milstein (``"rk_milstein"``, not
-    on general noise) and Milstein (``"milstein"``, for ``d = m = 1`` with
-    ``noise="scalar"`` or ``"additive"``) run on the library's lockstep driver; each
+    on general noise with ``m > 1``) and Milstein (``"milstein"``, for scalar noise with
+    any ``d``, diagonal and additive noise) run on the library's lockstep driver; each
     path's increments come from its own stream of the seed tree.
 
-    Milstein adds ``½ (ΔW² − h) L¹b`` with ``L¹b = b′ b`` (``b′ = ∂b/∂x``):
-    ``diffusion_derivative(t, X)`` (optional, ``d = m = 1`` only) receives the ``(P, 1)``
-    block and returns ``b′(t, X)`` of shape ``(P, 1)`` (or ``(P,)``), one call per step
-    for the block; without it the library takes the central difference
-    ``L¹b = [b(x + εb) − b(x − εb)] / (2ε)``, ``ε = ∛ε_mach · max(|x|, 1) / |b|`` (two
-    more ``diffusion`` calls per step for the block: at ``X`` and at both ``X ± εb``
-    stacked). Milstein for ``d > 1`` raises :class:`~noether_sde.Incompatible`.
+    Milstein (THEORY §8) adds the derivative terms ``∂b[v]·c = d/dε b(x + εv)·c`` along
+    ``v = b·c``: scalar noise ``X' = X + a h + b ΔW + ½ (ΔW² − h) ∂b[b]``, diagonal noise
+    ``X'_i = … + ½ (ΔW_i² − h) b_i′(x_i) b_i(x_i)``. ``diffusion_derivative(t, X)``
+    (optional) receives the ``(P, d)`` block, one call per step for the block, and
+    returns ``∂b/∂x``:
+
+    - scalar noise: the Jacobian ``J[p, i, l] = ∂b_i/∂x_l`` of shape ``(P, d, d)``
+      (``(P, 1)`` or ``(P,)`` also accepted when ``d = 1``), used as
+      ``(Σ_l J_il v_l)·c``;
+    - diagonal noise: the diagonal ``J[p, i] = ∂b_i/∂x_i`` of shape ``(P, d)``, used as
+      ``J_i v_i c_i``;
+    - additive noise: not needed (the terms vanish); commutative or general noise:
+      refused (:class:`~noether_sde.Incompatible`), their Milstein terms come from
+      differences.
+
+    Without it the library takes the central difference
+    ``∂b[v]·c = [b(x + εv)·c − b(x − εv)·c] / (2ε)``,
+    ``ε = ∛ε_mach · max(‖x‖_∞, 1) / ‖v‖_∞`` (per path, the step of the library's
+    per-path difference, hence the same bits): one more ``diffusion`` call at all
+    ``X ± εv`` stacked (``2P`` rows) per term for the block (``v`` comes from the step's
+    own ``b(t, X)``). Scalar noise has one term per step, diagonal noise two (along
+    ``ΔW`` and along ``1``).
+    ``method="milstein"`` on commutative noise raises :class:`~noether_sde.Incompatible`
+    naming ``"rk_milstein"`` (derivative-free, strong order 1 there); on general noise
+    with ``m > 1`` (Lévy areas needed) ``"em"``, or ``milstein_levy`` per path in
+    :func:`~noether_sde.convergence`.
     """
 
     def __init__(self, drift: Callable, diffusion: Callable, dim: int, noise_dim: Optional[int] = None,

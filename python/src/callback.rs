@@ -3,7 +3,7 @@
 //! exception of a run kept to be re-raised as itself when the run ends.
 
 use noether_sde::{Error, Result};
-use numpy::{PyArrayDyn, PyArrayMethods};
+use numpy::{PyArrayDyn, PyArrayMethods, PyUntypedArrayMethods};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use std::sync::Mutex;
@@ -50,14 +50,23 @@ impl CallbackFailure {
 }
 
 /// `numpy.asarray(value, dtype="float64")`: what a callback returned, as a float64 array
-/// (converted if it is another numeric type; numpy's error if it cannot be).
+/// (converted if it is another numeric type; numpy's error if it cannot be), made
+/// C-contiguous by numpy when it is not (a transposed, strided or broadcast result,
+/// e.g. `np.broadcast_to(s, X.shape)`), so that [`copy_out`] is one `memcpy`.
 pub fn float64_array<'py>(py: Python<'py>, value: Py<PyAny>) -> PyResult<Bound<'py, PyArrayDyn<f64>>> {
     let kwargs = PyDict::new(py);
     kwargs.set_item("dtype", "float64")?;
-    let array = py
-        .import("numpy")?
-        .call_method("asarray", (value,), Some(&kwargs))?;
-    array.cast_into::<PyArrayDyn<f64>>().map_err(PyErr::from)
+    let numpy = py.import("numpy")?;
+    let array = numpy
+        .call_method("asarray", (value,), Some(&kwargs))?
+        .cast_into::<PyArrayDyn<f64>>()?;
+    if array.ndim() == 0 || array.is_c_contiguous() {
+        return Ok(array);
+    }
+    numpy
+        .call_method1("ascontiguousarray", (array,))?
+        .cast_into::<PyArrayDyn<f64>>()
+        .map_err(PyErr::from)
 }
 
 /// Copies `array` into `out` in C order: one `memcpy` when it is C-contiguous (the usual

@@ -2,10 +2,12 @@
 //! Python-defined SDE (THEORY §8), with a reference solution from Milstein with Lévy
 //! areas four times finer on the same Brownian path, on the lockstep driver
 //! ([`noether_sde::analysis::convergence::lockstep`]): one call of each callback per step
-//! for a block of paths. The per-path study's numbers, bit for bit; schemes without a
-//! lane twin (and Milstein outside `d = m = 1` with scalar or additive noise) fall back
-//! to the per-path study (one call per path per step), as does the Milstein–Lévy
-//! reference of an SDE with `d > 1`.
+//! for a block of paths, and, for a weak error, one call of the vectorised
+//! `functional(X[P, d]) -> (P,)` per block and step size. The per-path study's numbers,
+//! bit for bit; schemes without a lane twin (and Milstein on commutative or general
+//! noise) fall back to the per-path study (one call per path per step, the functional
+//! on blocks of one), as does the Milstein–Lévy reference on commutative or general
+//! noise.
 
 use crate::errors::{to_py, IntoPy};
 use crate::sde::PySde;
@@ -15,6 +17,7 @@ use noether_sde::analysis::convergence::{ConvergenceConfig, ConvergenceStudy, Me
 use noether_sde::scheme::catalogue::{SchemeKind, SchemeVisitor};
 use noether_sde::scheme::Scheme;
 use noether_sde::{Error, Result};
+use numpy::{PyArray1, PyArrayMethods, PyUntypedArrayMethods};
 use pyo3::prelude::*;
 
 struct Study<'a> {
@@ -71,18 +74,32 @@ pub fn convergence(
         .map(|s| SchemeKind::parse(s))
         .collect::<Result<Vec<_>>>()
         .py_err()?;
-    let phi = |x: &DVector<f64>| -> f64 {
-        match &functional {
-            None => x[0],
-            Some(f) => Python::attach(|py| {
-                f.call1(py, (x.as_slice().to_vec(),))
-                    .and_then(|v| v.extract::<f64>(py))
-                    .unwrap_or(f64::NAN)
-            }),
-        }
+    // φ(X[P, d]) -> (P,) on a block of final states: one call per block and step size
+    // (the default φ = x_1 needs no Python)
+    let d = x0.len();
+    let phi = |states: &[f64], out: &mut [f64]| -> Result<()> {
+        let Some(f) = &functional else {
+            for (o, x) in out.iter_mut().zip(states.chunks_exact(d)) {
+                *o = x[0];
+            }
+            return Ok(());
+        };
+        let p = out.len();
+        sde.failure.guard("functional", |py| -> PyResult<()> {
+            let block = PyArray1::from_slice(py, states).reshape([p, d])?;
+            let array = crate::callback::float64_array(py, f.call1(py, (block,))?)?;
+            let shape = array.shape().to_vec();
+            if !(shape == [p] || shape == [p, 1]) {
+                return Err(crate::errors::CallbackError::new_err(format!(
+                    "functional(X) returned an array of shape {shape:?}; expected ({p},) for X of shape ({p}, {d})"
+                )));
+            }
+            crate::callback::copy_out(&array, out);
+            Ok(())
+        })
     };
     let measure = if weak {
-        Measure::Weak(&phi)
+        Measure::WeakBlock(&phi)
     } else {
         Measure::Strong
     };

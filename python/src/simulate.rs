@@ -293,23 +293,37 @@ pub fn simulate_sde<'py>(
     progress: Option<Bound<'py, PyAny>>,
 ) -> PyResult<Bound<'py, PyDict>> {
     // the lockstep twin of the catalogue scheme (LockstepProblem::new checks the rest:
-    // calculus, noise, and that Milstein has its derivative term: d = m = 1 for a Python Sde)
+    // calculus, noise, and that Milstein has its derivative terms: scalar, diagonal or
+    // additive noise for a Python Sde)
     let lanes = match Method::parse(method).py_err()? {
         Method::Sde(kind) => LockstepScheme::from_name(kind.info().name),
         _ => None,
     };
     let Some(lanes) = lanes else {
         return Err(crate::errors::Incompatible::new_err(format!(
-            "method `{method}`: a Python-defined Sde runs on the lockstep driver, which has em, milstein (d = m = 1), heun (Stratonovich) and rk_milstein"
+            "method `{method}`: a Python-defined Sde runs on the lockstep driver, which has em, milstein \
+             (scalar, diagonal or additive noise), heun (Stratonovich) and rk_milstein"
         )));
     };
     if lanes == LockstepScheme::Milstein {
-        use noether_sde::sde::{Noise, Sde, SdeExt};
-        let (d, m, noise) = (sde.dim(), sde.noise_dim(), sde.noise());
-        if !(d == 1 && m == 1 && matches!(noise, Noise::Scalar | Noise::Additive)) {
+        use noether_sde::sde::{Noise, SdeExt};
+        let noise = sde.noise();
+        let instead = match noise {
+            Noise::General if sde.noise_dim() > 1 => Some(
+                "Milstein-type schemes need Lévy areas there, which this driver does not draw: use \
+                 method=\"em\" (strong order ½), or measure milstein_levy per path with \
+                 ns.convergence(..., schemes=[\"milstein_levy\"])",
+            ),
+            Noise::Commutative | Noise::General => Some(
+                "use method=\"rk_milstein\" (derivative-free Runge–Kutta Milstein: strong order 1 \
+                 on commutative noise and with one Brownian motion, on the same lanes)",
+            ),
+            _ => None,
+        };
+        if let Some(instead) = instead {
             return Err(crate::errors::Incompatible::new_err(format!(
-                "method `milstein`: a Python-defined Sde runs Milstein for d = m = 1 with scalar or \
-                 additive noise; this SDE has {} noise, d = {d}, m = {m}",
+                "method `milstein`: a Python-defined Sde runs Milstein on scalar, diagonal or additive \
+                 noise; this SDE has {} noise: {instead}",
                 noise.name()
             )));
         }

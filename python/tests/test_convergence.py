@@ -74,21 +74,46 @@ def test_one_callback_call_per_step_per_block_and_the_per_path_numbers():
         assert (res[name]["order"], res[name]["ci_low"], res[name]["ci_high"]) == (order, lo, hi), name
     # all 100 paths in one block: steps of the levels (8+16+32+64 = 120) and of the
     # Milstein reference 4× finer (256) per scheme, each step a fixed handful of calls
-    # for the block (drift + diffusion: EM 1+1, Milstein 1+3 (b, then b at x and at the
-    # stacked x ± εb for L¹b), RK-Milstein 1+2), never
+    # for the block (drift + diffusion: EM 1+1, Milstein 1+2 (b, then b at the stacked
+    # x ± εb for L¹b; b at x is the step's own), RK-Milstein 1+2), never
     # one per path (the per-path study made 112,800 drift and 415,200 diffusion calls here)
     assert c.calls["drift"] == 3 * 256 + 3 * 120
-    assert c.calls["diffusion"] == 3 * 256 * 3 + 120 * (1 + 3 + 2)
+    assert c.calls["diffusion"] == 3 * 256 * 2 + 120 * (1 + 2 + 2)
     assert set(c.rows) == {100, 200}  # the block, and the stacked x ± εb of the difference
 
 
-def test_weak_study_keeps_the_per_path_numbers():
+def test_weak_study_keeps_the_per_path_numbers_with_one_functional_call_per_block():
+    """φ(X) = X_1² vectorised: one call per block of paths per step size, plus one for the
+    block's references, never one per path (the per-path study called it 2 × 100 × 4 times
+    here), with the per-path study's numbers bit for bit."""
     c = Counting()
     sde = ns.Sde(drift=c.drift, diffusion=c.diffusion, dim=1, noise="scalar")
+    blocks = []
+
+    def square(X):
+        blocks.append(X.shape)
+        return X[:, 0] ** 2
+
     res = ns.convergence(sde, x0=[1.0], t_end=1.0, schemes=["em", "milstein"], kind="weak", dts=[1 / 2, 1 / 4, 1 / 8],
-                         paths=100, seed=3, functional=lambda x: x[0] ** 2)
+                         paths=100, seed=3, functional=square)
     for name, (order, lo, hi) in PER_PATH_WEAK.items():
         assert (res[name]["order"], res[name]["ci_low"], res[name]["ci_high"]) == (order, lo, hi), name
+    assert blocks == [(100, 1)] * (2 * (3 + 1))  # 2 schemes × (3 step sizes + the reference), one block
+
+
+def test_functional_blocks_follow_the_block_width():
+    """2,000 paths of a d = 2 SDE run as blocks of at most 1024 paths: two calls per step
+    size, each with the block's (P, 2) final states."""
+    sde = ns.Sde(drift=lambda t, X: -X, diffusion=lambda t, X: 0.3 * X, dim=2, noise="diagonal")
+    shapes = []
+
+    def first(X):
+        shapes.append(X.shape)
+        return X[:, 0]
+
+    ns.convergence(sde, x0=[1.0, 2.0], t_end=1.0, schemes=["em"], kind="weak", dts=[1 / 2, 1 / 4], paths=2000,
+                   seed=1, functional=first)
+    assert shapes == [(1024, 2)] * 3 + [(976, 2)] * 3
 
 
 def test_milstein_with_the_users_derivative_matches_the_finite_difference_to_rounding():
@@ -116,13 +141,13 @@ def test_simulate_runs_milstein_on_a_python_sde():
     assert c.calls["derivative"] > 0 and c.calls["derivative"] % 100 == 0
 
 
-def test_milstein_needs_one_dimension():
-    two = ns.Sde(drift=lambda t, X: -X, diffusion=lambda t, X: 0.1 * X, dim=2, noise="diagonal")
-    with pytest.raises(ns.Incompatible, match="d = m = 1"):
-        ns.simulate(two, method="milstein", x0=[1.0, 1.0], t_end=0.1, dt=0.01, paths=8, seed=1)
-    with pytest.raises(ns.Incompatible, match="d = m = 1"):
-        ns.Sde(drift=lambda t, X: -X, diffusion=lambda t, X: 0.1 * X, dim=2, noise="diagonal",
-               diffusion_derivative=lambda t, X: 0.1 + 0 * X)
+def test_milstein_runs_beyond_one_dimension():
+    """d = 2 diagonal noise, with the user's diagonal derivative b_i′(x_i) of shape (P, 2)
+    (more in test_milstein.py)."""
+    two = ns.Sde(drift=lambda t, X: -X, diffusion=lambda t, X: 0.1 * X, dim=2, noise="diagonal",
+                 diffusion_derivative=lambda t, X: 0.1 + 0 * X)
+    r = ns.simulate(two, method="milstein", x0=[1.0, 1.0], t_end=0.1, dt=0.01, paths=8, seed=1)
+    assert r.finished == 8
 
 
 def test_bad_convergence_inputs_raise_typed_exceptions():

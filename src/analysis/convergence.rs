@@ -36,15 +36,52 @@ pub enum Measure<'a> {
     Strong,
     /// `|E φ(X_h(T)) − E φ(X_ref(T))|` for the given test function `φ`.
     Weak(&'a dyn Fn(&DVector<f64>) -> f64),
+    /// The weak error with `φ` evaluated on a block of final states at once:
+    /// `phi(states, out)` receives `P` states row-major (`states.len() = P·d`) and writes
+    /// `φ` of each into `out` (`P` numbers), the same number for a state whatever the
+    /// block. The lockstep study ([`lockstep`]) calls it once per block of paths per step
+    /// size and once for the block's references; the per-path study with blocks of one.
+    /// Its error (e.g. a failing user function) ends the study.
+    WeakBlock(&'a BlockFunctional<'a>),
 }
+
+/// A test function on a block of states (see [`Measure::WeakBlock`]).
+pub type BlockFunctional<'a> = dyn Fn(&[f64], &mut [f64]) -> Result<()> + 'a;
 
 impl Measure<'_> {
     /// `"strong"` or `"weak"`.
     pub fn name(&self) -> &'static str {
         match self {
             Measure::Strong => "strong",
-            Measure::Weak(_) => "weak",
+            Measure::Weak(_) | Measure::WeakBlock(_) => "weak",
         }
+    }
+
+    /// `φ(x)` of one state (`0` for the strong error).
+    fn phi(&self, x: &DVector<f64>) -> Result<f64> {
+        let mut value = [0.0];
+        match self {
+            Measure::Strong => {}
+            Measure::Weak(phi) => value[0] = phi(x),
+            Measure::WeakBlock(phi) => phi(x.as_slice(), &mut value)?,
+        }
+        Ok(value[0])
+    }
+
+    /// `φ` of each of the `out.len()` states of `states` (row-major), `row` a buffer of
+    /// one state (nothing for the strong error).
+    fn phi_block(&self, states: &[f64], row: &mut DVector<f64>, out: &mut [f64]) -> Result<()> {
+        match self {
+            Measure::Strong => {}
+            Measure::Weak(phi) => {
+                for (o, x) in out.iter_mut().zip(states.chunks_exact(row.len())) {
+                    row.as_mut_slice().copy_from_slice(x);
+                    *o = phi(row);
+                }
+            }
+            Measure::WeakBlock(phi) => phi(states, out)?,
+        }
+        Ok(())
     }
 }
 
@@ -263,10 +300,7 @@ where
                 )?
             }
         };
-        let phi_ref = match measure {
-            Measure::Weak(phi) => phi(&x_ref),
-            Measure::Strong => 0.0,
-        };
+        let phi_ref = measure.phi(&x_ref)?;
         for _ in config.finest..sample_level {
             grid = grid.coarsen()?;
         }
@@ -289,7 +323,7 @@ where
             seconds[slot] += start.elapsed().as_secs_f64();
             let value = match measure {
                 Measure::Strong => (&x_h - &x_ref).norm(),
-                Measure::Weak(phi) => phi(&x_h) - phi_ref,
+                _ => measure.phi(&x_h)? - phi_ref,
             };
             stats[slot].push(value);
             if slot > 0 {

@@ -34,4 +34,5 @@ mod symmetry;
 mod timescales;
 mod warmup;
 mod weak;
+mod weak_block;
 mod work_precision;

@@ -25,10 +25,12 @@
 //!
 //! The reference: [`Reference::Exact`] is evaluated per path on its grid (no SDE
 //! evaluations); [`Reference::SameScheme`] runs on lanes; [`Reference::Fine`] (Milstein
-//! with Lévy areas) runs on lanes as the lockstep Milstein when that applies (`d = m = 1`,
-//! scalar or additive noise, a `milstein_block`: there the two schemes are the same
-//! arithmetic) and per path otherwise. Schemes without a lane twin, and SDEs without a
-//! block form ([`Sde::batch`]), run the per-path study.
+//! with Lévy areas) runs on lanes as the lockstep Milstein when that applies (additive
+//! noise, or scalar or diagonal noise with a `milstein_block`: there the Lévy areas drop
+//! out and the two schemes are the same arithmetic) and per path otherwise. Schemes
+//! without a lane twin, and SDEs without a block form ([`Sde::batch`]), run the per-path
+//! study. A weak error's [`Measure::WeakBlock`] is called once per block of paths per
+//! step size (and once for the block's references).
 //!
 //! A path whose state turns NaN fails the study with [`Error::Divergence`] of the first
 //! failing path in the per-path study's order (path, then reference, then finest to
@@ -329,10 +331,12 @@ impl<S: Sde + ?Sized> Study<'_, S> {
                     }
                 }
             }
-            let phi_ref: Vec<f64> = match self.measure {
-                Measure::Weak(phi) => x_ref.iter().map(phi).collect(),
-                Measure::Strong => Vec::new(),
-            };
+            // φ of the references, for the block at once
+            let mut phi_ref = vec![0.0; n];
+            if !matches!(self.measure, Measure::Strong) {
+                let states: Vec<f64> = x_ref.iter().flat_map(|x| x.iter().copied()).collect();
+                self.measure.phi_block(&states, &mut x_h, &mut phi_ref)?;
+            }
             for grid in &mut grids {
                 for _ in config.finest..sample_level {
                     *grid = grid.coarsen()?;
@@ -347,12 +351,18 @@ impl<S: Sde + ?Sized> Study<'_, S> {
                     drift_evals[slot] = self.blocks.drift.load(Ordering::Relaxed);
                     diffusion_evals[slot] = self.blocks.diffusion.load(Ordering::Relaxed);
                 }
-                for (p, row) in buffers.x.chunks_exact(d).enumerate() {
-                    x_h.as_mut_slice().copy_from_slice(row);
-                    values[slot * width + p] = match self.measure {
-                        Measure::Strong => (&x_h - &x_ref[p]).norm(),
-                        Measure::Weak(phi) => phi(&x_h) - phi_ref[p],
-                    };
+                let level = &mut values[slot * width..slot * width + n];
+                if let Measure::Strong = self.measure {
+                    for (p, row) in buffers.x.chunks_exact(d).enumerate() {
+                        x_h.as_mut_slice().copy_from_slice(row);
+                        level[p] = (&x_h - &x_ref[p]).norm();
+                    }
+                } else {
+                    // φ(X_h) of the block at once, then the paired differences
+                    self.measure.phi_block(&buffers.x, &mut x_h, level)?;
+                    for (value, phi_ref) in level.iter_mut().zip(&phi_ref) {
+                        *value -= phi_ref;
+                    }
                 }
                 if slot > 0 {
                     for grid in &mut grids {
