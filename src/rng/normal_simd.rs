@@ -2,11 +2,13 @@
 //! Brownian increments of the batched SGD-SDE), including a hand-written AVX-512 version
 //! of the lane ziggurat. It uses the tables and the rejection path of
 //! [`super::normal`] (the one ziggurat definition): only the accepted fast path is
-//! written again, in vector registers, and a test checks that every kernel draws the
-//! same bits as the portable lanes.
+//! written again, in vector registers, for a chunk of rows at a time without a branch
+//! per row, and the lanes with a rejected draw are then put in order from the chunk's
+//! words (each lane's draws are its generator's, in order, whatever the chunking); a
+//! test checks that every kernel draws the same bits as the portable lanes.
 
 #[cfg(target_arch = "x86_64")]
-use super::normal::ZIG_NORM_X;
+use super::normal::{fast_path, next_word, slow_draw, ZIG_NORM_X};
 use super::normal::{NormalLanes, LANES};
 use crate::simd::{Kernel, Vectorised};
 
@@ -98,8 +100,9 @@ impl Vectorised for Fill<'_> {
 
 /// [`NormalLanes::fill`] with 512-bit vectors: the eight generators in four registers,
 /// the layer boundaries fetched as eight adjacent pairs `(X[i], X[i+1])` and split by two
-/// permutes, and the rare rejected draws handed to
-/// [`NormalLanes::finish_rejected`]; the same arithmetic, so the same numbers.
+/// permutes, the rows drawn [`CHUNK`] at a time by the fast path alone (no branch per
+/// row) and the lanes with a rejected draw finished by [`NormalLanes::finish_chunk`];
+/// the same arithmetic, so the same numbers.
 ///
 /// # Safety
 /// The CPU must support AVX-512F.
@@ -121,60 +124,181 @@ unsafe fn fill_normals_avx512(
     let [mut s0, mut s1, mut s2, mut s3] = [0, 1, 2, 3].map(|w| load(&lanes.s[w]));
     let scale_v = _mm512_loadu_pd(scale.as_ptr());
     let mut sum_v = _mm512_loadu_pd(sums.as_ptr());
-    let layer_mask = _mm512_set1_epi64(0xff);
     let exponent = _mm512_set1_epi64(1024 << 52);
     let three = _mm512_set1_pd(3.0);
     // lanes 0..8 of (low, high) hold X[i_0], X[i_0 + 1], X[i_1], …: evens and odds
     let evens = _mm512_set_epi64(14, 12, 10, 8, 6, 4, 2, 0);
     let odds = _mm512_set_epi64(15, 13, 11, 9, 7, 5, 3, 1);
-    for i in 0..rows {
-        let bits = _mm512_add_epi64(_mm512_rol_epi64::<23>(_mm512_add_epi64(s0, s3)), s0);
-        let t = _mm512_slli_epi64::<17>(s1);
-        s2 = _mm512_xor_si512(s2, s0);
-        s3 = _mm512_xor_si512(s3, s1);
-        s1 = _mm512_xor_si512(s1, s2);
-        s0 = _mm512_xor_si512(s0, s3);
-        s2 = _mm512_xor_si512(s2, t);
-        s3 = _mm512_rol_epi64::<45>(s3);
-        let layer = _mm512_and_si512(bits, layer_mask);
-        let u = _mm512_sub_pd(
-            _mm512_castsi512_pd(_mm512_or_si512(_mm512_srli_epi64::<12>(bits), exponent)),
-            three,
-        );
-        // the boundaries X[i], X[i+1] of each lane's layer as one 128-bit load per lane
-        // (the pairs are adjacent in the table; two 8-wide gathers cost more on CPUs
-        // whose gathers are microcoded), then split into two vectors
-        let mut index = [0u64; LANES];
-        _mm512_storeu_si512(index.as_mut_ptr().cast(), layer);
-        // SAFETY: `index[l] ≤ 255`, so `X[index[l]..index[l] + 2]` is inside the table of 257.
-        let pair = |l: usize| unsafe { _mm_loadu_pd(table.add(index[l] as usize)) };
-        let four = |l: usize| _mm256_insertf128_pd::<1>(_mm256_castpd128_pd256(pair(l)), pair(l + 1));
-        let eight = |l: usize| _mm512_insertf64x4::<1>(_mm512_castpd256_pd512(four(l)), four(l + 2));
-        let (low, high) = (eight(0), eight(4));
-        let edge = _mm512_permutex2var_pd(low, evens, high);
-        let next_edge = _mm512_permutex2var_pd(low, odds, high);
-        let mut x = _mm512_mul_pd(u, edge);
-        let accepted = _mm512_cmp_pd_mask::<_CMP_LT_OQ>(_mm512_abs_pd(x), next_edge);
-        if accepted != 0xff {
-            let mut words = [0u64; LANES];
-            _mm512_storeu_si512(words.as_mut_ptr().cast(), bits);
+    let mut drawn = Chunk::new();
+    let mut first = 0;
+    while first < rows {
+        let n = CHUNK.min(rows - first);
+        let mut rejected = _mm512_setzero_si512();
+        let mut row_bit = _mm512_set1_epi64(1);
+        for i in 0..n {
+            let bits = _mm512_add_epi64(_mm512_rol_epi64::<23>(_mm512_add_epi64(s0, s3)), s0);
+            let t = _mm512_slli_epi64::<17>(s1);
+            s2 = _mm512_xor_si512(s2, s0);
+            s3 = _mm512_xor_si512(s3, s1);
+            s1 = _mm512_xor_si512(s1, s2);
+            s0 = _mm512_xor_si512(s0, s3);
+            s2 = _mm512_xor_si512(s2, t);
+            s3 = _mm512_rol_epi64::<45>(s3);
+            _mm512_storeu_si512(drawn.bits[i].as_mut_ptr().cast(), bits);
+            let u = _mm512_sub_pd(
+                _mm512_castsi512_pd(_mm512_or_si512(_mm512_srli_epi64::<12>(bits), exponent)),
+                three,
+            );
+            // the boundaries X[i], X[i+1] of each lane's layer: the eight layers (the low
+            // byte of each word) as the bytes of one integer (one narrowing move; the
+            // integer units pick them apart, not the busier vector units), then one
+            // 128-bit load per lane (the pairs are adjacent in the table; two 8-wide
+            // gathers cost more on CPUs whose gathers are microcoded), split in two
+            let layers = _mm_cvtsi128_si64(_mm512_cvtepi64_epi8(bits)) as u64;
+            // SAFETY: a layer is ≤ 255, so `X[layer..layer + 2]` is inside the table of 257.
+            let pair = |l: usize| unsafe { _mm_loadu_pd(table.add((layers >> (8 * l) & 0xff) as usize)) };
+            let four = |l: usize| _mm256_insertf128_pd::<1>(_mm256_castpd128_pd256(pair(l)), pair(l + 1));
+            let eight = |l: usize| _mm512_insertf64x4::<1>(_mm512_castpd256_pd512(four(l)), four(l + 2));
+            let (low, high) = (eight(0), eight(4));
+            let edge = _mm512_permutex2var_pd(low, evens, high);
+            let next_edge = _mm512_permutex2var_pd(low, odds, high);
+            let x = _mm512_mul_pd(u, edge);
+            let accepted = _mm512_cmp_pd_mask::<_CMP_LT_OQ>(_mm512_abs_pd(x), next_edge);
+            rejected = _mm512_mask_or_epi64(rejected, !accepted, rejected, row_bit);
+            row_bit = _mm512_add_epi64(row_bit, row_bit);
+            _mm512_storeu_pd(
+                out.as_mut_ptr().add((first + i) * stride),
+                _mm512_mul_pd(scale_v, x),
+            );
+        }
+        if _mm512_test_epi64_mask(rejected, rejected) != 0 {
+            _mm512_storeu_si512(drawn.rejected.as_mut_ptr().cast(), rejected);
             for (w, v) in lanes.s.iter_mut().zip([s0, s1, s2, s3]) {
                 _mm512_storeu_si512(w.as_mut_ptr().cast(), v);
             }
-            let mut xs = [0.0; LANES];
-            _mm512_storeu_pd(xs.as_mut_ptr(), x);
-            lanes.finish_rejected(!accepted, &words, &mut xs);
-            x = _mm512_loadu_pd(xs.as_ptr());
+            lanes.finish_chunk(&drawn, n, &mut out[first * stride..], stride, scale);
             [s0, s1, s2, s3] = [0, 1, 2, 3].map(|w| load(&lanes.s[w]));
         }
-        let v = _mm512_mul_pd(scale_v, x);
-        _mm512_storeu_pd(out.as_mut_ptr().add(i * stride), v);
-        sum_v = _mm512_add_pd(sum_v, v);
+        // the sums after the chunk is final, left to right as `fill` adds them
+        for i in first..first + n {
+            sum_v = _mm512_add_pd(sum_v, _mm512_loadu_pd(out.as_ptr().add(i * stride)));
+        }
+        first += n;
     }
     for (w, v) in lanes.s.iter_mut().zip([s0, s1, s2, s3]) {
         _mm512_storeu_si512(w.as_mut_ptr().cast(), v);
     }
     _mm512_storeu_pd(sums.as_mut_ptr(), sum_v);
+}
+
+#[cfg(target_arch = "x86_64")]
+impl NormalLanes {
+    /// Finishes a chunk of `n` rows drawn by the fast path alone (`out[i·stride + l] =
+    /// scale[l] · x` of word `chunk.bits[i][l]`, rejected or not; the states past the
+    /// chunk's words): each lane with a rejected word takes, from its first one on,
+    /// exactly the draws its own generator makes — a rejected word finished by
+    /// [`slow_draw`] on the lane's following words, the accepted ones after it moved up
+    /// (their values are already in `out`), and the rows left at the end drawn afresh.
+    #[cold]
+    #[inline(never)]
+    fn finish_chunk(
+        &mut self,
+        chunk: &Chunk,
+        n: usize,
+        out: &mut [f64],
+        stride: usize,
+        scale: &[f64; LANES],
+    ) {
+        let mut lanes = (0..LANES).fold(0u8, |m, l| m | u8::from(chunk.rejected[l] != 0) << l);
+        while lanes != 0 {
+            let lane = lanes.trailing_zeros() as usize;
+            lanes &= lanes - 1;
+            let rejected = chunk.rejected[lane];
+            let first = rejected.trailing_zeros() as usize;
+            let mut words = LaneWords {
+                bits: &chunk.bits[..n],
+                lane,
+                next: first,
+                state: self.lane_words(lane),
+            };
+            let mut i = first;
+            while i < n {
+                // the next word is a rejected one of the chunk, or past the chunk: a draw
+                let bits = words.word();
+                let (x, ok) = fast_path(bits);
+                out[i * stride + lane] = scale[lane]
+                    * if ok {
+                        x
+                    } else {
+                        slow_draw(&mut || words.word(), bits)
+                    };
+                i += 1;
+                // then the chunk's accepted words up to its next rejected one, moved up
+                let j = words.next;
+                if j < n {
+                    let end = (j + (rejected >> j).trailing_zeros() as usize).min(n);
+                    for r in 0..end - j {
+                        out[(i + r) * stride + lane] = out[(j + r) * stride + lane];
+                    }
+                    i += end - j;
+                    words.next = end;
+                }
+            }
+            for (w, word) in self.s.iter_mut().zip(words.state) {
+                w[lane] = word;
+            }
+        }
+    }
+}
+
+/// Rows the AVX-512 kernel draws before it finishes the rejected draws among them.
+#[cfg(target_arch = "x86_64")]
+pub(crate) const CHUNK: usize = 16;
+// a lane's rejected rows of a chunk are the bits of one `u64`
+#[cfg(target_arch = "x86_64")]
+const _: () = assert!(CHUNK <= 64);
+
+/// The words of a chunk of rows drawn by the fast path alone and which of them the fast
+/// path rejected (what [`NormalLanes::finish_chunk`] needs).
+#[cfg(target_arch = "x86_64")]
+struct Chunk {
+    /// `bits[i][l]`: lane `l`'s word of row `i`.
+    bits: [[u64; LANES]; CHUNK],
+    /// `rejected[l]`: bit `i` set when the fast path did not accept `bits[i][l]`.
+    rejected: [u64; LANES],
+}
+
+#[cfg(target_arch = "x86_64")]
+impl Chunk {
+    fn new() -> Self {
+        Chunk {
+            bits: [[0; LANES]; CHUNK],
+            rejected: [0; LANES],
+        }
+    }
+}
+
+/// One lane's words from row `next` of a chunk on: the chunk's words, then its
+/// generator's (`state`, past the chunk).
+#[cfg(target_arch = "x86_64")]
+struct LaneWords<'a> {
+    bits: &'a [[u64; LANES]],
+    lane: usize,
+    next: usize,
+    state: [u64; 4],
+}
+
+#[cfg(target_arch = "x86_64")]
+impl LaneWords<'_> {
+    fn word(&mut self) -> u64 {
+        match self.bits.get(self.next) {
+            Some(row) => {
+                self.next += 1;
+                row[self.lane]
+            }
+            None => next_word(&mut self.state),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -194,7 +318,16 @@ mod tests {
             let scale = [0.3, 0.0, 1.0, 2.0, 1.0, 0.7, 1.0, 1.0];
             let mut out = vec![0.0; rows * 16];
             let mut sums = [0.0; LANES];
-            lanes.fill_with(kernel, &scale, &mut out, 16, rows, &mut sums);
+            // whole chunks of the AVX-512 kernel, partial ones and single rows
+            let mut first = 0;
+            for calls in [16, 1, 35, 7, 64].iter().cycle() {
+                let n = (*calls).min(rows - first);
+                lanes.fill_with(kernel, &scale, &mut out[16 * first..], 16, n, &mut sums);
+                first += n;
+                if first == rows {
+                    break;
+                }
+            }
             let bits: Vec<u64> = out.iter().chain(&sums).map(|v| v.to_bits()).collect();
             let result = (bits, lanes);
             match &reference {
