@@ -82,6 +82,28 @@ pub(crate) fn map_block<F: Fn(f64) -> f64>(kernel: Kernel, x: &[f64], out: &mut 
     kernel.vectorised(Map { x, out, f });
 }
 
+/// `out[k] = f(x[k], c[k])` for every `k` (as [`map_block`]; e.g. a
+/// [`BatchSde::milstein_block`] in the direction `c`).
+#[inline]
+pub(crate) fn zip_block<F: Fn(f64, f64) -> f64>(kernel: Kernel, x: &[f64], c: &[f64], out: &mut [f64], f: F) {
+    struct Zip<'a, F> {
+        x: &'a [f64],
+        c: &'a [f64],
+        out: &'a mut [f64],
+        f: F,
+    }
+    impl<F: Fn(f64, f64) -> f64> Vectorised for Zip<'_, F> {
+        type Output = ();
+        #[inline(always)]
+        fn run(self) {
+            for ((o, &x), &c) in self.out.iter_mut().zip(self.x).zip(self.c) {
+                *o = (self.f)(x, c);
+            }
+        }
+    }
+    kernel.vectorised(Zip { x, c, out, f });
+}
+
 /// Numbers per path that [`BatchSde::diffusion_block`] writes.
 pub fn diffusion_width(noise: Noise, dim: usize, noise_dim: usize) -> usize {
     match noise {

@@ -13,7 +13,7 @@
 //! - [`LinearSde`]: `dX = AX dt + Σ_j B_j X dW_j` with `E X_t = e^{At} X_0`; general
 //!   noise in any dimension (the `d = m = 10` benchmark problem).
 
-use super::batch::map_block;
+use super::batch::{map_block, zip_block};
 use super::{BatchSde, Calculus, DerivativeScratch, Sde, Structure};
 use crate::error::{check_finite, check_positive, Error, Result};
 use crate::simd::Kernel;
@@ -461,9 +461,8 @@ impl BatchSde for GeometricBrownianMotion {
     }
     #[inline]
     fn milstein_block(&self, _t: f64, x: &[f64], c: &[f64], out: &mut [f64]) -> Result<()> {
-        for ((o, &x), &c) in out.iter_mut().zip(x).zip(c) {
-            *o = self.sigma * (self.sigma * x * c) * c;
-        }
+        let sigma = self.sigma;
+        zip_block(Kernel::detect(), x, c, out, |x, c| sigma * (sigma * x * c) * c);
         Ok(())
     }
 }
