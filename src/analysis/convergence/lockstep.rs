@@ -40,7 +40,7 @@ use super::{
 };
 use super::{Measure, Reference};
 use crate::brownian::{BrownianGrid, BrownianPath, GridPath, Increment, LevyArea, LevyMethod};
-use crate::ensemble::lockstep::{BatchSde, LockstepProblem, LockstepScheme, LockstepWorkspace};
+use crate::ensemble::lockstep::{BatchSde, BlockScratch, LockstepProblem, LockstepScheme, LockstepWorkspace};
 use crate::ensemble::EnsembleProblem;
 use crate::error::{check_vector, Error, Result};
 use crate::observe::{out_of_bounds, Welford};
@@ -60,7 +60,7 @@ pub const MAX_WIDTH: usize = 1024;
 
 /// [`super::convergence_study`] of `scheme` on `sde`, on the lockstep driver when `sde`
 /// has a block form ([`Sde::batch`]) and `scheme` a lane twin that accepts it
-/// ([`LockstepScheme::of`], [`LockstepProblem::new`]); the per-path study otherwise.
+/// ([`LockstepScheme::for_scheme`], [`LockstepProblem::new`]); the per-path study otherwise.
 /// Same seed, same numbers either way (errors, standard errors, fitted order and
 /// interval; see the module docs for the cost columns). `width` fixes the number of
 /// paths per block (`None`: as many as [`MAX_WIDTH`] and the grids' memory allow); it
@@ -99,7 +99,7 @@ where
 {
     validate(config)?;
     check_vector("x0", x0, sde.dim())?;
-    let lanes = match (sde.batch(), LockstepScheme::of::<K>()) {
+    let lanes = match (sde.batch(), LockstepScheme::for_scheme(scheme)) {
         (Some(batch), Some(lane)) => lane_route(sde, batch, lane, x0, config)?,
         _ => None,
     };
@@ -203,6 +203,21 @@ impl BatchSde for CountedBlocks<'_> {
         self.diffusion.fetch_add(1, Ordering::Relaxed);
         self.inner.milstein_block(t, x, c, out)
     }
+    fn has_derivative_block(&self) -> bool {
+        self.inner.has_derivative_block()
+    }
+    fn derivative_block(
+        &self,
+        t: f64,
+        x: &[f64],
+        v: &[f64],
+        c: &[f64],
+        out: &mut [f64],
+        scratch: &mut BlockScratch,
+    ) -> Result<()> {
+        self.diffusion.fetch_add(1, Ordering::Relaxed);
+        self.inner.derivative_block(t, x, v, c, out, scratch)
+    }
 }
 
 /// One lockstep study (see [`lockstep_convergence_study`]).
@@ -222,6 +237,8 @@ struct Study<'a, S: ?Sized> {
 struct BlockBuffers {
     x: Vec<f64>,
     dw: Vec<f64>,
+    /// Lévy areas (path-major, `m²` per path) for the steps that read them.
+    areas: Vec<f64>,
     inc: Increment,
     failure: Vec<Option<Error>>,
 }
@@ -259,10 +276,15 @@ impl<S: Sde + ?Sized> Study<'_, S> {
                 self.x0.clone(),
                 fine_span,
             )?),
-            // Milstein–Lévy is the lockstep Milstein's arithmetic where that applies
-            Reference::Fine { .. } => {
-                LockstepProblem::new(&self.blocks, LockstepScheme::Milstein, self.x0.clone(), fine_span).ok()
-            }
+            // Milstein–Lévy on lanes (its scalar, diagonal and additive forms are the
+            // lockstep Milstein's arithmetic)
+            Reference::Fine { .. } => LockstepProblem::new(
+                &self.blocks,
+                LockstepScheme::MilsteinLevy,
+                self.x0.clone(),
+                fine_span,
+            )
+            .ok(),
         };
         let mut ws = level_problems[0].workspace();
         let mut stats = vec![Welford::new(); levels.len()];
@@ -272,7 +294,12 @@ impl<S: Sde + ?Sized> Study<'_, S> {
         let mut buffers = BlockBuffers {
             x: Vec::with_capacity(width * d),
             dw: Vec::with_capacity(width * m),
-            inc: Increment::new(m),
+            areas: Vec::new(),
+            inc: if general {
+                Increment::with_area(m)
+            } else {
+                Increment::new(m)
+            },
             failure: Vec::with_capacity(width),
         };
         let mut grids: Vec<BrownianGrid> = Vec::with_capacity(width);
@@ -401,6 +428,9 @@ impl<S: Sde + ?Sized> Study<'_, S> {
         }
         buffers.dw.clear();
         buffers.dw.resize(n * m, 0.0);
+        let areas = problem.reads_area();
+        buffers.areas.clear();
+        buffers.areas.resize(if areas { n * m * m } else { 0 }, 0.0);
         let mut readers: Vec<GridPath<'_>> = grids.iter().map(BrownianGrid::path).collect();
         for k in 0..span.steps() {
             let h = span.step_size(k);
@@ -408,8 +438,22 @@ impl<S: Sde + ?Sized> Study<'_, S> {
                 buffers.inc.h = h;
                 reader.next(&mut buffers.inc)?;
                 buffers.dw[p * m..(p + 1) * m].copy_from_slice(buffers.inc.dw.as_slice());
+                if let (true, Some(area)) = (areas, buffers.inc.area.as_ref()) {
+                    let row = &mut buffers.areas[p * m * m..(p + 1) * m * m];
+                    for j in 0..m {
+                        for l in 0..m {
+                            row[j * m + l] = area[(j, l)];
+                        }
+                    }
+                }
             }
-            problem.step_on_increments(ws, span.time(k), h, &mut buffers.x, &mut buffers.dw)?;
+            let t = span.time(k);
+            if areas {
+                let (x, dw, a) = (&mut buffers.x, &mut buffers.dw, &mut buffers.areas);
+                problem.step_on_increments_with_areas(ws, t, h, x, dw, a)?;
+            } else {
+                problem.step_on_increments(ws, t, h, &mut buffers.x, &mut buffers.dw)?;
+            }
             for (p, row) in buffers.x.chunks_exact_mut(d).enumerate() {
                 // the per-path driver's check with no observer: NaN (an infinite state
                 // runs on, as per path)
