@@ -21,14 +21,20 @@
 //! which are the per-path schemes' arithmetic). What differs by route is the cost:
 //! [`super::ConvergencePoint::wall_seconds`] is measured on this route, and the evaluation
 //! counts are block calls per step (each call evaluates every path of the block once;
-//! a [`BatchSde::milstein_block`] call counts as one diffusion evaluation).
+//! a [`BatchSde::milstein_block`] or [`BatchSde::derivative_block`] call counts as one
+//! diffusion evaluation).
 //!
 //! The reference: [`Reference::Exact`] is evaluated per path on its grid (no SDE
 //! evaluations); [`Reference::SameScheme`] runs on lanes; [`Reference::Fine`] (Milstein
-//! with Lévy areas) runs on lanes as the lockstep Milstein when that applies (`d = m = 1`,
-//! scalar or additive noise, a `milstein_block`: there the two schemes are the same
-//! arithmetic) and per path otherwise. Schemes without a lane twin, and SDEs without a
-//! block form ([`Sde::batch`]), run the per-path study.
+//! with Lévy areas) runs on lanes as the lockstep Milstein–Lévy
+//! ([`LockstepScheme::MilsteinLevy`]: for general noise it reads each path's areas from
+//! its grid, and its derivative terms come from [`BatchSde::derivative_block`], one call
+//! per noise per step for the block — or from the per-path derivative when the SDE has
+//! no block form of it), and per path only where the lanes refuse it (scalar or diagonal
+//! noise without a `milstein_block`). Schemes that read Lévy areas (RK-Milstein,
+//! Milstein–Lévy on general noise) get each path's areas of every level from its grid
+//! ([`LockstepProblem::step_on_increments_with_areas`]). Schemes without a lane twin, and
+//! SDEs without a block form ([`Sde::batch`]), run the per-path study.
 //!
 //! A path whose state turns NaN fails the study with [`Error::Divergence`] of the first
 //! failing path in the per-path study's order (path, then reference, then finest to
@@ -333,7 +339,8 @@ impl<S: Sde + ?Sized> Study<'_, S> {
                     x_ref.extend(buffers.x.chunks_exact(d).map(DVector::from_column_slice));
                 }
                 (_, None) => {
-                    // Milstein–Lévy per path (no lane twin for this noise)
+                    // Milstein–Lévy per path (scalar or diagonal noise without a
+                    // `milstein_block`: the lanes refuse it)
                     let mut milstein_levy = MilsteinLevy::new();
                     for (p, grid) in grids.iter().enumerate() {
                         let path = paths.start + p as u64;

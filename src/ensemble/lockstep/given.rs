@@ -2,8 +2,9 @@
 //! hook of studies that solve every path of a block on its own stored Brownian path
 //! (the lockstep convergence study, [`crate::analysis::convergence::lockstep`], feeds
 //! the increments of each path's [`crate::brownian::BrownianGrid`], coarsened exactly by
-//! summation). The update is the driver's own ([`LockstepProblem`]'s `advance`, THEORY
-//! §8), so the numbers are the per-path scheme's, bit for bit.
+//! summation, with its Lévy areas carried by Chen's relation for the schemes that read
+//! them). The update is the driver's own ([`LockstepProblem`]'s `advance`, THEORY §8),
+//! so the numbers are the per-path scheme's, bit for bit.
 
 use super::{diffusion_width, BatchSde, LockstepProblem, LockstepScheme, LockstepWorkspace};
 use crate::error::{Error, IncompatibleReason, Result};

@@ -1,6 +1,6 @@
 //! Lockstep ensembles: a block of paths advanced together, one drift and one diffusion
 //! evaluation per step for the whole block (THEORY §8: Euler–Maruyama, Milstein, Heun,
-//! RK-Milstein).
+//! RK-Milstein, Milstein–Lévy).
 //!
 //! An SDE that can evaluate its coefficients on many states at once implements
 //! [`BatchSde`]; [`LockstepProblem`] runs it as an [`EnsembleProblem`]. The state of a
@@ -25,8 +25,27 @@
 //! Heun             X̃ = X + h a + b ΔW,  X' = X + ½h(a + ã) + ½(b ΔW + b̃ ΔW)
 //!                                                              (any Stratonovich SDE)
 //! RK-Milstein      X' = X + h a + b ΔW + (1/√h) Σ_j [b(Υ_j) − b(X)] c_j,
-//!                  Υ_j = X + h a + b_j √h            (any Itô SDE but general noise)
+//!                  Υ_j = X + h a + b_j √h,  c_jk = I_(j,k)                 (any Itô SDE)
+//! Milstein–Lévy    X' = X + h a + b ΔW + Σ_j ∂b[b_j] c_j,  c_jk = I_(j,k)
+//!                         (commutative, general; scalar, diagonal, additive as Milstein)
+//!                  I_(j,k) = ½ ΔW_j ΔW_k − ½ h δ_jk + A_jk  (A: Lévy areas, general noise)
 //! ```
+//!
+//! **Lévy areas.** On general noise (`m > 1`) RK-Milstein and Milstein–Lévy read the
+//! areas `A_jk` of each step. Per path they come from the path's own
+//! [`Stream::Levy`] generator (`IncrementStream::with_levy_area`:
+//! `LevyArea::sample(h, ΔW, A, rng)`, Wiktorsson's method with `LevyArea::for_step`'s
+//! number of terms); on lanes, after the lane groups have drawn the step's `ΔW`, every
+//! live path samples its areas from its own `ΔW` and its own `Levy` generator with that
+//! same scalar code (one sampler per worker: it keeps no state between calls), so the
+//! areas, and the steps that read them, are the per-path route's bits. The areas are
+//! not vectorised: for the SDEs with general noise that run here (matrix
+//! factorisation, the normalised linear model, `m ≤ 16`) the block coefficients and the
+//! `2m + 2` diffusion evaluations of RK-Milstein cost more. Milstein–Lévy's derivative
+//! terms `∂b[b_j] c_j` come from [`BatchSde::derivative_block`] (one call per `j` for the
+//! block; [`crate::sde::batch::central_difference_block`] is the library's central
+//! difference on a block) or, for an SDE without it, from
+//! [`crate::sde::Sde::diffusion_derivative`] path by path.
 //!
 //! So a [`BatchSde`] whose block coefficients do the arithmetic of an
 //! [`crate::sde::Sde`] (the contract of [`crate::sde::Sde::batch`]) gives the per-path
@@ -38,11 +57,12 @@
 //!
 //! **When it applies — the default route.** [`super::SdeProblem::new`] runs on this
 //! driver by itself whenever (1) the SDE returns its block form from
-//! [`crate::sde::Sde::batch`], (2) the scheme is Euler–Maruyama, Milstein, Heun or
-//! RK-Milstein ([`LockstepScheme::of`]) and (3) [`LockstepProblem::new`] accepts the pair
-//! (calculus, noise kind, Milstein for scalar, diagonal and additive noise, RK-Milstein
-//! not on general noise). Otherwise it runs one path at a time. **What it guarantees:** every path's
-//! increments, states, divergence (path, step, time), observations and final state are
+//! [`crate::sde::Sde::batch`], (2) the scheme is Euler–Maruyama, Milstein, Heun,
+//! RK-Milstein or Milstein–Lévy with areas ([`LockstepScheme::for_scheme`]) and (3)
+//! [`LockstepProblem::new`] accepts the pair (calculus; Milstein for scalar and diagonal
+//! noise with a `milstein_block` and additive noise; Milstein–Lévy for those and for
+//! commutative and general noise). Otherwise it runs one path at a time. **What it guarantees:** every path's
+//! increments, Lévy areas, states, divergence (path, step, time), observations and final state are
 //! the per-path route's bits, so statistics, shards and merges do not depend on the
 //! route; only the speed does (`BENCHMARKS.md`, "Lockstep").
 //!

@@ -1,8 +1,10 @@
 //! The lockstep step itself (THEORY §8): a block of paths advanced by one step of
-//! Euler–Maruyama, Milstein, Heun or RK-Milstein from the block coefficients of a
-//! [`BatchSde`], with, per path, the per-path scheme's operations in its order — the
-//! fused one-pass kernels for `d = m = 1` and for one noise, the Milstein terms through
-//! [`BatchSde::milstein_block`], and the layout of the diffusion block. The driver that
+//! Euler–Maruyama, Milstein, Heun, RK-Milstein or Milstein–Lévy from the block
+//! coefficients of a [`BatchSde`], with, per path, the per-path scheme's operations in
+//! its order — the fused one-pass kernels for `d = m = 1` and for one noise, the
+//! Milstein terms through [`BatchSde::milstein_block`], Milstein–Lévy's through
+//! [`BatchSde::derivative_block`] (or the per-path derivative lane by lane), the Lévy
+//! areas of the step (`ws.areas`) in `I_(j,k)`, and the layout of the diffusion block. The driver that
 //! draws the increments, tests divergence and observes is `super` (`mod.rs`).
 
 use super::*;
