@@ -3,13 +3,16 @@
 # per_path = Ensemble + SdeProblem::per_path, lockstep = Ensemble + SdeProblem::new, checked
 # to pick the lockstep driver; default both), for each scheme given (default: em milstein),
 # on one problem (--problem gbm: GBM, the default; --problem sf: the population SGD-SDE of
-# scalar factorisation, the yardstick's P2), counted by callgrind: repeatable whatever the
+# scalar factorisation, the yardstick's P2; --problem mf: the population SGD-SDE of matrix
+# factorisation, general noise, d = 18 — RK-Milstein reads Lévy areas; slow under valgrind,
+# so e.g. PATHS=64 STEPS=20), counted by callgrind: repeatable whatever the
 # machine is doing. Two runs per scheme (S and 2S steps); the difference divided by the
 # extra path-steps cancels setup and reduction.
 #
 #   bash benches/callgrind.sh                 # gbm: em milstein
 #   bash benches/callgrind.sh em heun rk_milstein   # (lockstep: em, milstein, heun, rk_milstein)
 #   bash benches/callgrind.sh --problem sf em rk_milstein
+#   PATHS=64 STEPS=20 bash benches/callgrind.sh --problem mf rk_milstein
 #   ROUTES=per_path bash benches/callgrind.sh em heun
 #
 # valgrind reports no AVX-512, so the lockstep route is counted with its AVX2 kernel.
@@ -18,7 +21,7 @@ cd "$(dirname "$0")/.."
 command -v valgrind >/dev/null || { echo "error: valgrind is not installed" >&2; exit 1; }
 PROBLEM=gbm
 if [ "${1:-}" = "--problem" ]; then
-  PROBLEM=${2:?--problem: gbm or sf}
+  PROBLEM=${2:?--problem: gbm, sf or mf}
   shift 2
 fi
 cargo build -q --release --example instructions

@@ -1,11 +1,15 @@
 //! A fixed amount of work for instruction counting (`benches/callgrind.sh`), through
 //! `Ensemble` + `SdeProblem` (the route a user takes), one thread,
-//! `--paths P --steps S --scheme NAME` (any catalogue name) on one of two problems:
+//! `--paths P --steps S --scheme NAME` (any catalogue name) on one of three problems:
 //!
 //! - `--problem gbm` (default): GBM `dX = 0.5X dt + 0.3X dW`, X₀ = 1, over `[0, 1]`;
 //! - `--problem sf`: the population SGD-SDE of scalar factorisation (THEORY §1, §6;
 //!   `v = 1`, `σ = 0.5`, η = 0.05, B = 1, θ₀ = (2, 0.5), h = η: the yardstick's P2),
-//!   recording the charge `u² − w²` at the end.
+//!   recording the charge `u² − w²` at the end;
+//! - `--problem mf`: the population SGD-SDE of matrix factorisation (general noise,
+//!   `d = 18`; `analysis::fixed_points::default_matrix_factorization`, η = 0.02, B = 2,
+//!   θ₀ = `unbalanced_start`, h = η), recording `θ₀` at the end: the problem whose
+//!   RK-Milstein reads Lévy areas (each path's own, drawn per lane on the lockstep route).
 //!
 //! `--route per_path` forces the per-path route (`SdeProblem::per_path`); `--route
 //! lockstep` is `SdeProblem::new`, which runs the paths on the lockstep driver
@@ -21,6 +25,7 @@
 //! ```
 
 use nalgebra::DVector;
+use noether_sde::analysis::fixed_points::{default_matrix_factorization, unbalanced_start};
 use noether_sde::ensemble::{Ensemble, Functionals, SdeProblem};
 use noether_sde::models::ScalarFactorization;
 use noether_sde::prelude::*;
@@ -38,6 +43,7 @@ struct Run {
 enum Problem {
     Gbm,
     ScalarFactorization,
+    MatrixFactorization,
 }
 
 impl Run {
@@ -63,7 +69,7 @@ impl Run {
         let t1 = span.t1();
         let record = Functionals::new(vec![t1], 1, |_t: f64, x: &DVector<f64>, out: &mut [f64]| {
             out[0] = match self.problem {
-                Problem::Gbm => x[0],
+                Problem::Gbm | Problem::MatrixFactorization => x[0],
                 Problem::ScalarFactorization => x[0] * x[0] - x[1] * x[1],
             }
         })
@@ -93,6 +99,14 @@ impl SchemeVisitor for Run {
                 let span = TimeSpan::new(0.0, self.steps as f64 * eta, eta).expect("valid");
                 self.solve(&sde, scheme, DVector::from_vec(vec![2.0, 0.5]), span)
             }
+            Problem::MatrixFactorization => {
+                let model = default_matrix_factorization().expect("valid");
+                let (eta, batch) = (0.02, 2);
+                let sde = SgdSde::population(&model, SgdConfig::new(eta, batch)).expect("valid");
+                let span = TimeSpan::new(0.0, self.steps as f64 * eta, eta).expect("valid");
+                let x0 = unbalanced_start(&model).expect("valid");
+                self.solve(&sde, scheme, x0, span)
+            }
         }
     }
 }
@@ -116,7 +130,8 @@ fn main() {
     let problem = match value("--problem", "gbm").as_str() {
         "gbm" => Problem::Gbm,
         "sf" => Problem::ScalarFactorization,
-        other => panic!("--problem: gbm or sf, not {other}"),
+        "mf" => Problem::MatrixFactorization,
+        other => panic!("--problem: gbm, sf or mf, not {other}"),
     };
     let mean = kind.visit(Run {
         problem,

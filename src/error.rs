@@ -111,10 +111,13 @@ pub enum IncompatibleReason {
         /// The SDE's declared noise.
         noise: Noise,
     },
-    /// General noise needs Lévy areas that the source of increments does not provide.
+    /// General noise needs Lévy areas that the source of increments does not provide
+    /// (a Brownian path built without them; lockstep steps on caller-given increments
+    /// without areas. The lockstep driver itself draws them: each path from its own
+    /// `Levy` stream, as per path).
     #[error("general noise needs Lévy areas, and {provider} provides none")]
     NeedsLevyArea {
-        /// What lacks them ("the Brownian path", "the lockstep driver").
+        /// What lacks them ("the Brownian path", "step_on_increments …").
         provider: &'static str,
     },
     /// The scheme reads the time integrals `I_(j,0)` and the source provides none.

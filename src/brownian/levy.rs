@@ -196,33 +196,43 @@ impl LevyArea {
 
     /// `Σ_∞` for the pairs `(j, k)`, `j < k`, in row-major order:
     /// `2δ + δ_{jj'}c_k c_{k'} − δ_{jk'}c_k c_{j'} − δ_{kj'}c_j c_{k'} + δ_{kk'}c_j c_{j'}`.
+    ///
+    /// Only pairs that share an index have a non-zero entry, and two different pairs
+    /// share at most one (so one term): the entries are written pair by pair with the
+    /// dense sum's operations (`2 + c_k² + c_j²` on the diagonal, `0 ± c·c` off it, the
+    /// rest `+0`), `O(m³)` work after an `O(m⁴)` fill with zeros instead of `O(m⁴)`
+    /// branches — the same numbers (tested against the dense sum).
     fn fill_tail_covariance(&mut self) {
         let m = self.m;
         let c = &self.c;
-        let mut a = 0;
+        let sigma = &mut self.sigma;
+        // one contiguous store (nalgebra's element iterator costs ≈ 16 instructions each)
+        sigma.as_mut_slice().fill(0.0);
+        // the row-major index of the pair (j, k), j < k
+        let pair = |j: usize, k: usize| j * m - j * (j + 1) / 2 + (k - j - 1);
         for j in 0..m {
             for k in (j + 1)..m {
-                let mut b = 0;
-                for jp in 0..m {
-                    for kp in (jp + 1)..m {
-                        let mut s = if a == b { 2.0 } else { 0.0 };
-                        if j == jp {
-                            s += c[k] * c[kp];
-                        }
-                        if j == kp {
-                            s -= c[k] * c[jp];
-                        }
-                        if k == jp {
-                            s -= c[j] * c[kp];
-                        }
-                        if k == kp {
-                            s += c[j] * c[jp];
-                        }
-                        self.sigma[(a, b)] = s;
-                        b += 1;
+                let a = pair(j, k);
+                let mut s = 2.0;
+                s += c[k] * c[k];
+                s += c[j] * c[j];
+                sigma[(a, a)] = s;
+                for kp in (j + 1)..m {
+                    if kp != k {
+                        sigma[(a, pair(j, kp))] = 0.0 + c[k] * c[kp]; // j = j'
                     }
                 }
-                a += 1;
+                for jp in 0..j {
+                    sigma[(a, pair(jp, j))] = 0.0 - c[k] * c[jp]; // j = k'
+                }
+                for kp in (k + 1)..m {
+                    sigma[(a, pair(k, kp))] = 0.0 - c[j] * c[kp]; // k = j'
+                }
+                for jp in 0..k {
+                    if jp != j {
+                        sigma[(a, pair(jp, k))] = 0.0 + c[j] * c[jp]; // k = k'
+                    }
+                }
             }
         }
     }
@@ -245,6 +255,60 @@ impl LevyArea {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The tail covariance by its defining sum over every pair of pairs (the former
+    /// fill), for [`LevyArea::fill_tail_covariance`] to match bit for bit.
+    fn dense_tail_covariance(c: &DVector<f64>) -> DMatrix<f64> {
+        let m = c.len();
+        let pairs = m * (m - 1) / 2;
+        let mut sigma = DMatrix::zeros(pairs, pairs);
+        let mut a = 0;
+        for j in 0..m {
+            for k in (j + 1)..m {
+                let mut b = 0;
+                for jp in 0..m {
+                    for kp in (jp + 1)..m {
+                        let mut s = if a == b { 2.0 } else { 0.0 };
+                        if j == jp {
+                            s += c[k] * c[kp];
+                        }
+                        if j == kp {
+                            s -= c[k] * c[jp];
+                        }
+                        if k == jp {
+                            s -= c[j] * c[kp];
+                        }
+                        if k == kp {
+                            s += c[j] * c[jp];
+                        }
+                        sigma[(a, b)] = s;
+                        b += 1;
+                    }
+                }
+                a += 1;
+            }
+        }
+        sigma
+    }
+
+    /// The sparse fill gives the dense sum's numbers, signed zeros included, for noise
+    /// dimensions 2 to 21 (matrix factorisation's `m`) and increments with zeros.
+    #[test]
+    fn sparse_tail_covariance_is_the_dense_sum() {
+        for m in [2, 3, 4, 7, 21] {
+            let mut levy = LevyArea::new(m, 3, LevyMethod::Wiktorsson).unwrap();
+            let cases = [
+                DVector::from_fn(m, |j, _| (1.7 * j as f64 + 0.3).sin() * 2.0),
+                DVector::from_fn(m, |j, _| if j % 3 == 0 { 0.0 } else { -0.4 * j as f64 }),
+            ];
+            for c in cases {
+                levy.c.copy_from(&c);
+                levy.fill_tail_covariance();
+                let bits = |x: &DMatrix<f64>| x.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+                assert_eq!(bits(&levy.sigma), bits(&dense_tail_covariance(&c)), "m = {m}");
+            }
+        }
+    }
 
     /// Wiktorsson's closed-form square root really squares to `Σ_∞` (so the covariance
     /// formula and the square root agree), for m = 4 and an arbitrary increment.

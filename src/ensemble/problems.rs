@@ -2,8 +2,9 @@
 //! scheme problem (the SGD problems live in [`crate::sgd::ensemble`]).
 //!
 //! [`SdeProblem`] picks its route by itself: when the SDE offers block coefficients
-//! ([`Sde::batch`]) and the scheme has a lockstep twin ([`LockstepScheme::of`]: EM,
-//! Milstein, Heun, RK-Milstein, within the limits of [`LockstepProblem::new`]), its
+//! ([`Sde::batch`]) and the scheme has a lockstep twin ([`LockstepScheme::for_scheme`]:
+//! EM, Milstein, Heun, RK-Milstein, Milstein–Lévy, within the limits of
+//! [`LockstepProblem::new`]; Lévy areas from each path's own `Levy` stream), its
 //! paths run in lockstep SIMD lane groups ([`super::lockstep`], THEORY §8); otherwise
 //! one path at a time through [`integrate_with`]. Both routes give every path the same
 //! bits, so the choice changes the speed only.
@@ -105,7 +106,7 @@ impl<'a, S: Sde + Sync + ?Sized, K: Scheme> SdeProblem<'a, S, K> {
     /// [`Error::Incompatible`] if the scheme cannot solve the SDE.
     pub fn new(sde: &'a S, scheme: K, x0: DVector<f64>, span: TimeSpan) -> Result<Self> {
         let mut problem = Self::per_path(sde, scheme, x0, span)?;
-        problem.lockstep = match (sde.batch(), LockstepScheme::of::<K>()) {
+        problem.lockstep = match (sde.batch(), LockstepScheme::for_scheme(&problem.scheme)) {
             (Some(batch), Some(lanes)) => LockstepProblem::new(batch, lanes, problem.x0.clone(), span).ok(),
             _ => None,
         };

@@ -8,7 +8,7 @@
 //! by themselves, with the per-path route's numbers bit for bit. The reference problems
 //! ([`super::reference`]: GBM, Ornstein–Uhlenbeck, the non-commutative problem) do.
 
-use super::{Noise, Sde};
+use super::{Noise, Sde, SdeExt, FD_RELATIVE_STEP};
 use crate::error::Result;
 use crate::simd::{Kernel, Vectorised};
 
@@ -56,6 +56,189 @@ pub trait BatchSde: Sde + Sync {
     /// Whatever the evaluation reports.
     fn milstein_block(&self, _t: f64, _x: &[f64], _c: &[f64], _out: &mut [f64]) -> Result<()> {
         Ok(())
+    }
+    /// Whether [`BatchSde::derivative_block`] is provided (default `false`: the lockstep
+    /// Milstein–Lévy then calls [`Sde::diffusion_derivative`] once per path).
+    fn has_derivative_block(&self) -> bool {
+        false
+    }
+    /// The directional derivatives of the diffusion on a block: for path `p` with state
+    /// `x_p = x[p·d..(p+1)·d]`, direction `v_p = v[p·d..(p+1)·d]` and weights
+    /// `c_p = c[p·m..(p+1)·m]`, `out[p·d + i] = (∂b(x_p)[v_p] c_p)_i`, the `d` numbers that
+    /// [`Sde::diffusion_derivative`]`(t, x_p, v_p, c_p)` writes, with the same arithmetic
+    /// (THEORY §8: with `v_p = b_j(x_p)` and `c_p = I_(j,·)` this is `Σ_k (L^j b_k) I_(j,k)`,
+    /// Milstein's term for general noise). `scratch` is the caller's, reused between calls.
+    ///
+    /// An SDE whose per-path derivative is the library's central difference
+    /// ([`super::finite_difference_derivative`], the default) provides it with
+    /// [`central_difference_block`] (two states per path in one
+    /// [`BatchSde::diffusion_block`] call). Called only when
+    /// [`BatchSde::has_derivative_block`]; the default writes nothing.
+    ///
+    /// # Errors
+    /// Whatever the evaluation reports.
+    fn derivative_block(
+        &self,
+        _t: f64,
+        _x: &[f64],
+        _v: &[f64],
+        _c: &[f64],
+        _out: &mut [f64],
+        _scratch: &mut BlockScratch,
+    ) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// Buffers of [`central_difference_block`] (the shifted states and the diffusion
+/// there), grown to the widest block and reused.
+#[derive(Debug, Clone, Default)]
+pub struct BlockScratch {
+    states: Vec<f64>,
+    values: Vec<f64>,
+    steps: Vec<f64>,
+}
+
+/// `‖v‖_∞` as nalgebra's `amax` folds it (from `|v₀|`, `f64::max`, so the same number
+/// for any input).
+#[inline]
+fn amax(v: &[f64]) -> f64 {
+    v.iter()
+        .skip(1)
+        .fold(v.first().map_or(0.0, |v| v.abs()), |a, &b| a.max(b.abs()))
+}
+
+/// [`BatchSde::derivative_block`] by the library's central difference, path by path the
+/// numbers of [`super::finite_difference_derivative`] (the default of
+/// [`Sde::diffusion_derivative`]) when `diffusion_block` has `diffusion_apply`'s
+/// arithmetic (the contract of [`Sde::batch`]):
+///
+/// ```text
+/// ε = δ · max(1, ‖x‖_∞) / ‖v‖_∞,    out = (−(b(x − εv) c) + b(x + εv) c) · (½/ε)
+/// ```
+///
+/// (`0` when `v = 0`, NaN when `v` is not finite), with both shifted states of every
+/// path in one `diffusion_block` call of `2P` states.
+///
+/// # Errors
+/// Whatever `diffusion_block` reports.
+#[allow(clippy::too_many_arguments)]
+pub fn central_difference_block<S: BatchSde + ?Sized>(
+    sde: &S,
+    t: f64,
+    x: &[f64],
+    v: &[f64],
+    c: &[f64],
+    out: &mut [f64],
+    scratch: &mut BlockScratch,
+) -> Result<()> {
+    let (d, m, noise) = (sde.dim(), sde.noise_dim(), sde.noise());
+    let width = diffusion_width(noise, d, m);
+    let layout = Layout::of(noise, d, m);
+    let n = x.len() / d;
+    let BlockScratch {
+        states,
+        values,
+        steps,
+    } = scratch;
+    states.resize(2 * n * d, 0.0);
+    values.resize(2 * n * width, 0.0);
+    steps.resize(n, 0.0);
+    let (plus, minus) = states.split_at_mut(n * d);
+    for p in 0..n {
+        let (xp, vp) = (&x[p * d..(p + 1) * d], &v[p * d..(p + 1) * d]);
+        let v_norm = amax(vp);
+        let usable = v_norm != 0.0 && v_norm.is_finite();
+        // an unusable direction evaluates at x itself (finite input for the callback)
+        let eps = if usable {
+            FD_RELATIVE_STEP * amax(xp).max(1.0) / v_norm
+        } else {
+            0.0
+        };
+        steps[p] = if usable {
+            eps
+        } else if v_norm == 0.0 {
+            0.0
+        } else {
+            f64::NAN
+        };
+        for i in 0..d {
+            plus[p * d + i] = eps * vp[i] + xp[i];
+            minus[p * d + i] = -eps * vp[i] + xp[i];
+        }
+    }
+    sde.diffusion_block(t, states, values)?;
+    let (b_plus, b_minus) = values.split_at(n * width);
+    for p in 0..n {
+        let eps = steps[p];
+        let cp = &c[p * m..(p + 1) * m];
+        let (bp, bq) = (
+            &b_plus[p * width..(p + 1) * width],
+            &b_minus[p * width..(p + 1) * width],
+        );
+        for i in 0..d {
+            out[p * d + i] = if eps > 0.0 {
+                (-noise_term(layout, bq, cp, i) + noise_term(layout, bp, cp, i)) * (0.5 / eps)
+            } else {
+                eps // 0 for v = 0, NaN for a non-finite v
+            };
+        }
+    }
+    Ok(())
+}
+
+/// `Σ_j b_ij w_j` for coordinate `i` of one path: the product the per-path
+/// `Sde::diffusion_apply` computes (`b_i w` for one noise, `b_i w_i` for diagonal noise,
+/// the sum over `j` from `0.0` in order otherwise; the contract of [`Sde::batch`]). `b`
+/// and `w` are the path's rows.
+#[inline(always)]
+pub(crate) fn noise_term(layout: Layout, b: &[f64], w: &[f64], i: usize) -> f64 {
+    match layout {
+        Layout::OneNoise => b[i] * w[0],
+        Layout::Diagonal => b[i] * w[i],
+        Layout::Matrix(m) => b[i * m..(i + 1) * m]
+            .iter()
+            .zip(w)
+            .fold(0.0, |s, (&bij, &w)| s + bij * w),
+    }
+}
+
+/// How a path's diffusion row multiplies its increment (see [`noise_term`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Layout {
+    OneNoise,
+    Diagonal,
+    Matrix(usize),
+}
+
+impl Layout {
+    pub(crate) fn of(noise: Noise, d: usize, m: usize) -> Self {
+        if m == 1 {
+            Layout::OneNoise
+        } else if noise == Noise::Diagonal && m == d {
+            Layout::Diagonal
+        } else {
+            Layout::Matrix(m)
+        }
+    }
+
+    /// The noise dimension `m` of a path with `d` coordinates in this layout.
+    #[inline(always)]
+    pub(crate) fn noise_dim(self, d: usize) -> usize {
+        match self {
+            Layout::OneNoise => 1,
+            Layout::Diagonal => d,
+            Layout::Matrix(m) => m,
+        }
+    }
+
+    /// Numbers per path of the diffusion block ([`diffusion_width`]) in this layout.
+    #[inline(always)]
+    pub(crate) fn width(self, d: usize) -> usize {
+        match self {
+            Layout::Matrix(m) => d * m,
+            _ => d,
+        }
     }
 }
 

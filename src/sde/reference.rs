@@ -13,7 +13,7 @@
 //! - [`LinearSde`]: `dX = AX dt + Σ_j B_j X dW_j` with `E X_t = e^{At} X_0`; general
 //!   noise in any dimension (the `d = m = 10` benchmark problem).
 
-use super::batch::{map_block, zip_block};
+use super::batch::{central_difference_block, map_block, zip_block, BlockScratch};
 use super::{BatchSde, Calculus, DerivativeScratch, Sde, Structure};
 use crate::error::{check_finite, check_positive, Error, Result};
 use crate::simd::Kernel;
@@ -483,8 +483,23 @@ impl BatchSde for OrnsteinUhlenbeck {
 }
 
 /// `dX₁ = dW₁`, `dX₂ = sin(X₁) dW₂` on a block: `b = [[1, 0], [0, sin X₁]]` per path
-/// (general noise, row-major).
+/// (general noise, row-major); the derivative terms by the library's central difference
+/// on the block ([`central_difference_block`]), the per-path default's numbers.
 impl BatchSde for NonCommutative {
+    fn has_derivative_block(&self) -> bool {
+        true
+    }
+    fn derivative_block(
+        &self,
+        t: f64,
+        x: &[f64],
+        v: &[f64],
+        c: &[f64],
+        out: &mut [f64],
+        scratch: &mut BlockScratch,
+    ) -> Result<()> {
+        central_difference_block(self, t, x, v, c, out, scratch)
+    }
     fn drift_block(&self, _t: f64, _x: &[f64], out: &mut [f64]) -> Result<()> {
         out.fill(0.0);
         Ok(())

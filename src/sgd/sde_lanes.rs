@@ -1,8 +1,10 @@
 //! The population SGD-SDE on the lockstep route: `dθ = −∇L_γ(θ) dt + sqrt(η(t) c_B) D(θ) dW`
 //! (THEORY §1) with the model's closed forms evaluated on a block of paths at once
 //! ([`PopulationBlockForms`]), so that [`crate::ensemble::SdeProblem`] advances its paths
-//! in SIMD lanes (THEORY §8: Euler–Maruyama, RK-Milstein, Milstein for scalar noise — its
-//! derivative term per path by the per-path functions; Heun on a Stratonovich reading)
+//! in SIMD lanes (THEORY §8: Euler–Maruyama, RK-Milstein — on general noise with each
+//! path's Lévy areas, drawn per lane from the path's own `Levy` stream —, Milstein for
+//! scalar noise — its derivative term per path by the per-path functions; Heun on a
+//! Stratonovich reading)
 //! with the per-path route's numbers bit for bit.
 //!
 //! **When it applies.** [`SgdSde::population`] of a model whose [`PopulationForms::block_forms`]

@@ -9,7 +9,7 @@ use noether_sde::analysis::convergence::lockstep::lockstep_convergence_study;
 use noether_sde::analysis::convergence::{
     convergence_study, ConvergenceConfig, ConvergenceStudy, Measure, Reference,
 };
-use noether_sde::ensemble::lockstep::BatchSde;
+use noether_sde::ensemble::lockstep::{BatchSde, BlockScratch};
 use noether_sde::prelude::*;
 use noether_sde::sde::DerivativeScratch;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -92,6 +92,21 @@ impl<S: Sde + Sync> BatchSde for Watched<'_, S> {
     fn milstein_block(&self, t: f64, x: &[f64], c: &[f64], out: &mut [f64]) -> Result<()> {
         self.blocks.fetch_add(1, Ordering::Relaxed);
         self.block().milstein_block(t, x, c, out)
+    }
+    fn has_derivative_block(&self) -> bool {
+        self.block().has_derivative_block()
+    }
+    fn derivative_block(
+        &self,
+        t: f64,
+        x: &[f64],
+        v: &[f64],
+        c: &[f64],
+        out: &mut [f64],
+        scratch: &mut BlockScratch,
+    ) -> Result<()> {
+        self.blocks.fetch_add(1, Ordering::Relaxed);
+        self.block().derivative_block(t, x, v, c, out, scratch)
     }
 }
 
@@ -276,8 +291,9 @@ fn noncommutative_lane_schemes_with_per_path_and_same_scheme_references() -> Res
     let x0 = [0.3, 0.1];
     for measure in [Measure::Strong, Measure::Weak(&sq)] {
         let k = measure.name();
-        // the Milstein–Lévy reference runs per path (lanes have no general-noise
-        // Milstein); the levels on lanes
+        // the Milstein–Lévy reference on lanes too (each path's Lévy areas from its
+        // grid, the derivative terms by the block central difference): one block call
+        // per step, never one per path
         let r = Reference::Fine { offset: 2 };
         assert_same(
             &format!("nc em fine {k}"),
@@ -287,7 +303,28 @@ fn noncommutative_lane_schemes_with_per_path_and_same_scheme_references() -> Res
             &cfg,
             r,
             measure,
-            false,
+            true,
+        )?;
+        // RK-Milstein and Milstein–Lévy read the grid's Lévy areas at every level
+        assert_same(
+            &format!("nc rk fine {k}"),
+            &NonCommutative,
+            RkMilstein::new(),
+            &x0,
+            &cfg,
+            r,
+            measure,
+            true,
+        )?;
+        assert_same(
+            &format!("nc milstein_levy same {k}"),
+            &NonCommutative,
+            MilsteinLevy::new(),
+            &x0,
+            &cfg,
+            Reference::SameScheme { offset: 1 },
+            measure,
+            true,
         )?;
         let r = Reference::SameScheme { offset: 1 };
         assert_same(
@@ -310,9 +347,9 @@ fn schemes_without_lanes_fall_back_to_the_per_path_study() -> Result<()> {
     let cfg = config(2, 5, 20);
     let r = Reference::Fine { offset: 1 };
     assert_same(
-        "gbm milstein_levy",
+        "gbm milstein_no_levy",
         &gbm,
-        MilsteinLevy::new(),
+        MilsteinLevy::without_areas(),
         &[1.0],
         &cfg,
         r,

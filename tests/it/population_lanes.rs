@@ -2,7 +2,8 @@
 //! matrix factorisation, the normalised linear model) on the lockstep route: every path
 //! bit-identical to the per-path route (`SdeProblem::new` against `SdeProblem::per_path`,
 //! and the lockstep driver over several block widths), for every scheme the lanes solve
-//! them with (THEORY §8: Euler–Maruyama; Milstein and RK-Milstein for scalar noise; Heun on the
+//! them with (THEORY §8: Euler–Maruyama; RK-Milstein, with each path's Lévy areas on general
+//! noise; Milstein for scalar noise; Heun on the
 //! Stratonovich reading of the same coefficients, `sde::convert::ReadAsStratonovich`), including partial lane groups, a
 //! shorter last step and diverging lanes.
 
@@ -12,17 +13,44 @@ use noether_sde::analysis::fixed_points::{
     default_matrix_factorization, default_normalized_linear, unbalanced_start,
 };
 use noether_sde::ensemble::lockstep::{LockstepProblem, LockstepScheme};
-use noether_sde::ensemble::{Ensemble, Functionals, SdeProblem};
+use noether_sde::ensemble::{Ensemble, EnsembleProblem, Functionals, PathObserver, SdeProblem};
 use noether_sde::models::{MatrixFactorization, NormalizedLinear, ScalarFactorization};
+use noether_sde::observe::Flow;
 use noether_sde::prelude::*;
 use noether_sde::sde::convert::ReadAsStratonovich;
 use noether_sde::sgd::{ModifiedEquation, PopulationForms, Schedule, SgdConfig, SgdSde};
 use noether_sde::Error;
 use std::ops::Range;
 
+/// Every path's final state (its bits) or error, as the lockstep driver reports it, under
+/// the ensemble's divergence bound.
+struct Finals(Vec<(u64, String)>, f64);
+
+impl PathObserver for Finals {
+    fn divergence_bound(&self) -> f64 {
+        self.1
+    }
+    fn observe(&mut self, _path: u64, _step: usize, _t: f64, _x: &DVector<f64>) -> Flow {
+        Flow::Continue
+    }
+    fn finish(&mut self, path: u64, outcome: noether_sde::Result<&DVector<f64>>) {
+        self.0.push((path, outcome_text(outcome.cloned())));
+    }
+}
+
+/// A final state as its bits, an error as its debug text (path, step and time of a
+/// divergence included).
+fn outcome_text(outcome: noether_sde::Result<DVector<f64>>) -> String {
+    match outcome {
+        Ok(x) => format!("{:?}", x.iter().map(|v| v.to_bits()).collect::<Vec<_>>()),
+        Err(e) => format!("{e:?}"),
+    }
+}
+
 /// Final states (or errors: divergences with their path, step and time) and statistics
 /// of `SdeProblem::per_path` and `SdeProblem::new` (checked to be lockstep) compared bit
-/// for bit, and the statistics of the lockstep driver over blocks of several widths.
+/// for bit, the statistics of the lockstep driver over blocks of several widths, and its
+/// final states in lockstep blocks of exactly 1, 8 and 100 paths.
 fn assert_same_paths<S, K>(sde: &S, scheme: K, x0: &DVector<f64>, span: TimeSpan, paths: Range<u64>) -> usize
 where
     S: Sde + Sync,
@@ -43,7 +71,7 @@ where
         |_t: f64, x: &DVector<f64>, out: &mut [f64]| out.copy_from_slice(x.as_slice()),
     )
     .unwrap();
-    let ensemble = Ensemble::new(11, paths);
+    let ensemble = Ensemble::new(11, paths.clone());
     let finals_a = ensemble.final_states(&per_path).unwrap();
     let finals_b = ensemble.final_states(&routed).unwrap();
     assert_eq!(finals_a.len(), finals_b.len());
@@ -59,6 +87,26 @@ where
                 assert_eq!(format!("{a:?}"), format!("{b:?}"), "{name}, path {i}");
             }
         }
+    }
+    let seeds = SeedTree::new(11);
+    let reference: Vec<String> = ensemble
+        .final_states(&per_path)
+        .unwrap()
+        .into_iter()
+        .map(outcome_text)
+        .collect();
+    for width in [1u64, 8, 100] {
+        let mut ws = lanes.workspace();
+        let mut finals = Finals(Vec::new(), ensemble.divergence_bound());
+        let mut start = paths.start;
+        while start < paths.end {
+            let end = (start + width).min(paths.end);
+            lanes.run_block(&mut ws, &seeds, start..end, &mut finals);
+            start = end;
+        }
+        finals.0.sort_by_key(|&(path, _)| path);
+        let got: Vec<String> = finals.0.into_iter().map(|(_, text)| text).collect();
+        assert_eq!(got, reference, "{name}, lockstep blocks of {width}");
     }
     let expected = ensemble.statistics(&per_path, &record).unwrap();
     assert_eq!(ensemble.statistics(&routed, &record).unwrap(), expected, "{name}");
@@ -133,6 +181,7 @@ fn matrix_factorization_is_bit_identical_on_lanes() {
         assert_eq!(SdeExt::noise(&sde), Noise::General);
         let span = TimeSpan::new(0.0, 0.5, 0.01).unwrap();
         assert_same_paths(&sde, EulerMaruyama::new(), &x0, span, 3..75);
+        assert_same_paths(&sde, RkMilstein::new(), &x0, span, 3..75);
         assert_same_paths(
             &ReadAsStratonovich::new(&sde).unwrap(),
             Heun::new(),
@@ -142,6 +191,7 @@ fn matrix_factorization_is_bit_identical_on_lanes() {
         );
         let span = TimeSpan::new(0.0, 0.5, 0.03).unwrap(); // a shorter last step
         assert_same_paths(&sde, EulerMaruyama::new(), &x0, span, 5..23);
+        assert_same_paths(&sde, RkMilstein::new(), &x0, span, 5..23);
     }
 }
 
@@ -156,8 +206,10 @@ fn normalized_linear_is_bit_identical_on_lanes() {
             .with_schedule(warmup(0.05)),
     ] {
         let sde = SgdSde::population(&nl, config).unwrap();
+        assert_eq!(SdeExt::noise(&sde), Noise::General);
         let span = TimeSpan::new(0.0, 1.0, 0.01).unwrap();
         assert_same_paths(&sde, EulerMaruyama::new(), &x0, span, 3..150);
+        assert_same_paths(&sde, RkMilstein::new(), &x0, span, 3..150);
         assert_same_paths(
             &ReadAsStratonovich::new(&sde).unwrap(),
             Heun::new(),
@@ -167,7 +219,23 @@ fn normalized_linear_is_bit_identical_on_lanes() {
         );
         let span = TimeSpan::new(0.0, 1.0, 0.03).unwrap(); // a shorter last step
         assert_same_paths(&sde, EulerMaruyama::new(), &x0, span, 5..23);
+        assert_same_paths(&sde, RkMilstein::new(), &x0, span, 5..23);
     }
+}
+
+/// General noise with diverging lanes: matrix factorisation at η = 0.1, B = 1, h = 0.05,
+/// far outside SGD's stability region, where 75 of 120 paths blow up within T = 1, each
+/// at its own step; RK-Milstein with Lévy areas reports the same path, step and time on
+/// both routes and at every lockstep block width (compared in `assert_same_paths`). (The
+/// normalised linear model cannot diverge: its risk depends on the direction of θ only.)
+#[test]
+fn diverging_general_noise_lanes_are_counted_like_diverging_paths() {
+    let mf = default_matrix_factorization().unwrap();
+    let x0 = unbalanced_start(&mf).unwrap();
+    let span = TimeSpan::new(0.0, 1.0, 0.05).unwrap();
+    let sde = SgdSde::population(&mf, SgdConfig::new(0.1, 1)).unwrap();
+    let diverged = assert_same_paths(&sde, RkMilstein::new(), &x0, span, 0..120);
+    assert!(diverged > 10 && diverged < 110, "{diverged} of 120 diverged");
 }
 
 /// With a huge learning rate (η = 0.5, B = 1, h = 0.05: far outside SGD's stability
@@ -215,14 +283,14 @@ fn lanes_apply_where_the_block_forms_do() {
             .unwrap();
     let finite = SgdSde::finite(&sf, &data, SgdConfig::new(0.05, 2)).unwrap();
     assert!(finite.batch().is_none());
-    // general noise (matrix factorisation): RK-Milstein reads Lévy areas, per path
+    // general noise (matrix factorisation): RK-Milstein reads Lévy areas, drawn per lane
     let mf = default_matrix_factorization().unwrap();
     let sde = SgdSde::population(&mf, SgdConfig::new(0.02, 2)).unwrap();
     let mf0 = unbalanced_start(&mf).unwrap();
     assert!(SdeProblem::new(&sde, EulerMaruyama::new(), mf0.clone(), span)
         .unwrap()
         .is_lockstep());
-    assert!(!SdeProblem::new(&sde, RkMilstein::new(), mf0, span)
+    assert!(SdeProblem::new(&sde, RkMilstein::new(), mf0, span)
         .unwrap()
         .is_lockstep());
     // the normalised linear model above d = 16: the O(d) projection, per path

@@ -21,16 +21,22 @@
 //! which are the per-path schemes' arithmetic). What differs by route is the cost:
 //! [`super::ConvergencePoint::wall_seconds`] is measured on this route, and the evaluation
 //! counts are block calls per step (each call evaluates every path of the block once;
-//! a [`BatchSde::milstein_block`] call counts as one diffusion evaluation).
+//! a [`BatchSde::milstein_block`] or [`BatchSde::derivative_block`] call counts as one
+//! diffusion evaluation).
 //!
 //! The reference: [`Reference::Exact`] is evaluated per path on its grid (no SDE
 //! evaluations); [`Reference::SameScheme`] runs on lanes; [`Reference::Fine`] (Milstein
-//! with Lévy areas) runs on lanes as the lockstep Milstein when that applies (additive
-//! noise, or scalar or diagonal noise with a `milstein_block`: there the Lévy areas drop
-//! out and the two schemes are the same arithmetic) and per path otherwise. Schemes
-//! without a lane twin, and SDEs without a block form ([`Sde::batch`]), run the per-path
-//! study. A weak error's [`Measure::WeakBlock`] is called once per block of paths per
-//! step size (and once for the block's references).
+//! with Lévy areas) runs on lanes as the lockstep Milstein–Lévy
+//! ([`LockstepScheme::MilsteinLevy`]: for general noise it reads each path's areas from
+//! its grid, and its derivative terms come from [`BatchSde::derivative_block`], one call
+//! per noise per step for the block — or from the per-path derivative when the SDE has
+//! no block form of it), and per path only where the lanes refuse it (scalar or diagonal
+//! noise without a `milstein_block`). Schemes that read Lévy areas (RK-Milstein,
+//! Milstein–Lévy on general noise) get each path's areas of every level from its grid
+//! ([`LockstepProblem::step_on_increments_with_areas`]). Schemes without a lane twin, and
+//! SDEs without a block form ([`Sde::batch`]), run the per-path study.
+//! A weak error's [`Measure::WeakBlock`] is called once per block of paths per step
+//! size (and once for the block's references).
 //!
 //! A path whose state turns NaN fails the study with [`Error::Divergence`] of the first
 //! failing path in the per-path study's order (path, then reference, then finest to
@@ -42,7 +48,7 @@ use super::{
 };
 use super::{Measure, Reference};
 use crate::brownian::{BrownianGrid, BrownianPath, GridPath, Increment, LevyArea, LevyMethod};
-use crate::ensemble::lockstep::{BatchSde, LockstepProblem, LockstepScheme, LockstepWorkspace};
+use crate::ensemble::lockstep::{BatchSde, BlockScratch, LockstepProblem, LockstepScheme, LockstepWorkspace};
 use crate::ensemble::EnsembleProblem;
 use crate::error::{check_vector, Error, Result};
 use crate::observe::{out_of_bounds, Welford};
@@ -62,7 +68,7 @@ pub const MAX_WIDTH: usize = 1024;
 
 /// [`super::convergence_study`] of `scheme` on `sde`, on the lockstep driver when `sde`
 /// has a block form ([`Sde::batch`]) and `scheme` a lane twin that accepts it
-/// ([`LockstepScheme::of`], [`LockstepProblem::new`]); the per-path study otherwise.
+/// ([`LockstepScheme::for_scheme`], [`LockstepProblem::new`]); the per-path study otherwise.
 /// Same seed, same numbers either way (errors, standard errors, fitted order and
 /// interval; see the module docs for the cost columns). `width` fixes the number of
 /// paths per block (`None`: as many as [`MAX_WIDTH`] and the grids' memory allow); it
@@ -101,7 +107,7 @@ where
 {
     validate(config)?;
     check_vector("x0", x0, sde.dim())?;
-    let lanes = match (sde.batch(), LockstepScheme::of::<K>()) {
+    let lanes = match (sde.batch(), LockstepScheme::for_scheme(scheme)) {
         (Some(batch), Some(lane)) => lane_route(sde, batch, lane, x0, config)?,
         _ => None,
     };
@@ -205,6 +211,21 @@ impl BatchSde for CountedBlocks<'_> {
         self.diffusion.fetch_add(1, Ordering::Relaxed);
         self.inner.milstein_block(t, x, c, out)
     }
+    fn has_derivative_block(&self) -> bool {
+        self.inner.has_derivative_block()
+    }
+    fn derivative_block(
+        &self,
+        t: f64,
+        x: &[f64],
+        v: &[f64],
+        c: &[f64],
+        out: &mut [f64],
+        scratch: &mut BlockScratch,
+    ) -> Result<()> {
+        self.diffusion.fetch_add(1, Ordering::Relaxed);
+        self.inner.derivative_block(t, x, v, c, out, scratch)
+    }
 }
 
 /// One lockstep study (see [`lockstep_convergence_study`]).
@@ -224,6 +245,8 @@ struct Study<'a, S: ?Sized> {
 struct BlockBuffers {
     x: Vec<f64>,
     dw: Vec<f64>,
+    /// Lévy areas (path-major, `m²` per path) for the steps that read them.
+    areas: Vec<f64>,
     inc: Increment,
     failure: Vec<Option<Error>>,
 }
@@ -261,10 +284,15 @@ impl<S: Sde + ?Sized> Study<'_, S> {
                 self.x0.clone(),
                 fine_span,
             )?),
-            // Milstein–Lévy is the lockstep Milstein's arithmetic where that applies
-            Reference::Fine { .. } => {
-                LockstepProblem::new(&self.blocks, LockstepScheme::Milstein, self.x0.clone(), fine_span).ok()
-            }
+            // Milstein–Lévy on lanes (its scalar, diagonal and additive forms are the
+            // lockstep Milstein's arithmetic)
+            Reference::Fine { .. } => LockstepProblem::new(
+                &self.blocks,
+                LockstepScheme::MilsteinLevy,
+                self.x0.clone(),
+                fine_span,
+            )
+            .ok(),
         };
         let mut ws = level_problems[0].workspace();
         let mut stats = vec![Welford::new(); levels.len()];
@@ -274,7 +302,12 @@ impl<S: Sde + ?Sized> Study<'_, S> {
         let mut buffers = BlockBuffers {
             x: Vec::with_capacity(width * d),
             dw: Vec::with_capacity(width * m),
-            inc: Increment::new(m),
+            areas: Vec::new(),
+            inc: if general {
+                Increment::with_area(m)
+            } else {
+                Increment::new(m)
+            },
             failure: Vec::with_capacity(width),
         };
         let mut grids: Vec<BrownianGrid> = Vec::with_capacity(width);
@@ -308,7 +341,8 @@ impl<S: Sde + ?Sized> Study<'_, S> {
                     x_ref.extend(buffers.x.chunks_exact(d).map(DVector::from_column_slice));
                 }
                 (_, None) => {
-                    // Milstein–Lévy per path (no lane twin for this noise)
+                    // Milstein–Lévy per path (scalar or diagonal noise without a
+                    // `milstein_block`: the lanes refuse it)
                     let mut milstein_levy = MilsteinLevy::new();
                     for (p, grid) in grids.iter().enumerate() {
                         let path = paths.start + p as u64;
@@ -411,6 +445,9 @@ impl<S: Sde + ?Sized> Study<'_, S> {
         }
         buffers.dw.clear();
         buffers.dw.resize(n * m, 0.0);
+        let areas = problem.reads_area();
+        buffers.areas.clear();
+        buffers.areas.resize(if areas { n * m * m } else { 0 }, 0.0);
         let mut readers: Vec<GridPath<'_>> = grids.iter().map(BrownianGrid::path).collect();
         for k in 0..span.steps() {
             let h = span.step_size(k);
@@ -418,8 +455,22 @@ impl<S: Sde + ?Sized> Study<'_, S> {
                 buffers.inc.h = h;
                 reader.next(&mut buffers.inc)?;
                 buffers.dw[p * m..(p + 1) * m].copy_from_slice(buffers.inc.dw.as_slice());
+                if let (true, Some(area)) = (areas, buffers.inc.area.as_ref()) {
+                    let row = &mut buffers.areas[p * m * m..(p + 1) * m * m];
+                    for j in 0..m {
+                        for l in 0..m {
+                            row[j * m + l] = area[(j, l)];
+                        }
+                    }
+                }
             }
-            problem.step_on_increments(ws, span.time(k), h, &mut buffers.x, &mut buffers.dw)?;
+            let t = span.time(k);
+            if areas {
+                let (x, dw, a) = (&mut buffers.x, &mut buffers.dw, &mut buffers.areas);
+                problem.step_on_increments_with_areas(ws, t, h, x, dw, a)?;
+            } else {
+                problem.step_on_increments(ws, t, h, &mut buffers.x, &mut buffers.dw)?;
+            }
             for (p, row) in buffers.x.chunks_exact_mut(d).enumerate() {
                 // the per-path driver's check with no observer: NaN (an infinite state
                 // runs on, as per path)

@@ -1,6 +1,6 @@
 //! Lockstep ensembles: a block of paths advanced together, one drift and one diffusion
 //! evaluation per step for the whole block (THEORY §8: Euler–Maruyama, Milstein, Heun,
-//! RK-Milstein).
+//! RK-Milstein, Milstein–Lévy).
 //!
 //! An SDE that can evaluate its coefficients on many states at once implements
 //! [`BatchSde`]; [`LockstepProblem`] runs it as an [`EnsembleProblem`]. The state of a
@@ -25,8 +25,27 @@
 //! Heun             X̃ = X + h a + b ΔW,  X' = X + ½h(a + ã) + ½(b ΔW + b̃ ΔW)
 //!                                                              (any Stratonovich SDE)
 //! RK-Milstein      X' = X + h a + b ΔW + (1/√h) Σ_j [b(Υ_j) − b(X)] c_j,
-//!                  Υ_j = X + h a + b_j √h            (any Itô SDE but general noise)
+//!                  Υ_j = X + h a + b_j √h,  c_jk = I_(j,k)                 (any Itô SDE)
+//! Milstein–Lévy    X' = X + h a + b ΔW + Σ_j ∂b[b_j] c_j,  c_jk = I_(j,k)
+//!                         (commutative, general; scalar, diagonal, additive as Milstein)
+//!                  I_(j,k) = ½ ΔW_j ΔW_k − ½ h δ_jk + A_jk  (A: Lévy areas, general noise)
 //! ```
+//!
+//! **Lévy areas.** On general noise (`m > 1`) RK-Milstein and Milstein–Lévy read the
+//! areas `A_jk` of each step. Per path they come from the path's own
+//! [`Stream::Levy`] generator (`IncrementStream::with_levy_area`:
+//! `LevyArea::sample(h, ΔW, A, rng)`, Wiktorsson's method with `LevyArea::for_step`'s
+//! number of terms); on lanes, after the lane groups have drawn the step's `ΔW`, every
+//! live path samples its areas from its own `ΔW` and its own `Levy` generator with that
+//! same scalar code (one sampler per worker: it keeps no state between calls), so the
+//! areas, and the steps that read them, are the per-path route's bits. The areas are
+//! not vectorised: for the SDEs with general noise that run here (matrix
+//! factorisation, the normalised linear model, `m ≤ 16`) the block coefficients and the
+//! `2m + 2` diffusion evaluations of RK-Milstein cost more. Milstein–Lévy's derivative
+//! terms `∂b[b_j] c_j` come from [`BatchSde::derivative_block`] (one call per `j` for the
+//! block; [`crate::sde::batch::central_difference_block`] is the library's central
+//! difference on a block) or, for an SDE without it, from
+//! [`crate::sde::Sde::diffusion_derivative`] path by path.
 //!
 //! So a [`BatchSde`] whose block coefficients do the arithmetic of an
 //! [`crate::sde::Sde`] (the contract of [`crate::sde::Sde::batch`]) gives the per-path
@@ -38,11 +57,12 @@
 //!
 //! **When it applies — the default route.** [`super::SdeProblem::new`] runs on this
 //! driver by itself whenever (1) the SDE returns its block form from
-//! [`crate::sde::Sde::batch`], (2) the scheme is Euler–Maruyama, Milstein, Heun or
-//! RK-Milstein ([`LockstepScheme::of`]) and (3) [`LockstepProblem::new`] accepts the pair
-//! (calculus, noise kind, Milstein for scalar, diagonal and additive noise, RK-Milstein
-//! not on general noise). Otherwise it runs one path at a time. **What it guarantees:** every path's
-//! increments, states, divergence (path, step, time), observations and final state are
+//! [`crate::sde::Sde::batch`], (2) the scheme is Euler–Maruyama, Milstein, Heun,
+//! RK-Milstein or Milstein–Lévy with areas ([`LockstepScheme::for_scheme`]) and (3)
+//! [`LockstepProblem::new`] accepts the pair (calculus; Milstein for scalar and diagonal
+//! noise with a `milstein_block` and additive noise; Milstein–Lévy for those and for
+//! commutative and general noise). Otherwise it runs one path at a time. **What it guarantees:** every path's
+//! increments, Lévy areas, states, divergence (path, step, time), observations and final state are
 //! the per-path route's bits, so statistics, shards and merges do not depend on the
 //! route; only the speed does (`BENCHMARKS.md`, "Lockstep").
 //!
@@ -55,14 +75,15 @@ use super::BLOCK;
 use super::{
     Accumulator, BlockRecorder, Ensemble, EnsembleProblem, EnsembleStatistics, Functionals, PathObserver,
 };
+use crate::brownian::LevyArea;
 use crate::error::{Error, IncompatibleReason, Result};
 use crate::observe::{out_of_bounds, Flow};
-use crate::rng::{NormalLanes, SeedTree, Stream, LANES};
-use crate::scheme::{EulerMaruyama, Heun, Milstein, RkMilstein, Scheme, TimeSpan};
-pub use crate::sde::batch::{diffusion_width, BatchSde};
-use crate::sde::{Calculus, Noise, SdeExt};
+use crate::rng::{NormalLanes, SeedTree, Stream, Xoshiro256PlusPlus, LANES};
+use crate::scheme::{EulerMaruyama, Heun, Milstein, MilsteinLevy, RkMilstein, Scheme, TimeSpan};
+pub use crate::sde::batch::{diffusion_width, BatchSde, BlockScratch};
+use crate::sde::{Calculus, DerivativeScratch, Noise, SdeExt};
 use crate::simd::{Kernel, Vectorised};
-use nalgebra::DVector;
+use nalgebra::{DMatrix, DVector};
 use std::any::type_name;
 use std::ops::Range;
 
@@ -83,9 +104,15 @@ pub enum LockstepScheme {
     /// Stochastic Heun ([`crate::scheme::Heun`]), any Stratonovich SDE.
     Heun,
     /// Derivative-free Runge–Kutta Milstein ([`crate::scheme::RkMilstein`]), any Itô SDE
-    /// whose noise is not [`Noise::General`] (that one reads Lévy areas, which lanes do
-    /// not draw).
+    /// (general noise with the Lévy areas of each path's own `Levy` stream).
     RkMilstein,
+    /// Milstein with Lévy areas ([`crate::scheme::MilsteinLevy`], not its
+    /// `without_areas` form): additive noise; scalar and diagonal noise with a
+    /// [`BatchSde::milstein_block`] (there it is the lockstep Milstein's arithmetic);
+    /// commutative and general noise through [`BatchSde::derivative_block`], or
+    /// [`crate::sde::Sde::diffusion_derivative`] per path when the SDE has no block form
+    /// of it.
+    MilsteinLevy,
 }
 
 impl LockstepScheme {
@@ -104,6 +131,27 @@ impl LockstepScheme {
         .find_map(|(name, scheme)| (name == kind).then_some(scheme))
     }
 
+    /// The lockstep twin of the per-path scheme `scheme`, if there is one: as
+    /// [`LockstepScheme::of`], and also [`MilsteinLevy`] when it reads the Lévy areas
+    /// (`MilsteinLevy::without_areas`, the same type, has no twin: told apart by its
+    /// catalogue name).
+    pub fn for_scheme<K: Scheme>(scheme: &K) -> Option<Self> {
+        LockstepScheme::of::<K>().or_else(|| {
+            let levy = type_name::<K>() == type_name::<MilsteinLevy>()
+                && scheme.info().name == LockstepScheme::MilsteinLevy.name();
+            levy.then_some(LockstepScheme::MilsteinLevy)
+        })
+    }
+
+    /// Whether the scheme reads Lévy areas on `noise` with `m` Brownian motions (then
+    /// each path draws them from its own `Levy` stream, as
+    /// [`crate::brownian::IncrementStream::with_levy_area`] does per path).
+    pub fn reads_area(self, noise: Noise, noise_dim: usize) -> bool {
+        matches!(self, LockstepScheme::RkMilstein | LockstepScheme::MilsteinLevy)
+            && noise == Noise::General
+            && noise_dim > 1
+    }
+
     /// The catalogue name of the scheme (`SchemeInfo::name`).
     pub fn name(self) -> &'static str {
         match self {
@@ -111,6 +159,7 @@ impl LockstepScheme {
             LockstepScheme::Milstein => "milstein",
             LockstepScheme::Heun => "heun",
             LockstepScheme::RkMilstein => "rk_milstein",
+            LockstepScheme::MilsteinLevy => "milstein_levy",
         }
     }
 
@@ -121,6 +170,7 @@ impl LockstepScheme {
             LockstepScheme::Milstein,
             LockstepScheme::Heun,
             LockstepScheme::RkMilstein,
+            LockstepScheme::MilsteinLevy,
         ]
         .into_iter()
         .find(|s| s.name() == name)
@@ -133,6 +183,9 @@ pub struct LockstepProblem<'a, S: ?Sized> {
     x0: DVector<f64>,
     span: TimeSpan,
     scheme: LockstepScheme,
+    /// The Lévy-area sampler of the per-path route (`LevyArea::for_step(m, h)`), when the
+    /// scheme reads areas.
+    levy: Option<LevyArea>,
 }
 
 impl<'a, S: BatchSde + ?Sized> LockstepProblem<'a, S> {
@@ -144,7 +197,8 @@ impl<'a, S: BatchSde + ?Sized> LockstepProblem<'a, S> {
     /// ([`crate::sde::Structure::check`]: e.g. diagonal noise with `m ≠ d`);
     /// [`Error::Incompatible`] when the scheme cannot solve the SDE on lanes: the wrong
     /// calculus, Milstein on noise other than additive, scalar or diagonal or without a
-    /// [`BatchSde::milstein_block`] (scalar, diagonal), RK-Milstein on general noise.
+    /// [`BatchSde::milstein_block`] (scalar, diagonal), Milstein–Lévy on scalar or
+    /// diagonal noise without a [`BatchSde::milstein_block`].
     pub fn new(sde: &'a S, scheme: LockstepScheme, x0: DVector<f64>, span: TimeSpan) -> Result<Self> {
         crate::error::check_vector("x0", &x0, sde.dim())?;
         let name = scheme.name();
@@ -163,12 +217,12 @@ impl<'a, S: BatchSde + ?Sized> LockstepProblem<'a, S> {
         let (d, m, noise) = (sde.dim(), sde.noise_dim(), sde.noise());
         sde.structure().check(d)?;
         match scheme {
-            LockstepScheme::Milstein => {
+            LockstepScheme::Milstein | LockstepScheme::MilsteinLevy => {
                 let hook = sde.has_milstein_block();
                 let solvable = match noise {
                     Noise::Additive => true,
                     Noise::Scalar | Noise::Diagonal => hook,
-                    _ => false,
+                    _ => scheme == LockstepScheme::MilsteinLevy,
                 };
                 if !solvable {
                     return Err(incompatible(IncompatibleReason::LockstepMilstein {
@@ -179,18 +233,19 @@ impl<'a, S: BatchSde + ?Sized> LockstepProblem<'a, S> {
                     }));
                 }
             }
-            LockstepScheme::RkMilstein if noise == Noise::General && m > 1 => {
-                return Err(incompatible(IncompatibleReason::NeedsLevyArea {
-                    provider: "the lockstep driver",
-                }));
-            }
             _ => {}
         }
+        let levy = if scheme.reads_area(noise, m) {
+            Some(LevyArea::for_step(m, span.h())?)
+        } else {
+            None
+        };
         Ok(LockstepProblem {
             sde,
             x0,
             span,
             scheme,
+            levy,
         })
     }
 
@@ -222,6 +277,12 @@ impl<'a, S: BatchSde + ?Sized> LockstepProblem<'a, S> {
     /// The time span.
     pub fn span(&self) -> &TimeSpan {
         &self.span
+    }
+
+    /// Whether the steps read Lévy areas (RK-Milstein and Milstein–Lévy on general
+    /// noise, `m > 1`).
+    pub fn reads_area(&self) -> bool {
+        self.levy.is_some()
     }
 }
 
@@ -259,6 +320,33 @@ pub struct LockstepWorkspace {
     live: Vec<bool>,
     column: DVector<f64>,
     kernel: Kernel,
+    /// This step's Lévy areas, path-major (`areas[p·m² + j·m + k] = A_jk` of path `p`),
+    /// when the scheme reads them.
+    areas: Vec<f64>,
+    /// Each path's own `Levy` generator (`SeedTree(seed).rng(path, Levy)`).
+    levy_rngs: Vec<Xoshiro256PlusPlus>,
+    /// The sampler (it keeps no state between calls, so one serves every path), a path's
+    /// `ΔW` and areas as it reads and writes them.
+    levy: Option<(LevyArea, DVector<f64>, DMatrix<f64>)>,
+    /// Milstein–Lévy: the directions `b_j` (`d` per path), the weights `I_(j,·)` (`m`
+    /// per path), the derivative terms (`d` per path) and their scratch.
+    directions: Vec<f64>,
+    weights: Vec<f64>,
+    terms: Vec<f64>,
+    block_scratch: BlockScratch,
+    /// One path's vectors for [`crate::sde::Sde::diffusion_derivative`] when the SDE has
+    /// no [`BatchSde::derivative_block`].
+    lane: LaneDerivative,
+}
+
+/// One path's vectors for a per-path [`crate::sde::Sde::diffusion_derivative`] call.
+#[derive(Debug, Clone)]
+pub(super) struct LaneDerivative {
+    x: DVector<f64>,
+    v: DVector<f64>,
+    c: DVector<f64>,
+    out: DVector<f64>,
+    scratch: DerivativeScratch,
 }
 
 /// The earliest time at which a live path of `paths` is next due for an observation.
@@ -284,6 +372,7 @@ impl<S: BatchSde + ?Sized> EnsembleProblem for LockstepProblem<'_, S> {
     }
 
     fn workspace(&self) -> LockstepWorkspace {
+        let (d, m) = (self.sde.dim(), self.sde.noise_dim());
         LockstepWorkspace {
             x: Vec::new(),
             drift: Vec::new(),
@@ -303,6 +392,23 @@ impl<S: BatchSde + ?Sized> EnsembleProblem for LockstepProblem<'_, S> {
             c_sum: Vec::new(),
             column: DVector::zeros(self.sde.dim()),
             kernel: Kernel::detect(),
+            areas: Vec::new(),
+            levy_rngs: Vec::new(),
+            levy: self.levy.clone().map(|levy| {
+                let m = levy.noise_dim();
+                (levy, DVector::zeros(m), DMatrix::zeros(m, m))
+            }),
+            directions: Vec::new(),
+            weights: Vec::new(),
+            terms: Vec::new(),
+            block_scratch: BlockScratch::default(),
+            lane: LaneDerivative {
+                x: DVector::zeros(d),
+                v: DVector::zeros(d),
+                c: DVector::zeros(m),
+                out: DVector::zeros(d),
+                scratch: DerivativeScratch::new(d),
+            },
         }
     }
 
@@ -316,13 +422,16 @@ impl<S: BatchSde + ?Sized> EnsembleProblem for LockstepProblem<'_, S> {
     ) {
         let (d, m, noise) = (self.sde.dim(), self.sde.noise_dim(), self.sde.noise());
         let width = diffusion_width(noise, d, m);
-        let milstein = self.scheme == LockstepScheme::Milstein;
+        let milstein = matches!(
+            self.scheme,
+            LockstepScheme::Milstein | LockstepScheme::MilsteinLevy
+        );
         // d = m = 1 Euler–Maruyama and Milstein (not the diagonal form): one fused pass
         let one_dim = d == 1
             && m == 1
             && match self.scheme {
                 LockstepScheme::EulerMaruyama => true,
-                LockstepScheme::Milstein => noise != Noise::Diagonal,
+                LockstepScheme::Milstein | LockstepScheme::MilsteinLevy => noise != Noise::Diagonal,
                 _ => false,
             };
         let n = (paths.end - paths.start) as usize;
@@ -345,6 +454,13 @@ impl<S: BatchSde + ?Sized> EnsembleProblem for LockstepProblem<'_, S> {
         ws.live.resize(n, true);
         ws.lanes.resize_with(groups, NormalLanes::new);
         seeds.seed_lanes(paths.clone(), Stream::Brownian, &mut ws.lanes[..groups]);
+        // Lévy areas: each path's own `Levy` generator, as `IncrementStream::with_levy_area`
+        ws.levy_rngs.clear();
+        if ws.levy.is_some() {
+            ws.levy_rngs
+                .extend(paths.clone().map(|path| seeds.rng(path, Stream::Levy)));
+            ws.areas.resize(n * m * m, 0.0);
+        }
         // a path the recorder stops (an observable out of bounds: the divergence bound) is
         // retired like a non-finite one; the recorder has already counted it
         let bound = observer.divergence_bound();
@@ -398,6 +514,7 @@ impl<S: BatchSde + ?Sized> EnsembleProblem for LockstepProblem<'_, S> {
                             ws.dw[p * m + j] = sqrt_h * ws.normals[(g * m + j) * LANES + l];
                         }
                     }
+                    sample_areas(ws, n, m, h);
                 }
                 // one vectorised pass: every lane finite and within the bound (NaN fails
                 // the comparison; `limit` is finite so ±∞ fails too)
@@ -519,6 +636,29 @@ impl Ensemble {
             k,
             acc,
         ))
+    }
+}
+
+/// Each live path's Lévy areas for this step from its own `ΔW` and `Levy` generator,
+/// by the per-path sampler's scalar code (`LevyArea::sample(h, ΔW, A, rng)`, the call of
+/// [`crate::brownian::IncrementStream`]): the same numbers. A retired path draws none
+/// (its lane's result is never read again).
+fn sample_areas(ws: &mut LockstepWorkspace, n: usize, m: usize, h: f64) {
+    let Some((levy, dw, area)) = ws.levy.as_mut() else {
+        return;
+    };
+    for p in 0..n {
+        if !ws.live[p] {
+            continue;
+        }
+        dw.as_mut_slice().copy_from_slice(&ws.dw[p * m..(p + 1) * m]);
+        levy.sample(h, dw, area, &mut ws.levy_rngs[p]);
+        let row = &mut ws.areas[p * m * m..(p + 1) * m * m];
+        for j in 0..m {
+            for k in 0..m {
+                row[j * m + k] = area[(j, k)];
+            }
+        }
     }
 }
 

@@ -1,34 +1,15 @@
 //! The lockstep step itself (THEORY §8): a block of paths advanced by one step of
-//! Euler–Maruyama, Milstein, Heun or RK-Milstein from the block coefficients of a
-//! [`BatchSde`], with, per path, the per-path scheme's operations in its order — the
-//! fused one-pass kernels for `d = m = 1` and for one noise, the Milstein terms through
-//! [`BatchSde::milstein_block`], and the layout of the diffusion block. The driver that
+//! Euler–Maruyama, Milstein, Heun, RK-Milstein or Milstein–Lévy from the block
+//! coefficients of a [`BatchSde`], with, per path, the per-path scheme's operations in
+//! its order — the fused one-pass kernels for `d = m = 1` and for one noise, the
+//! Milstein terms through [`BatchSde::milstein_block`], Milstein–Lévy's through
+//! [`BatchSde::derivative_block`] (or the per-path derivative lane by lane), the Lévy
+//! areas of the step (`ws.areas`) in `I_(j,k)`, and the layout of the diffusion block. The driver that
 //! draws the increments, tests divergence and observes is `super` (`mod.rs`).
 
 use super::*;
 
-/// `Σ_j b_ij w_j` for coordinate `i` of one path: the product the per-path
-/// `Sde::diffusion_apply` computes (`b_i w` for one noise, `b_i w_i` for diagonal noise,
-/// the sum over `j` from `0.0` in order otherwise). `b` and `w` are the path's rows.
-#[inline(always)]
-pub(super) fn noise_term(layout: Layout, b: &[f64], w: &[f64], i: usize) -> f64 {
-    match layout {
-        Layout::OneNoise => b[i] * w[0],
-        Layout::Diagonal => b[i] * w[i],
-        Layout::Matrix(m) => b[i * m..(i + 1) * m]
-            .iter()
-            .zip(w)
-            .fold(0.0, |s, (&bij, &w)| s + bij * w),
-    }
-}
-
-/// How a path's diffusion row multiplies its increment (see [`noise_term`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Layout {
-    OneNoise,
-    Diagonal,
-    Matrix(usize),
-}
+pub(super) use crate::sde::batch::{noise_term, Layout};
 
 /// Calls `$body(layout, d)` with the layout (and, for `d = m = 1`, the dimension) as
 /// constants in each arm, so that the `#[inline(always)]` step bodies are compiled once
@@ -46,37 +27,6 @@ macro_rules! specialised {
             Layout::Matrix(m) => $body(Layout::Matrix(m), d),
         }
     }};
-}
-
-impl Layout {
-    pub(super) fn of(noise: Noise, d: usize, m: usize) -> Self {
-        if m == 1 {
-            Layout::OneNoise
-        } else if noise == Noise::Diagonal && m == d {
-            Layout::Diagonal
-        } else {
-            Layout::Matrix(m)
-        }
-    }
-
-    /// The noise dimension `m` of a path with `d` coordinates in this layout.
-    #[inline(always)]
-    pub(super) fn noise_dim(self, d: usize) -> usize {
-        match self {
-            Layout::OneNoise => 1,
-            Layout::Diagonal => d,
-            Layout::Matrix(m) => m,
-        }
-    }
-
-    /// Numbers per path of the diffusion block ([`diffusion_width`]) in this layout.
-    #[inline(always)]
-    pub(super) fn width(self, d: usize) -> usize {
-        match self {
-            Layout::Matrix(m) => d * m,
-            _ => d,
-        }
-    }
 }
 
 impl<S: BatchSde + ?Sized> LockstepProblem<'_, S> {
@@ -101,9 +51,22 @@ impl<S: BatchSde + ?Sized> LockstepProblem<'_, S> {
                 }
             }
             LockstepScheme::Heun => specialised!(layout, d, |layout, d| self.heun(ws, n, t, h, layout, d))?,
-            LockstepScheme::RkMilstein => {
-                specialised!(layout, d, |layout, d| self.rk_milstein(ws, n, t, h, layout, d))?
-            }
+            // with or without Lévy areas, as a constant in each compiled body
+            LockstepScheme::RkMilstein if self.levy.is_some() => specialised!(layout, d, |layout, d| self
+                .rk_milstein(ws, n, [t, h], layout, d, true))?,
+            LockstepScheme::RkMilstein => specialised!(layout, d, |layout, d| self.rk_milstein(
+                ws,
+                n,
+                [t, h],
+                layout,
+                d,
+                false
+            ))?,
+            LockstepScheme::MilsteinLevy => match noise {
+                Noise::Commutative | Noise::General => self.milstein_levy(ws, n, t, h, layout)?,
+                // the per-path correction's scalar, diagonal and additive forms: Milstein's
+                _ => self.milstein_step(ws, n, t, h)?,
+            },
         }
         Ok(())
     }
@@ -198,19 +161,20 @@ impl<S: BatchSde + ?Sized> LockstepProblem<'_, S> {
         Ok(())
     }
 
-    /// One RK-Milstein step ([`crate::scheme::RkMilstein::step`] without Lévy areas):
+    /// One RK-Milstein step ([`crate::scheme::RkMilstein::step`]):
     /// `X' = X + a h + b ΔW + (1/√h) Σ_{j1} [b(Υ_{j1}) − b(X)] c_{j1}` with
-    /// `Υ_{j1} = X + a h + b_{j1} √h` and `c_{j1, j2} = ½ ΔW_{j1} ΔW_{j2} − ½ h δ`, in the
+    /// `Υ_{j1} = X + a h + b_{j1} √h` and `c_{j1, j2} = ½ ΔW_{j1} ΔW_{j2} + (−½ h if
+    /// j1 = j2, else A_{j1 j2})` (the Lévy area `A` on general noise, else `0`), in the
     /// per-path scheme's order (the `Υ` terms one `j1` at a time, then `−b(X) Σ c`).
     #[inline(always)]
     fn rk_milstein(
         &self,
         ws: &mut LockstepWorkspace,
         n: usize,
-        t: f64,
-        h: f64,
+        [t, h]: [f64; 2],
         layout: Layout,
         d: usize,
+        with_areas: bool,
     ) -> Result<()> {
         let (m, width, noise) = (layout.noise_dim(d), layout.width(d), self.sde.noise());
         ws.next.resize(n * d, 0.0);
@@ -243,8 +207,10 @@ impl<S: BatchSde + ?Sized> LockstepProblem<'_, S> {
                         let k = p * d + i;
                         ws.support[k] = x[k] + h * a[k] + sqrt_h * column;
                     }
+                    let areas = &ws.areas[if with_areas { p * m * m + j1 * m } else { 0 }..];
                     for j2 in 0..m {
-                        let i_12 = 0.5 * wp[j1] * wp[j2] + if j1 == j2 { -0.5 * h } else { 0.0 };
+                        let area = if with_areas { areas[j2] } else { 0.0 };
+                        let i_12 = 0.5 * wp[j1] * wp[j2] + if j1 == j2 { -0.5 * h } else { area };
                         ws.c[p * m + j2] = i_12;
                         ws.c_sum[p * m + j2] += i_12;
                     }
@@ -274,6 +240,96 @@ impl<S: BatchSde + ?Sized> LockstepProblem<'_, S> {
 }
 
 impl<S: BatchSde + ?Sized> LockstepProblem<'_, S> {
+    /// One Milstein–Lévy step on commutative or general noise
+    /// ([`crate::scheme::MilsteinLevy::step`], `MilsteinWork::add_correction`'s general
+    /// form): `X' = X + h a + b ΔW`, then for `j = 0, …, m − 1`
+    /// `X' += ∂b[b_j] c_j` with `c_{jk} = I_(j,k) = ½ ΔW_j ΔW_k − ½ h δ_{jk} + A_{jk}`
+    /// (the Lévy area `A` on general noise only), the derivative at the block's states
+    /// before they move: one [`BatchSde::derivative_block`] call per `j` for the block, or
+    /// [`crate::sde::Sde::diffusion_derivative`] per path when the SDE has no block form.
+    pub(super) fn milstein_levy(
+        &self,
+        ws: &mut LockstepWorkspace,
+        n: usize,
+        t: f64,
+        h: f64,
+        layout: Layout,
+    ) -> Result<()> {
+        let (d, m, noise) = (self.sde.dim(), self.sde.noise_dim(), self.sde.noise());
+        let width = diffusion_width(noise, d, m);
+        let with_areas = self.levy.is_some();
+        ws.next.resize(n * d, 0.0);
+        ws.directions.resize(n * d, 0.0);
+        ws.weights.resize(n * m, 0.0);
+        ws.terms.resize(n * d, 0.0);
+        {
+            let (x, a, b, dw) = (&ws.x, &ws.drift, &ws.diffusion, &ws.dw);
+            for p in 0..n {
+                let (bp, wp) = (&b[p * width..(p + 1) * width], &dw[p * m..(p + 1) * m]);
+                for i in 0..d {
+                    let k = p * d + i;
+                    ws.next[k] = x[k] + h * a[k] + noise_term(layout, bp, wp, i);
+                }
+            }
+        }
+        for j in 0..m {
+            for p in 0..n {
+                let bp = &ws.diffusion[p * width..(p + 1) * width];
+                let wp = &ws.dw[p * m..(p + 1) * m];
+                for i in 0..d {
+                    ws.directions[p * d + i] = unit_column(layout, bp, i, j, m);
+                }
+                for k in 0..m {
+                    // `Increment::iterated_integral(j, k)`
+                    let half = 0.5 * wp[j] * wp[k];
+                    let symmetric = if j == k { half - 0.5 * h } else { half };
+                    ws.weights[p * m + k] = if with_areas && j != k {
+                        symmetric + ws.areas[p * m * m + j * m + k]
+                    } else {
+                        symmetric
+                    };
+                }
+            }
+            if self.sde.has_derivative_block() {
+                self.sde.derivative_block(
+                    t,
+                    &ws.x,
+                    &ws.directions,
+                    &ws.weights,
+                    &mut ws.terms,
+                    &mut ws.block_scratch,
+                )?;
+            } else {
+                let lane = &mut ws.lane;
+                for p in 0..n {
+                    lane.x.as_mut_slice().copy_from_slice(&ws.x[p * d..(p + 1) * d]);
+                    lane.v
+                        .as_mut_slice()
+                        .copy_from_slice(&ws.directions[p * d..(p + 1) * d]);
+                    lane.c
+                        .as_mut_slice()
+                        .copy_from_slice(&ws.weights[p * m..(p + 1) * m]);
+                    self.sde.diffusion_derivative(
+                        t,
+                        &lane.x,
+                        &lane.v,
+                        &lane.c,
+                        &mut lane.out,
+                        &mut lane.scratch,
+                    );
+                    ws.terms[p * d..(p + 1) * d].copy_from_slice(lane.out.as_slice());
+                }
+            }
+            for (next, &term) in ws.next.iter_mut().zip(&ws.terms) {
+                *next += term;
+            }
+        }
+        std::mem::swap(&mut ws.x, &mut ws.next);
+        Ok(())
+    }
+}
+
+impl<S: BatchSde + ?Sized> LockstepProblem<'_, S> {
     /// One Euler–Maruyama or Milstein step of a one-dimensional SDE with one noise
     /// (scalar or additive, [`OneDimStep`]) of the `n` paths on the normals
     /// `ws.normals[row..row + n]`; returns whether every lane stays finite and within
@@ -288,7 +344,10 @@ impl<S: BatchSde + ?Sized> LockstepProblem<'_, S> {
     ) -> Result<bool> {
         self.sde.drift_block(t, &ws.x, &mut ws.drift)?;
         self.sde.diffusion_block(t, &ws.x, &mut ws.diffusion)?;
-        let milstein = self.scheme == LockstepScheme::Milstein && self.sde.noise() == Noise::Scalar;
+        let milstein = matches!(
+            self.scheme,
+            LockstepScheme::Milstein | LockstepScheme::MilsteinLevy
+        ) && self.sde.noise() == Noise::Scalar;
         if milstein {
             if ws.ones.len() < n {
                 ws.ones.resize(n, 1.0);

@@ -4,6 +4,7 @@
 use super::*;
 use crate::ensemble::SdeProblem;
 use crate::prelude::*;
+use crate::sde::batch::central_difference_block;
 use crate::sde::Structure;
 
 /// GBM `dX = μX dt + σX dW` on blocks, with the per-path route's arithmetic.
@@ -126,6 +127,80 @@ fn every_scheme_and_problem_is_bit_identical_to_the_per_path_route() -> Result<(
     Ok(())
 }
 
+/// `NonCommutative` without its block derivative: the lockstep Milstein–Lévy calls the
+/// per-path `Sde::diffusion_derivative` lane by lane.
+struct NoDerivativeBlock;
+
+impl Sde for NoDerivativeBlock {
+    fn dim(&self) -> usize {
+        2
+    }
+    fn structure(&self) -> Structure {
+        NonCommutative.structure()
+    }
+    fn drift(&self, t: f64, x: &DVector<f64>, out: &mut DVector<f64>) {
+        NonCommutative.drift(t, x, out)
+    }
+    fn diffusion_apply(&self, t: f64, x: &DVector<f64>, dw: &DVector<f64>, out: &mut DVector<f64>) {
+        NonCommutative.diffusion_apply(t, x, dw, out)
+    }
+    fn batch(&self) -> Option<&dyn BatchSde> {
+        Some(self)
+    }
+}
+
+impl BatchSde for NoDerivativeBlock {
+    fn drift_block(&self, t: f64, x: &[f64], out: &mut [f64]) -> Result<()> {
+        NonCommutative.drift_block(t, x, out)
+    }
+    fn diffusion_block(&self, t: f64, x: &[f64], out: &mut [f64]) -> Result<()> {
+        NonCommutative.diffusion_block(t, x, out)
+    }
+}
+
+/// General noise (the non-commutative 2-D problem, `m = 2`): RK-Milstein and
+/// Milstein–Lévy read each path's Lévy areas, drawn on lanes from the path's own `Levy`
+/// stream; Milstein–Lévy's derivative terms by the block central difference or lane by
+/// lane; a shorter last step; and the scalar / additive forms of Milstein–Lévy.
+#[test]
+fn general_noise_schemes_read_the_same_levy_areas_on_lanes() -> Result<()> {
+    let (rk, levy) = (LockstepScheme::RkMilstein, LockstepScheme::MilsteinLevy);
+    let x0 = [0.3, 0.1];
+    for h in [0.01, 0.03] {
+        let span = TimeSpan::new(0.0, 1.0, h)?;
+        assert_same_paths(&NonCommutative, RkMilstein::new(), rk, &x0, span, 3..150)?;
+        assert_same_paths(&NonCommutative, MilsteinLevy::new(), levy, &x0, span, 3..150)?;
+        assert_same_paths(&NoDerivativeBlock, MilsteinLevy::new(), levy, &x0, span, 0..17)?;
+    }
+    let span = TimeSpan::new(0.0, 1.0, 0.01)?;
+    let gbm = GeometricBrownianMotion::new(0.5, 0.3)?;
+    assert_same_paths(&gbm, MilsteinLevy::new(), levy, &[1.0], span, 3..100)?;
+    let ou = OrnsteinUhlenbeck::new(2.0, 0.5, 0.7)?;
+    assert_same_paths(&ou, MilsteinLevy::new(), levy, &[1.5], span, 3..100)?;
+    // the block central difference is the per-path one, bit for bit
+    let (x, v, c) = ([0.3, 0.1, -2.0, 5.0], [1.0, 0.0, 0.0, 0.7], [0.2, -0.4, 1.5, 0.0]);
+    let mut out = [0.0; 4];
+    central_difference_block(
+        &NonCommutative,
+        0.0,
+        &x,
+        &v,
+        &c,
+        &mut out,
+        &mut BlockScratch::default(),
+    )?;
+    for p in 0..2 {
+        let row = |a: &[f64]| DVector::from_column_slice(&a[2 * p..2 * p + 2]);
+        let mut expected = DVector::zeros(2);
+        let mut scratch = DerivativeScratch::new(2);
+        NonCommutative.diffusion_derivative(0.0, &row(&x), &row(&v), &row(&c), &mut expected, &mut scratch);
+        for i in 0..2 {
+            assert_eq!(out[2 * p + i].to_bits(), expected[i].to_bits(), "path {p}, {i}");
+        }
+    }
+    Ok(())
+}
+
 #[test]
 fn diverging_lanes_are_retired_with_their_path_step_and_time() -> Result<()> {
     // per step x ← x·(1 + 10ξ) (EM) or x·(1 + 10ξ + 50(ξ² − 1)) (Milstein): over these
@@ -168,10 +243,20 @@ fn the_sde_problem_picks_lockstep_where_it_applies() -> Result<()> {
     // no lockstep twin (Milstein–Lévy), a scheme the lanes cannot run on this noise
     // (RK-Milstein on general noise reads Lévy areas), an SDE without block
     // coefficients (the double well)
-    let levy = SdeProblem::new(&gbm, MilsteinLevy::new(), x0.clone(), span)?;
+    let levy = SdeProblem::new(&gbm, MilsteinLevy::without_areas(), x0.clone(), span)?;
     assert!(!levy.is_lockstep());
+    assert!(SdeProblem::new(&gbm, MilsteinLevy::new(), x0.clone(), span)?.is_lockstep());
+    // general noise: RK-Milstein and Milstein–Lévy draw each path's Lévy areas on lanes
     let rk = SdeProblem::new(&NonCommutative, RkMilstein::new(), DVector::zeros(2), span)?;
-    assert!(!rk.is_lockstep());
+    assert!(rk.is_lockstep());
+    let levy = SdeProblem::new(&NonCommutative, MilsteinLevy::new(), DVector::zeros(2), span)?;
+    assert!(levy.is_lockstep());
+    assert_eq!(
+        LockstepScheme::for_scheme(&MilsteinLevy::new()),
+        Some(LockstepScheme::MilsteinLevy)
+    );
+    assert_eq!(LockstepScheme::for_scheme(&MilsteinLevy::without_areas()), None);
+    assert_eq!(LockstepScheme::of::<MilsteinLevy>(), None);
     let well = crate::sde::reference::DoubleWell::new(0.5)?;
     assert!(!SdeProblem::new(&well, EulerMaruyama::new(), x0.clone(), span)?.is_lockstep());
     let err = SdeProblem::new(&NonCommutative, Milstein::new(), DVector::zeros(2), span);
@@ -179,7 +264,11 @@ fn the_sde_problem_picks_lockstep_where_it_applies() -> Result<()> {
     let err = SdeProblem::new(&gbm, Heun::new(), x0, span);
     assert!(matches!(err, Err(Error::Incompatible { .. })));
     assert_eq!(LockstepScheme::of::<Heun>(), Some(LockstepScheme::Heun));
-    for scheme in [LockstepScheme::EulerMaruyama, LockstepScheme::RkMilstein] {
+    for scheme in [
+        LockstepScheme::EulerMaruyama,
+        LockstepScheme::RkMilstein,
+        LockstepScheme::MilsteinLevy,
+    ] {
         assert_eq!(LockstepScheme::from_name(scheme.name()), Some(scheme));
     }
     Ok(())
