@@ -71,8 +71,10 @@ class Sde:
     ``ΔW`` and along ``1``).
     ``method="milstein"`` on commutative noise raises :class:`~noether_sde.Incompatible`
     naming ``"rk_milstein"`` (derivative-free, strong order 1 there); on general noise
-    with ``m > 1`` (Lévy areas needed) ``"em"``, or ``milstein_levy`` per path in
-    :func:`~noether_sde.convergence`.
+    with ``m > 1`` (Lévy areas needed) ``"milstein_levy"`` or ``"rk_milstein"``, which
+    draw each path's Lévy areas on the same lanes (the derivative terms of
+    ``milstein_levy`` by the block central difference: one ``diffusion`` call of ``2P``
+    rows per noise per step).
     """
 
     def __init__(self, drift: Callable, diffusion: Callable, dim: int, noise_dim: Optional[int] = None,

@@ -6,8 +6,9 @@
 //! `functional(X[P, d]) -> (P,)` per block and step size. The per-path study's numbers,
 //! bit for bit; schemes without a lane twin (and Milstein on commutative or general
 //! noise) fall back to the per-path study (one call per path per step, the functional
-//! on blocks of one), as does the Milstein–Lévy reference on commutative or general
-//! noise.
+//! on blocks of one). The Milstein–Lévy reference runs on lanes for every noise: on
+//! commutative and general noise with each path's Lévy areas and the derivative terms
+//! by the block central difference ([`PySde`]'s `derivative_block`).
 
 use crate::errors::{to_py, IntoPy};
 use crate::sde::PySde;

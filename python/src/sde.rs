@@ -35,6 +35,7 @@
 use crate::callback::CallbackFailure;
 use nalgebra::{DVector, DVectorView, DVectorViewMut};
 use noether_sde::ensemble::lockstep::{diffusion_width, BatchSde};
+use noether_sde::sde::batch::{central_difference_block, BlockScratch};
 use noether_sde::sde::{Calculus, DerivativeScratch, Noise, Structure, FD_RELATIVE_STEP};
 use noether_sde::{Error, Result};
 use numpy::{PyArray1, PyArrayMethods, PyUntypedArrayMethods};
@@ -371,6 +372,25 @@ impl BatchSde for PySde {
             Self::key(&mut s, t, x);
         }
         Ok(())
+    }
+    /// Milstein–Lévy's derivative terms on commutative and general noise (no user
+    /// derivative there): the library's central difference on the whole block, both
+    /// shifted states of every path in one `diffusion` call — the numbers of the per-path
+    /// `diffusion_derivative` (`finite_difference_derivative`), so the convergence
+    /// study's reference calls Python once per step per block, never per path.
+    fn has_derivative_block(&self) -> bool {
+        self.derivative().is_none()
+    }
+    fn derivative_block(
+        &self,
+        t: f64,
+        x: &[f64],
+        v: &[f64],
+        c: &[f64],
+        out: &mut [f64],
+        scratch: &mut BlockScratch,
+    ) -> Result<()> {
+        central_difference_block(self, t, x, v, c, out, scratch)
     }
     /// Milstein's block terms for scalar and diagonal noise (additive noise needs none),
     /// any `d`: see the module docs for the two routes.

@@ -302,7 +302,7 @@ pub fn simulate_sde<'py>(
     let Some(lanes) = lanes else {
         return Err(crate::errors::Incompatible::new_err(format!(
             "method `{method}`: a Python-defined Sde runs on the lockstep driver, which has em, milstein \
-             (scalar, diagonal or additive noise), heun (Stratonovich) and rk_milstein"
+             (scalar, diagonal or additive noise), milstein_levy, heun (Stratonovich) and rk_milstein"
         )));
     };
     if lanes == LockstepScheme::Milstein {
@@ -310,9 +310,8 @@ pub fn simulate_sde<'py>(
         let noise = sde.noise();
         let instead = match noise {
             Noise::General if sde.noise_dim() > 1 => Some(
-                "Milstein-type schemes need Lévy areas there, which this driver does not draw: use \
-                 method=\"em\" (strong order ½), or measure milstein_levy per path with \
-                 ns.convergence(..., schemes=[\"milstein_levy\"])",
+                "Milstein-type schemes need Lévy areas there: use method=\"milstein_levy\" or \
+                 \"rk_milstein\" (strong order 1, each path's areas drawn on the same lanes)",
             ),
             Noise::Commutative | Noise::General => Some(
                 "use method=\"rk_milstein\" (derivative-free Runge–Kutta Milstein: strong order 1 \

@@ -171,15 +171,18 @@ def test_milstein_refusals_name_the_scheme_to_use():
 
     with pytest.raises(ns.Incompatible, match="rk_milstein"):
         ns.simulate(sde("commutative"), method="milstein", x0=[1.0, 1.0], t_end=0.1, dt=0.01, paths=8)
-    with pytest.raises(ns.Incompatible, match="Lévy areas.*em"):
+    with pytest.raises(ns.Incompatible, match="Lévy areas.*milstein_levy"):
         ns.simulate(sde("general"), method="milstein", x0=[1.0, 1.0], t_end=0.1, dt=0.01, paths=8)
     with pytest.raises(ns.Incompatible, match="rk_milstein"):
         ns.simulate(sde("general", m=1), method="milstein", x0=[1.0, 1.0], t_end=0.1, dt=0.01, paths=8)
     with pytest.raises(ns.Incompatible, match="scalar noise.*diagonal noise"):
         sde("general", diffusion_derivative=lambda t, X: X)
-    # the suggested scheme runs
+    # the suggested schemes run (general noise: each path's Lévy areas on the lanes)
     r = ns.simulate(sde("commutative"), method="rk_milstein", x0=[1.0, 1.0], t_end=0.1, dt=0.01, paths=8)
     assert r.finished == 8
+    for method in ["milstein_levy", "rk_milstein"]:
+        r = ns.simulate(sde("general"), method=method, x0=[1.0, 1.0], t_end=0.1, dt=0.01, paths=8)
+        assert r.finished == 8, method
 
 
 def test_derivative_of_the_wrong_shape_is_a_callback_error():
