@@ -413,6 +413,7 @@ impl<M: Model> Sde for SgdSde<'_, M> {
         self.finish_drift(t, x, drift);
     }
 
+    #[inline]
     fn diffusion_derivative(
         &self,
         t: f64,

@@ -74,6 +74,7 @@ impl<S: BatchSde + ?Sized> LockstepProblem<'_, S> {
     /// One Milstein step ([`crate::scheme::Milstein::step`]: `euler_update`, then the
     /// terms of `MilsteinWork::add_correction` in its order), the derivative terms
     /// evaluated at the block's states before they move.
+    #[inline(always)]
     pub(super) fn milstein_step(&self, ws: &mut LockstepWorkspace, n: usize, t: f64, h: f64) -> Result<()> {
         let (d, m, noise) = (self.sde.dim(), self.sde.noise_dim(), self.sde.noise());
         if ws.ones.len() < n * m {
