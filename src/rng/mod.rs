@@ -107,10 +107,12 @@ fn jump_polynomials() -> &'static [[u64; 4]; 128] {
 /// table (8 KiB, 255 polynomial products, about 1.5 million instructions) is built the
 /// first time a path needs it: the first 65,536 paths need two of the eight.
 fn path_jumps(w: usize) -> &'static [[u64; 4]; 256] {
-    static PATH_JUMPS: [OnceLock<Box<[[u64; 4]; 256]>>; 8] = [const { OnceLock::new() }; 8];
+    // static storage, not a `Box`: building a table never allocates, so the first path
+    // that needs one allocates nothing either (tests/allocations.rs)
+    static PATH_JUMPS: [OnceLock<[[u64; 4]; 256]>; 8] = [const { OnceLock::new() }; 8];
     PATH_JUMPS[w].get_or_init(|| {
         let bits = jump_polynomials();
-        let mut out = Box::new([[0u64; 4]; 256]);
+        let mut out = [[0u64; 4]; 256];
         out[0] = [1, 0, 0, 0]; // x^0: no jump
         for v in 1..256usize {
             let low = v.trailing_zeros() as usize;
