@@ -214,6 +214,23 @@ fn plusplus(s0: u64, s3: u64) -> u64 {
     s0.wrapping_add(s3).rotate_left(23).wrapping_add(s0)
 }
 
+/// The xoshiro256 state transition on eight lanes (`s[w][l]`: word `w` of lane `l`), the
+/// same operations as the scalar one, word by word across the lanes (one `vprolq` per
+/// rotate on AVX-512). Shared by the lane draws and the lane jumps (`seed_lanes`).
+#[inline(always)]
+pub(crate) fn advance_lanes(s: &mut [[u64; LANES]; 4]) {
+    let [s0, s1, s2, s3] = s;
+    for l in 0..LANES {
+        let t = s1[l] << 17;
+        s2[l] ^= s0[l];
+        s3[l] ^= s1[l];
+        s1[l] ^= s2[l];
+        s0[l] ^= s3[l];
+        s2[l] ^= t;
+        s3[l] = s3[l].rotate_left(45);
+    }
+}
+
 /// The next Xoshiro256++ output of the state words `s`, advancing them.
 #[inline(always)]
 pub(crate) fn next_word(s: &mut [u64; 4]) -> u64 {
@@ -346,18 +363,11 @@ impl NormalLanes {
     ) {
         assert!(stride >= LANES && (rows == 0 || out.len() >= (rows - 1) * stride + LANES));
         for i in 0..rows {
-            let [s0, s1, s2, s3] = &mut self.s;
             let mut bits = [0u64; LANES];
-            for l in 0..LANES {
-                bits[l] = plusplus(s0[l], s3[l]);
-                let t = s1[l] << 17;
-                s2[l] ^= s0[l];
-                s3[l] ^= s1[l];
-                s1[l] ^= s2[l];
-                s0[l] ^= s3[l];
-                s2[l] ^= t;
-                s3[l] = s3[l].rotate_left(45);
+            for (l, bits) in bits.iter_mut().enumerate() {
+                *bits = plusplus(self.s[0][l], self.s[3][l]);
             }
+            advance_lanes(&mut self.s);
             let mut x = [0.0; LANES];
             let mut rejected = 0u8;
             for l in 0..LANES {

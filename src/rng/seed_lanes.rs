@@ -11,7 +11,7 @@
 //! costs one scalar seed and ten lane jumps instead of 64 scalar seeds. The states are
 //! exactly [`SeedTree::rng`]'s (tested), so nothing downstream changes.
 
-use super::normal::{NormalLanes, LANES};
+use super::normal::{advance_lanes, NormalLanes, LANES};
 use super::{path_jumps, state_words, SeedTree, Stream};
 use crate::simd::{Kernel, Vectorised};
 use std::ops::Range;
@@ -121,23 +121,6 @@ fn jump_lanes(s: &mut LaneState, poly: &[u64; 4], mask: [bool; LANES]) {
                 s[i][l] = r[i][l];
             }
         }
-    }
-}
-
-/// [`advance`] on eight lanes (the same operations, word by word across the lanes).
-#[inline(always)]
-fn advance_lanes(s: &mut LaneState) {
-    let [s0, s1, s2, s3] = s;
-    for l in 0..LANES {
-        let t = s1[l] << 17;
-        s2[l] ^= s0[l];
-        s3[l] ^= s1[l];
-        s1[l] ^= s2[l];
-        s0[l] ^= s3[l];
-        s2[l] ^= t;
-        // one `vprolq` on AVX-512; AVX2 has no vector rotate and LLVM rotates these
-        // words in scalar registers there (callgrind counts that kernel)
-        s3[l] = s3[l].rotate_left(45);
     }
 }
 
