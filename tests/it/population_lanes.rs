@@ -167,60 +167,52 @@ fn scalar_factorization_is_bit_identical_on_lanes() {
     }
 }
 
+/// EM, RK-Milstein (with Lévy areas) and Heun (a Stratonovich reading) of a population
+/// SGD-SDE with general noise, plain and with weight decay and a warmup schedule, at
+/// step `h = 0.01` over `[0, t_end]` (paths `long`) and at `3h` (a shorter last step,
+/// paths 5..23): every path bit-identical to the per-path route.
+fn assert_general_noise_model_on_lanes<M: PopulationForms + Sync>(
+    model: &M,
+    x0: &DVector<f64>,
+    [eta, weight_decay, t_end]: [f64; 3],
+    long: Range<u64>,
+) {
+    for config in [
+        SgdConfig::new(eta, 2),
+        SgdConfig::new(eta, 2)
+            .with_weight_decay(weight_decay)
+            .with_schedule(warmup(eta)),
+    ] {
+        let sde = SgdSde::population(model, config).unwrap();
+        assert_eq!(SdeExt::noise(&sde), Noise::General);
+        let span = TimeSpan::new(0.0, t_end, 0.01).unwrap();
+        assert_same_paths(&sde, EulerMaruyama::new(), x0, span, long.clone());
+        assert_same_paths(&sde, RkMilstein::new(), x0, span, long.clone());
+        assert_same_paths(
+            &ReadAsStratonovich::new(&sde).unwrap(),
+            Heun::new(),
+            x0,
+            span,
+            0..13,
+        );
+        let span = TimeSpan::new(0.0, t_end, 0.03).unwrap(); // a shorter last step
+        assert_same_paths(&sde, EulerMaruyama::new(), x0, span, 5..23);
+        assert_same_paths(&sde, RkMilstein::new(), x0, span, 5..23);
+    }
+}
+
 #[test]
 fn matrix_factorization_is_bit_identical_on_lanes() {
     let mf = default_matrix_factorization().unwrap();
     let x0 = unbalanced_start(&mf).unwrap();
-    for config in [
-        SgdConfig::new(0.02, 2),
-        SgdConfig::new(0.02, 2)
-            .with_weight_decay(0.01)
-            .with_schedule(warmup(0.02)),
-    ] {
-        let sde = SgdSde::population(&mf, config).unwrap();
-        assert_eq!(SdeExt::noise(&sde), Noise::General);
-        let span = TimeSpan::new(0.0, 0.5, 0.01).unwrap();
-        assert_same_paths(&sde, EulerMaruyama::new(), &x0, span, 3..75);
-        assert_same_paths(&sde, RkMilstein::new(), &x0, span, 3..75);
-        assert_same_paths(
-            &ReadAsStratonovich::new(&sde).unwrap(),
-            Heun::new(),
-            &x0,
-            span,
-            0..13,
-        );
-        let span = TimeSpan::new(0.0, 0.5, 0.03).unwrap(); // a shorter last step
-        assert_same_paths(&sde, EulerMaruyama::new(), &x0, span, 5..23);
-        assert_same_paths(&sde, RkMilstein::new(), &x0, span, 5..23);
-    }
+    assert_general_noise_model_on_lanes(&mf, &x0, [0.02, 0.01, 0.5], 3..75);
 }
 
 #[test]
 fn normalized_linear_is_bit_identical_on_lanes() {
     let nl = default_normalized_linear().unwrap();
     let x0 = DVector::from_vec(vec![0.6, -0.3, 0.8, 0.2]);
-    for config in [
-        SgdConfig::new(0.05, 2),
-        SgdConfig::new(0.05, 2)
-            .with_weight_decay(0.02)
-            .with_schedule(warmup(0.05)),
-    ] {
-        let sde = SgdSde::population(&nl, config).unwrap();
-        assert_eq!(SdeExt::noise(&sde), Noise::General);
-        let span = TimeSpan::new(0.0, 1.0, 0.01).unwrap();
-        assert_same_paths(&sde, EulerMaruyama::new(), &x0, span, 3..150);
-        assert_same_paths(&sde, RkMilstein::new(), &x0, span, 3..150);
-        assert_same_paths(
-            &ReadAsStratonovich::new(&sde).unwrap(),
-            Heun::new(),
-            &x0,
-            span,
-            0..13,
-        );
-        let span = TimeSpan::new(0.0, 1.0, 0.03).unwrap(); // a shorter last step
-        assert_same_paths(&sde, EulerMaruyama::new(), &x0, span, 5..23);
-        assert_same_paths(&sde, RkMilstein::new(), &x0, span, 5..23);
-    }
+    assert_general_noise_model_on_lanes(&nl, &x0, [0.05, 0.02, 1.0], 3..150);
 }
 
 /// General noise with diverging lanes: matrix factorisation at η = 0.1, B = 1, h = 0.05,
