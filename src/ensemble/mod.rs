@@ -226,9 +226,17 @@ impl Ensemble {
         (j * BLOCK).max(self.paths.start)..((j + 1).saturating_mul(BLOCK)).min(self.paths.end)
     }
 
-    /// Folds `step` over the blocks in order, with one workspace per worker, and combines
-    /// the per-worker results with `append` (which must be exactly associative).
-    fn over_blocks<W, A, MW, MA, ST, AP>(&self, make_ws: MW, empty: MA, step: ST, append: AP) -> Result<A>
+    /// Folds `step` over the runs of `per` consecutive aligned blocks in order, with one
+    /// workspace per worker, and combines the per-worker results with `append` (which
+    /// must be exactly associative).
+    fn over_blocks<W, A, MW, MA, ST, AP>(
+        &self,
+        per: usize,
+        make_ws: MW,
+        empty: MA,
+        step: ST,
+        append: AP,
+    ) -> Result<A>
     where
         W: Send,
         A: Send,
@@ -238,11 +246,18 @@ impl Ensemble {
         AP: Fn(A, A) -> A + Sync + Send,
     {
         let (first, count) = self.blocks();
+        // run `u`: the aligned blocks `u·per .. (u + 1)·per` (the last run may be shorter)
+        let per = per.max(1);
+        let runs = count.div_ceil(per);
+        let run = |u: usize| {
+            let last = ((u + 1) * per).min(count) - 1;
+            self.block(first, u * per).start..self.block(first, last).end
+        };
         let sequential = || {
             let mut ws = make_ws();
             let mut acc = empty();
-            for i in 0..count {
-                let block = self.block(first, i);
+            for u in 0..runs {
+                let block = run(u);
                 step(&mut ws, &mut acc, block.clone());
                 self.report(&block);
             }
@@ -252,12 +267,12 @@ impl Ensemble {
         {
             use rayon::prelude::*;
             let parallel = || {
-                (0..count)
+                (0..runs)
                     .into_par_iter()
                     .fold(
                         || (make_ws(), empty()),
-                        |(mut ws, mut acc), i| {
-                            let block = self.block(first, i);
+                        |(mut ws, mut acc), u| {
+                            let block = run(u);
                             step(&mut ws, &mut acc, block.clone());
                             self.report(&block);
                             (ws, acc)
@@ -304,11 +319,14 @@ impl Ensemble {
     {
         functionals.check_span(problem.time_range())?;
         let k = functionals.count;
+        let per = problem.blocks_per_run().max(1);
+        let slots = per * BLOCK as usize;
         let acc = self.over_blocks(
+            per,
             || {
                 (
                     problem.workspace(),
-                    BlockRecorder::new(functionals, false, self.divergence_bound),
+                    BlockRecorder::with_slots(functionals, false, self.divergence_bound, slots),
                 )
             },
             || Accumulator::new(k),
@@ -347,11 +365,14 @@ impl Ensemble {
     {
         functionals.check_span(problem.time_range())?;
         let (rows, k) = (functionals.times.len(), functionals.count);
+        let per = problem.blocks_per_run().max(1);
+        let slots = per * BLOCK as usize;
         self.over_blocks(
+            per,
             || {
                 (
                     problem.workspace(),
-                    BlockRecorder::new(functionals, true, self.divergence_bound),
+                    BlockRecorder::with_slots(functionals, true, self.divergence_bound, slots),
                 )
             },
             Vec::new,

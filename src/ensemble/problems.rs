@@ -31,8 +31,17 @@ pub trait EnsembleProblem: Sync {
     fn time_range(&self) -> (f64, f64);
     /// Fresh buffers.
     fn workspace(&self) -> Self::Workspace;
-    /// Runs the consecutive paths `paths` (at most [`super::BLOCK`] of them), reporting every
-    /// observation and every path's end to `observer`.
+    /// How many aligned blocks of [`super::BLOCK`] paths one [`EnsembleProblem::run_block`]
+    /// call takes (default 1). A problem that advances its paths together (the lockstep
+    /// driver) spreads its per-step costs over more paths with wider runs. The results do
+    /// not depend on it: every path draws from its own streams and the statistics are
+    /// reduced by path index.
+    fn blocks_per_run(&self) -> usize {
+        1
+    }
+    /// Runs the consecutive paths `paths` (at most [`EnsembleProblem::blocks_per_run`] ·
+    /// [`super::BLOCK`] of them), reporting every observation and every path's end to
+    /// `observer`.
     fn run_block<O: PathObserver>(
         &self,
         ws: &mut Self::Workspace,
@@ -173,6 +182,10 @@ impl<S: Sde + Sync + ?Sized, K: Scheme + Sync> EnsembleProblem for SdeProblem<'_
                     .expect("compatibility was checked in SdeProblem::new"),
             ),
         }
+    }
+
+    fn blocks_per_run(&self) -> usize {
+        self.lockstep.as_ref().map_or(1, |lanes| lanes.blocks_per_run())
     }
 
     fn run_block<O: PathObserver>(

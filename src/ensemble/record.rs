@@ -1,7 +1,6 @@
 //! Recording: the functionals to record, and the recorder that stores what one block's
 //! paths produce.
 
-use super::BLOCK;
 use crate::error::{check_finite, Error, Result};
 use crate::observe::{earliest, out_of_bounds, reached, Flow};
 use nalgebra::DVector;
@@ -114,11 +113,7 @@ pub(super) struct BlockRecorder<'f, F> {
 }
 
 impl<'f, F: Fn(f64, &DVector<f64>, &mut [f64]) + Sync> BlockRecorder<'f, F> {
-    pub(super) fn new(functionals: &'f Functionals<F>, keep_finals: bool, bound: f64) -> Self {
-        Self::with_slots(functionals, keep_finals, bound, BLOCK as usize)
-    }
-
-    /// A recorder for blocks of up to `slots` paths (the lockstep driver's wide blocks).
+    /// A recorder for runs of up to `slots` paths ([`crate::ensemble::EnsembleProblem::blocks_per_run`] blocks).
     pub(super) fn with_slots(
         functionals: &'f Functionals<F>,
         keep_finals: bool,

@@ -92,6 +92,18 @@ use std::ops::Range;
 /// GBM path-step against 16, CPU time).
 const AHEAD: usize = 32;
 
+/// Blocks of [`crate::ensemble::BLOCK`] paths one lockstep run takes when a path's
+/// buffers are small ([`WIDE_RUN_FLOATS`]): the per-step costs (the calls of the block
+/// methods, the step's bookkeeping) are spread over 128 paths instead of 64. Measured
+/// on GBM and the scalar-factorisation SGD-SDE (BENCHMARKS.md, session 7): 128 paths
+/// are 8–12 % faster per path-step than 64; 256 no faster; 512 slower (the normals
+/// drawn ahead leave the L1 cache).
+const WIDE_RUN: usize = 2;
+
+/// The most floats per path (state, drift, diffusion, normals drawn ahead) for which
+/// lockstep runs are [`WIDE_RUN`] blocks wide.
+const WIDE_RUN_FLOATS: usize = 64;
+
 /// The schemes of the lockstep driver, each with the per-path scheme's operations in
 /// the same order (so the same numbers).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -362,6 +374,19 @@ fn next_wake<O: PathObserver>(observer: &O, paths: &Range<u64>, live: &[bool]) -
 
 impl<S: BatchSde + ?Sized> EnsembleProblem for LockstepProblem<'_, S> {
     type Workspace = LockstepWorkspace;
+
+    /// [`WIDE_RUN`] blocks when a path's buffers are small (at most [`WIDE_RUN_FLOATS`]
+    /// floats of state, drift, diffusion and normals drawn ahead), else one.
+    fn blocks_per_run(&self) -> usize {
+        let (d, m) = (self.sde.dim(), self.sde.noise_dim());
+        let width = diffusion_width(self.sde.noise(), d, m);
+        let ahead = if m == 1 { AHEAD } else { m };
+        if d * (2 + width) + ahead <= WIDE_RUN_FLOATS {
+            WIDE_RUN
+        } else {
+            1
+        }
+    }
 
     fn dim(&self) -> usize {
         self.sde.dim()

@@ -542,3 +542,50 @@ fn milstein_is_available_on_lanes_for_additive_noise_without_a_milstein_block() 
     )?;
     Ok(())
 }
+
+#[test]
+fn wide_runs_give_the_same_paths_and_statistics_whatever_the_split() -> Result<()> {
+    let span = TimeSpan::new(0.0, 1.0, 0.01)?;
+    let gbm = GeometricBrownianMotion::new(0.5, 0.3)?;
+    let x0 = DVector::from_element(1, 1.0);
+    let wide = SdeProblem::new(&gbm, EulerMaruyama::new(), x0.clone(), span)?;
+    let narrow = SdeProblem::per_path(&gbm, EulerMaruyama::new(), x0, span)?;
+    // small per-path buffers: two blocks per run; a wide state: one
+    assert_eq!(wide.blocks_per_run(), WIDE_RUN);
+    assert_eq!(narrow.blocks_per_run(), 1);
+    let mf = crate::analysis::fixed_points::default_matrix_factorization()?;
+    let sde = crate::sgd::SgdSde::population(&mf, crate::sgd::SgdConfig::new(0.02, 2))?;
+    let theta0 = crate::analysis::fixed_points::unbalanced_start(&mf)?;
+    assert_eq!(
+        LockstepProblem::euler_maruyama(&sde, theta0, span)?.blocks_per_run(),
+        1
+    );
+    let record = Functionals::new(vec![0.5, 1.0], 1, |_t: f64, x: &DVector<f64>, out: &mut [f64]| {
+        out[0] = x[0]
+    })?;
+    // an unaligned range whose last run is one partial block (37..461: blocks 0..=7)
+    let (start, end, cut) = (37, 461, 200);
+    let expected = Ensemble::new(5, start..end)
+        .sequential()
+        .statistics(&narrow, &record)?;
+    for threads in [1, 2, 3] {
+        let got = Ensemble::new(5, start..end)
+            .threads(threads)
+            .statistics(&wide, &record)?;
+        assert_eq!(got, expected, "{threads} threads");
+    }
+    let shards = Ensemble::new(5, start..cut)
+        .statistics(&wide, &record)?
+        .merge(Ensemble::new(5, cut..end).statistics(&wide, &record)?)?;
+    assert_eq!(shards, expected, "two shards");
+    let a = Ensemble::new(5, start..end).final_states(&wide)?;
+    let b = Ensemble::new(5, start..end).final_states(&narrow)?;
+    assert_eq!(a.len(), b.len());
+    for (a, b) in a.iter().zip(&b) {
+        assert_eq!(
+            a.as_ref().map(|x| x[0].to_bits()).ok(),
+            b.as_ref().map(|x| x[0].to_bits()).ok()
+        );
+    }
+    Ok(())
+}
