@@ -88,6 +88,134 @@ pub trait BatchSde: Sde + Sync {
     ) -> Result<()> {
         Ok(())
     }
+    /// For a one-dimensional SDE with one noise (`d = m = 1`): takes the lockstep
+    /// driver's Euler–Maruyama or Milstein step in one pass with this SDE's coefficients
+    /// inlined, `Some(step.run(|x| [a, b, c]))`, where `[a, b, c]` are the numbers
+    /// [`BatchSde::drift_block`], [`BatchSde::diffusion_block`] and
+    /// [`BatchSde::milstein_block`] (with `c = 1`) write for the state `x`, by the same
+    /// operations (so the same bits). Default `None`: the driver calls the block methods
+    /// and then steps (four passes over the block instead of one; GBM's step costs ≈ 20 %
+    /// more, BENCHMARKS.md, session 7).
+    ///
+    /// ```
+    /// use noether_sde::sde::batch::{BatchSde, ScalarLanes};
+    /// # use noether_sde::prelude::*;
+    /// # use noether_sde::sde::Structure;
+    /// # use nalgebra::DVector;
+    /// /// `dX = −X dt + 0.5 dW`, an SDE of one's own.
+    /// struct Decay;
+    /// # impl Sde for Decay {
+    /// #     fn dim(&self) -> usize { 1 }
+    /// #     fn structure(&self) -> Structure { Structure::additive(1) }
+    /// #     fn drift(&self, _t: f64, x: &DVector<f64>, out: &mut DVector<f64>) { out[0] = -x[0]; }
+    /// #     fn diffusion_apply(&self, _t: f64, _x: &DVector<f64>, dw: &DVector<f64>, out: &mut DVector<f64>) {
+    /// #         out[0] = 0.5 * dw[0];
+    /// #     }
+    /// # }
+    /// impl BatchSde for Decay {
+    ///     fn drift_block(&self, _t: f64, x: &[f64], out: &mut [f64]) -> noether_sde::Result<()> {
+    ///         for (o, &x) in out.iter_mut().zip(x) {
+    ///             *o = -x;
+    ///         }
+    ///         Ok(())
+    ///     }
+    ///     fn diffusion_block(&self, _t: f64, _x: &[f64], out: &mut [f64]) -> noether_sde::Result<()> {
+    ///         out.fill(0.5);
+    ///         Ok(())
+    ///     }
+    ///     fn scalar_step(&self, _t: f64, step: ScalarLanes<'_>) -> Option<bool> {
+    ///         Some(step.run(|x| [-x, 0.5, 0.0])) // additive noise: no Milstein term
+    ///     }
+    /// }
+    /// ```
+    fn scalar_step(&self, _t: f64, _step: ScalarLanes<'_>) -> Option<bool> {
+        None
+    }
+}
+
+/// One Euler–Maruyama or Milstein step of the lockstep driver on a block of
+/// one-dimensional paths with one noise (THEORY §8): `ΔW = √h ξ` (as
+/// `IncrementStream::next` forms it), `X' = X + h a + b ΔW` and, for Milstein,
+/// `X' = (X + h a + b ΔW) + ½(ΔW² − h) c` with `c = L¹b`, for every path, compiled for
+/// the detected instruction set (no fast-math: the same numbers whichever runs). The
+/// driver builds it; an SDE runs it with its coefficients ([`BatchSde::scalar_step`]).
+pub struct ScalarLanes<'a> {
+    x: &'a mut [f64],
+    z: &'a [f64],
+    h: f64,
+    sqrt_h: f64,
+    limit: f64,
+    milstein: bool,
+    kernel: Kernel,
+}
+
+impl<'a> ScalarLanes<'a> {
+    /// The step of the states `x` (updated in place) with the standard normals `z`,
+    /// `[h, √h, divergence bound]`, Milstein's term or not, on `kernel`.
+    pub(crate) fn new(
+        x: &'a mut [f64],
+        z: &'a [f64],
+        [h, sqrt_h, limit]: [f64; 3],
+        milstein: bool,
+        kernel: Kernel,
+    ) -> Self {
+        ScalarLanes {
+            x,
+            z,
+            h,
+            sqrt_h,
+            limit,
+            milstein,
+            kernel,
+        }
+    }
+
+    /// Takes the step with the coefficients `[a, b, c]` of each path's state (`c` is
+    /// read only by Milstein) and returns whether every new state is within the
+    /// divergence bound (NaN is not).
+    #[inline(always)]
+    pub fn run(self, coefficients: impl Fn(f64) -> [f64; 3]) -> bool {
+        self.run_indexed(move |_, x| coefficients(x))
+    }
+
+    /// [`ScalarLanes::run`] with the coefficients of path `k` given as `f(k, x_k)`.
+    #[inline(always)]
+    pub(crate) fn run_indexed<F: Fn(usize, f64) -> [f64; 3]>(self, f: F) -> bool {
+        let kernel = self.kernel;
+        kernel.vectorised(ScalarPass { lanes: self, f })
+    }
+}
+
+/// [`ScalarLanes`] and its coefficients, to run under [`Kernel::vectorised`].
+struct ScalarPass<'a, F> {
+    lanes: ScalarLanes<'a>,
+    f: F,
+}
+
+impl<F: Fn(usize, f64) -> [f64; 3]> Vectorised for ScalarPass<'_, F> {
+    type Output = bool;
+    #[inline(always)]
+    fn run(self) -> bool {
+        let ScalarLanes {
+            x,
+            z,
+            h,
+            sqrt_h,
+            limit,
+            milstein,
+            kernel: _,
+        } = self.lanes;
+        let z = &z[..x.len()];
+        let mut fine = true;
+        for (k, (x, &z)) in x.iter_mut().zip(z).enumerate() {
+            let [a, b, c] = (self.f)(k, *x);
+            let w = sqrt_h * z;
+            let em = *x + h * a + b * w;
+            *x = if milstein { em + 0.5 * (w * w - h) * c } else { em };
+            fine &= x.abs() <= limit;
+        }
+        fine
+    }
 }
 
 /// Buffers of [`central_difference_block`] (the shifted states and the diffusion

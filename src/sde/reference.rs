@@ -13,7 +13,7 @@
 //! - [`LinearSde`]: `dX = AX dt + Σ_j B_j X dW_j` with `E X_t = e^{At} X_0`; general
 //!   noise in any dimension (the `d = m = 10` benchmark problem).
 
-use super::batch::{central_difference_block, map_block, zip_block, BlockScratch};
+use super::batch::{central_difference_block, map_block, zip_block, BlockScratch, ScalarLanes};
 use super::{BatchSde, Calculus, DerivativeScratch, Sde, Structure};
 use crate::error::{check_finite, check_positive, Error, Result};
 use crate::simd::Kernel;
@@ -465,6 +465,12 @@ impl BatchSde for GeometricBrownianMotion {
         zip_block(Kernel::detect(), x, c, out, |x, c| sigma * (sigma * x * c) * c);
         Ok(())
     }
+    /// The three block methods' numbers in one pass (`c = 1` as the driver passes it).
+    #[inline]
+    fn scalar_step(&self, _t: f64, step: ScalarLanes<'_>) -> Option<bool> {
+        let (rate, sigma) = (self.rate(), self.sigma);
+        Some(step.run(|x| [rate * x, sigma * x, sigma * (sigma * x * 1.0) * 1.0]))
+    }
 }
 
 /// Ornstein–Uhlenbeck on a block: `a = θ(μ − x)`, `b = σ` (additive: no Milstein term).
@@ -479,6 +485,13 @@ impl BatchSde for OrnsteinUhlenbeck {
     fn diffusion_block(&self, _t: f64, _x: &[f64], out: &mut [f64]) -> Result<()> {
         out.fill(self.sigma);
         Ok(())
+    }
+    /// The block methods' numbers in one pass (additive noise: Milstein adds nothing, so
+    /// the driver reads no `c`).
+    #[inline]
+    fn scalar_step(&self, _t: f64, step: ScalarLanes<'_>) -> Option<bool> {
+        let (theta, mu, sigma) = (self.theta, self.mu, self.sigma);
+        Some(step.run(|x| [theta * (mu - x), sigma, 0.0]))
     }
 }
 

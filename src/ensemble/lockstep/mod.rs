@@ -80,6 +80,7 @@ use crate::error::{Error, IncompatibleReason, Result};
 use crate::observe::{out_of_bounds, Flow};
 use crate::rng::{NormalLanes, SeedTree, Stream, Xoshiro256PlusPlus, LANES};
 use crate::scheme::{EulerMaruyama, Heun, Milstein, MilsteinLevy, RkMilstein, Scheme, TimeSpan};
+use crate::sde::batch::ScalarLanes;
 pub use crate::sde::batch::{diffusion_width, BatchSde, BlockScratch};
 use crate::sde::{Calculus, DerivativeScratch, Noise, SdeExt};
 use crate::simd::{Kernel, Vectorised};
@@ -375,8 +376,8 @@ fn next_wake<O: PathObserver>(observer: &O, paths: &Range<u64>, live: &[bool]) -
 impl<S: BatchSde + ?Sized> EnsembleProblem for LockstepProblem<'_, S> {
     type Workspace = LockstepWorkspace;
 
-    /// [`WIDE_RUN`] blocks when a path's buffers are small (at most [`WIDE_RUN_FLOATS`]
-    /// floats of state, drift, diffusion and normals drawn ahead), else one.
+    /// Two blocks (128 paths) when a path's buffers are small (at most 64 floats of
+    /// state, drift, diffusion and normals drawn ahead), else one.
     fn blocks_per_run(&self) -> usize {
         let (d, m) = (self.sde.dim(), self.sde.noise_dim());
         let width = diffusion_width(self.sde.noise(), d, m);

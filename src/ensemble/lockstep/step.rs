@@ -343,12 +343,19 @@ impl<S: BatchSde + ?Sized> LockstepProblem<'_, S> {
         t: f64,
         [h, sqrt_h, limit]: [f64; 3],
     ) -> Result<bool> {
-        self.sde.drift_block(t, &ws.x, &mut ws.drift)?;
-        self.sde.diffusion_block(t, &ws.x, &mut ws.diffusion)?;
         let milstein = matches!(
             self.scheme,
             LockstepScheme::Milstein | LockstepScheme::MilsteinLevy
         ) && self.sde.noise() == Noise::Scalar;
+        let (kernel, sizes) = (ws.kernel, [h, sqrt_h, limit]);
+        let z = &ws.normals[row..row + n];
+        // one pass with the SDE's coefficients inlined, where it offers one
+        let lanes = ScalarLanes::new(&mut ws.x[..n], z, sizes, milstein, kernel);
+        if let Some(fine) = self.sde.scalar_step(t, lanes) {
+            return Ok(fine);
+        }
+        self.sde.drift_block(t, &ws.x, &mut ws.drift)?;
+        self.sde.diffusion_block(t, &ws.x, &mut ws.diffusion)?;
         if milstein {
             if ws.ones.len() < n {
                 ws.ones.resize(n, 1.0);
@@ -356,71 +363,11 @@ impl<S: BatchSde + ?Sized> LockstepProblem<'_, S> {
             self.sde
                 .milstein_block(t, &ws.x, &ws.ones[..n], &mut ws.correction)?;
         }
-        Ok(ws.kernel.vectorised(OneDimStep {
-            x: &mut ws.x[..n],
-            a: &ws.drift[..n],
-            b: &ws.diffusion[..n],
-            c: if milstein { Some(&ws.correction[..n]) } else { None },
-            z: &ws.normals[row..row + n],
-            h,
-            sqrt_h,
-            limit,
-        }))
-    }
-}
-
-/// The update of a one-dimensional step on every lane, compiled for the detected
-/// instruction set (no fast-math: the same numbers whichever runs): `ΔW = √h ξ` (as
-/// `IncrementStream::next` forms it), `X' = X + h a + b ΔW` and, with Milstein terms
-/// `c = L¹b`, `X' = (X + h a + b ΔW) + ½(ΔW² − h) c`; returns whether every `|X'|` is
-/// within `limit` (NaN fails the comparison).
-struct OneDimStep<'a> {
-    x: &'a mut [f64],
-    a: &'a [f64],
-    b: &'a [f64],
-    c: Option<&'a [f64]>,
-    z: &'a [f64],
-    h: f64,
-    sqrt_h: f64,
-    limit: f64,
-}
-
-impl Vectorised for OneDimStep<'_> {
-    type Output = bool;
-    #[inline(always)]
-    fn run(self) -> bool {
-        let OneDimStep {
-            x,
-            a,
-            b,
-            c,
-            z,
-            h,
-            sqrt_h,
-            limit,
-        } = self;
-        let n = x.len();
-        let (a, b, z) = (&a[..n], &b[..n], &z[..n]);
-        let mut fine = true;
-        match c {
-            None => {
-                for k in 0..n {
-                    let w = sqrt_h * z[k];
-                    x[k] = x[k] + h * a[k] + b[k] * w;
-                    fine &= x[k].abs() <= limit;
-                }
-            }
-            Some(c) => {
-                let c = &c[..n];
-                for k in 0..n {
-                    let w = sqrt_h * z[k];
-                    let em = x[k] + h * a[k] + b[k] * w;
-                    x[k] = em + 0.5 * (w * w - h) * c[k];
-                    fine &= x[k].abs() <= limit;
-                }
-            }
-        }
-        fine
+        let (a, b) = (&ws.drift[..n], &ws.diffusion[..n]);
+        // Euler–Maruyama reads no `c` (any slice of the block's length will do)
+        let c = if milstein { &ws.correction[..n] } else { b };
+        let lanes = ScalarLanes::new(&mut ws.x[..n], z, sizes, milstein, kernel);
+        Ok(lanes.run_indexed(|k, _| [a[k], b[k], c[k]]))
     }
 }
 

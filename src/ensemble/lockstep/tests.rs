@@ -303,7 +303,7 @@ fn a_hand_written_batch_sde_matches_the_per_path_route() -> Result<()> {
     let block = BlockGbm(gbm.mu(), sigma);
     let span = TimeSpan::new(0.0, 1.0, 0.01)?;
     let x0 = DVector::from_element(1, 1.0);
-    let per_path = SdeProblem::new(&gbm, EulerMaruyama::new(), x0.clone(), span)?;
+    let per_path = SdeProblem::per_path(&gbm, EulerMaruyama::new(), x0.clone(), span)?;
     let lockstep = LockstepProblem::euler_maruyama(&block, x0, span)?;
     let ensemble = Ensemble::new(11, 3..300);
     let finals_a = ensemble.final_states(&per_path)?;
@@ -586,6 +586,81 @@ fn wide_runs_give_the_same_paths_and_statistics_whatever_the_split() -> Result<(
             a.as_ref().map(|x| x[0].to_bits()).ok(),
             b.as_ref().map(|x| x[0].to_bits()).ok()
         );
+    }
+    Ok(())
+}
+
+/// GBM whose block methods fail: only its one-pass step ([`BatchSde::scalar_step`]) can
+/// run it.
+struct OnePassOnly(GeometricBrownianMotion);
+
+impl Sde for OnePassOnly {
+    fn dim(&self) -> usize {
+        1
+    }
+    fn structure(&self) -> Structure {
+        self.0.structure()
+    }
+    fn drift(&self, t: f64, x: &DVector<f64>, out: &mut DVector<f64>) {
+        self.0.drift(t, x, out)
+    }
+    fn diffusion_apply(&self, t: f64, x: &DVector<f64>, dw: &DVector<f64>, out: &mut DVector<f64>) {
+        self.0.diffusion_apply(t, x, dw, out)
+    }
+}
+
+impl BatchSde for OnePassOnly {
+    fn drift_block(&self, _t: f64, _x: &[f64], _out: &mut [f64]) -> Result<()> {
+        Err(Error::invalid(
+            "drift_block",
+            0,
+            "not called when scalar_step runs",
+        ))
+    }
+    fn diffusion_block(&self, _t: f64, _x: &[f64], _out: &mut [f64]) -> Result<()> {
+        Err(Error::invalid(
+            "diffusion_block",
+            0,
+            "not called when scalar_step runs",
+        ))
+    }
+    fn has_milstein_block(&self) -> bool {
+        true
+    }
+    fn scalar_step(&self, t: f64, step: ScalarLanes<'_>) -> Option<bool> {
+        self.0.scalar_step(t, step)
+    }
+}
+
+#[test]
+fn one_dimensional_steps_take_one_pass_where_the_sde_offers_it() -> Result<()> {
+    // GBM's one-pass step alone runs Euler–Maruyama and Milstein (the block methods
+    // would fail the run), with the per-path route's bits
+    let gbm = GeometricBrownianMotion::new(0.5, 0.3)?;
+    let one_pass = OnePassOnly(gbm);
+    let span = TimeSpan::new(0.0, 1.0, 0.01)?;
+    let x0 = DVector::from_element(1, 1.0);
+    let ensemble = Ensemble::new(4, 5..270);
+    for (lanes, per_path) in [
+        (
+            LockstepProblem::euler_maruyama(&one_pass, x0.clone(), span)?,
+            ensemble.final_states(&SdeProblem::per_path(
+                &gbm,
+                EulerMaruyama::new(),
+                x0.clone(),
+                span,
+            )?)?,
+        ),
+        (
+            LockstepProblem::milstein(&one_pass, x0.clone(), span)?,
+            ensemble.final_states(&SdeProblem::per_path(&gbm, Milstein::new(), x0.clone(), span)?)?,
+        ),
+    ] {
+        let finals = ensemble.final_states(&lanes)?;
+        assert_eq!(finals.len(), per_path.len());
+        for (a, b) in finals.into_iter().zip(per_path) {
+            assert_eq!(a?[0].to_bits(), b?[0].to_bits(), "{:?}", lanes.scheme());
+        }
     }
     Ok(())
 }
