@@ -19,7 +19,7 @@
 //!   per step is at most `5h²m²(m − 1)/(24π²p²)`, so `p ∝ h^{−1/2}` keeps strong order 1;
 //!   [`LevyArea::for_step`] chooses `p` that way.
 //!
-//! Cost: `O(p m²)` per step (plus `O(m⁴)` for the Wiktorsson tail) — meant for small
+//! Cost: `O(p m²)` per step (plus `O(m³)` for the Wiktorsson tail) — meant for small
 //! noise dimensions. The SGD-SDE's `N`-column factor is far too wide for it; use the
 //! scalar/commutative route there (THEORY §7a).
 //!
@@ -54,8 +54,7 @@ pub struct LevyArea {
     x: DVector<f64>,
     y: DVector<f64>,
     c: DVector<f64>,
-    // Wiktorsson tail: covariance / square root of the m(m−1)/2 pair areas.
-    sigma: DMatrix<f64>,
+    // Wiktorsson tail: the m(m−1)/2 pairs' standard normals and (Σ_∞ + 2rI) times them.
     gauss: DVector<f64>,
     tail: DVector<f64>,
 }
@@ -80,7 +79,6 @@ impl LevyArea {
             x: DVector::zeros(noise_dim),
             y: DVector::zeros(noise_dim),
             c: DVector::zeros(noise_dim),
-            sigma: DMatrix::zeros(pairs, pairs),
             gauss: DVector::zeros(pairs),
             tail: DVector::zeros(pairs),
         })
@@ -152,10 +150,13 @@ impl LevyArea {
                 self.y[j] = rng.sample(StandardNormal);
             }
             let inv_r = 1.0 / r as f64;
-            for k in 0..m {
-                for j in 0..k {
-                    let term = self.x[j] * (self.y[k] + self.c[k]) - (self.y[j] + self.c[j]) * self.x[k];
-                    area[(j, k)] += inv_r * term;
+            let (x, y, c) = (self.x.as_slice(), self.y.as_slice(), self.c.as_slice());
+            // column k of the (column-major) upper triangle, j < k, vectorised over j
+            for (k, column) in area.as_mut_slice().chunks_exact_mut(m).enumerate() {
+                let (xk, yk_ck) = (x[k], y[k] + c[k]);
+                for (j, a) in column[..k].iter_mut().enumerate() {
+                    let term = x[j] * yk_ck - (y[j] + c[j]) * xk;
+                    *a += inv_r * term;
                 }
             }
         }
@@ -175,15 +176,13 @@ impl LevyArea {
     /// Adds the Gaussian tail (in units of `h/2π`) to the upper triangle of `area`.
     fn add_tail<R: Rng + ?Sized>(&mut self, h: f64, dw: &DVector<f64>, area: &mut DMatrix<f64>, rng: &mut R) {
         let m = self.m;
-        self.fill_tail_covariance();
         let r = (1.0 + dw.norm_squared() / h).sqrt();
         // Σ^{1/2} = (Σ + 2rI)/(√2(1 + r)), applied to a standard normal vector.
         let denom = std::f64::consts::SQRT_2 * (1.0 + r);
-        for i in 0..self.sigma.nrows() {
-            self.sigma[(i, i)] += 2.0 * r;
-            self.gauss[i] = rng.sample(StandardNormal);
+        for g in self.gauss.iter_mut() {
+            *g = rng.sample(StandardNormal);
         }
-        self.sigma.mul_to(&self.gauss, &mut self.tail);
+        self.tail_product(2.0 * r);
         let amplitude = self.tail_sum().sqrt() / denom;
         let mut pair = 0;
         for j in 0..m {
@@ -194,46 +193,99 @@ impl LevyArea {
         }
     }
 
-    /// `Σ_∞` for the pairs `(j, k)`, `j < k`, in row-major order:
-    /// `2δ + δ_{jj'}c_k c_{k'} − δ_{jk'}c_k c_{j'} − δ_{kj'}c_j c_{k'} + δ_{kk'}c_j c_{j'}`.
+    /// `tail = (Σ_∞ + 2r I) g` (`two_r = 2r`, `g` the pairs' standard normals), with the
+    /// numbers of nalgebra's dense product `(Σ_∞ + 2rI).mul_to(g)` of the matrix filled
+    /// as [`LevyArea::tail_entry`] gives it — without forming it.
     ///
-    /// Only pairs that share an index have a non-zero entry, and two different pairs
-    /// share at most one (so one term): the entries are written pair by pair with the
-    /// dense sum's operations (`2 + c_k² + c_j²` on the diagonal, `0 ± c·c` off it, the
-    /// rest `+0`), `O(m³)` work after an `O(m⁴)` fill with zeros instead of `O(m⁴)`
-    /// branches — the same numbers (tested against the dense sum).
-    fn fill_tail_covariance(&mut self) {
+    /// The product sums each row over the columns in order from `S_{a0} g_0`
+    /// (`y ← S_{ab} g_b + y`). Row `a = (j, k)` has non-zero entries only in the columns
+    /// of pairs that share an index with it (about `2m` of `m(m−1)/2`), visited here in
+    /// column order: `(j', j)` and `(j', k)` for `j' < j`; row `j`'s pairs `(j, k')`
+    /// (the diagonal at `k' = k`); `(j', k)` for `j < j' < k`; row `k`'s pairs. The
+    /// columns skipped add `±0`: to a non-zero partial sum that changes nothing, to a
+    /// zero one at most its sign, so the two sums agree bit for bit whenever the result
+    /// is not zero; a row whose sum is zero is summed again over every column, so the
+    /// result is the dense product's, signed zeros included (a test compares them). `O(m³)` work and no `O(m⁴)` matrix (matrix factorisation,
+    /// `m = 21`: 44,100 entries to zero and multiply per step before).
+    fn tail_product(&mut self, two_r: f64) {
         let m = self.m;
-        let c = &self.c;
-        let sigma = &mut self.sigma;
-        // one contiguous store (nalgebra's element iterator costs ≈ 16 instructions each)
-        sigma.as_mut_slice().fill(0.0);
-        // the row-major index of the pair (j, k), j < k
-        let pair = |j: usize, k: usize| j * m - j * (j + 1) / 2 + (k - j - 1);
+        let (c, g) = (self.c.as_slice(), self.gauss.as_slice());
+        // the index of the pair (j, j + 1): the pairs (j, k) follow it in order
+        let first = |j: usize| j * m - j * (j + 1) / 2;
+        let mut a = 0;
         for j in 0..m {
             for k in (j + 1)..m {
-                let a = pair(j, k);
-                let mut s = 2.0;
-                s += c[k] * c[k];
-                s += c[j] * c[j];
-                sigma[(a, a)] = s;
-                for kp in (j + 1)..m {
-                    if kp != k {
-                        sigma[(a, pair(j, kp))] = 0.0 + c[k] * c[kp]; // j = j'
+                // from +0: a sum that starts with zero terms differs from the dense one at
+                // most in the sign of a zero (see above)
+                let mut sum = 0.0;
+                let (cj, ck) = (c[j], c[k]);
+                for (jp, &c_jp) in c[..j].iter().enumerate() {
+                    let row = first(jp) - jp - 1;
+                    sum += (0.0 - ck * c_jp) * g[row + j];
+                    sum += (0.0 + cj * c_jp) * g[row + k];
+                }
+                let row = first(j) - j - 1;
+                for (kp, &c_kp) in c.iter().enumerate().skip(j + 1) {
+                    let v = if kp == k {
+                        Self::diagonal_entry(c, j, k) + two_r
+                    } else {
+                        0.0 + ck * c_kp
+                    };
+                    sum += v * g[row + kp];
+                }
+                for (jp, &c_jp) in c[..k].iter().enumerate().skip(j + 1) {
+                    sum += (0.0 + cj * c_jp) * g[first(jp) - jp - 1 + k];
+                }
+                let row = first(k) - k - 1;
+                for (kp, &c_kp) in c.iter().enumerate().skip(k + 1) {
+                    sum += (0.0 - cj * c_kp) * g[row + kp];
+                }
+                if sum == 0.0 {
+                    // every term was ±0: the dense sum over every column decides the sign
+                    sum = 0.0;
+                    let mut b = 0;
+                    for jp in 0..m {
+                        for kp in (jp + 1)..m {
+                            let mut v = Self::tail_entry(c, (j, k), (jp, kp));
+                            if b == a {
+                                v += two_r;
+                            }
+                            sum = if b == 0 { v * g[0] } else { sum + v * g[b] };
+                            b += 1;
+                        }
                     }
                 }
-                for jp in 0..j {
-                    sigma[(a, pair(jp, j))] = 0.0 - c[k] * c[jp]; // j = k'
-                }
-                for kp in (k + 1)..m {
-                    sigma[(a, pair(k, kp))] = 0.0 - c[j] * c[kp]; // k = j'
-                }
-                for jp in 0..k {
-                    if jp != j {
-                        sigma[(a, pair(jp, k))] = 0.0 + c[j] * c[jp]; // k = k'
-                    }
-                }
+                self.tail[a] = sum;
+                a += 1;
             }
+        }
+    }
+
+    /// `Σ_∞`'s diagonal entry of the pair `(j, k)`: `2 + c_k² + c_j²`, in this order.
+    fn diagonal_entry(c: &[f64], j: usize, k: usize) -> f64 {
+        let mut s = 2.0;
+        s += c[k] * c[k];
+        s += c[j] * c[j];
+        s
+    }
+
+    /// `Σ_∞`'s entry for the pairs `(j, k)` and `(j', k')` (`j < k`, `j' < k'`):
+    /// `2δ + δ_{jj'}c_k c_{k'} − δ_{jk'}c_k c_{j'} − δ_{kj'}c_j c_{k'} + δ_{kk'}c_j c_{j'}`.
+    /// Two different pairs share at most one index, so at most one term: the entry is
+    /// [`LevyArea::diagonal_entry`], `0 ± c·c` or `+0`.
+    fn tail_entry(c: &[f64], (j, k): (usize, usize), (jp, kp): (usize, usize)) -> f64 {
+        if (j, k) == (jp, kp) {
+            Self::diagonal_entry(c, j, k)
+        } else if j == jp {
+            0.0 + c[k] * c[kp]
+        } else if j == kp {
+            0.0 - c[k] * c[jp]
+        } else if k == jp {
+            0.0 - c[j] * c[kp]
+        } else if k == kp {
+            0.0 + c[j] * c[jp]
+        } else {
+            0.0
         }
     }
 
@@ -256,8 +308,7 @@ impl LevyArea {
 mod tests {
     use super::*;
 
-    /// The tail covariance by its defining sum over every pair of pairs (the former
-    /// fill), for [`LevyArea::fill_tail_covariance`] to match bit for bit.
+    /// `Σ_∞` by its defining sum over every pair of pairs (the fill of session 5), dense.
     fn dense_tail_covariance(c: &DVector<f64>) -> DMatrix<f64> {
         let m = c.len();
         let pairs = m * (m - 1) / 2;
@@ -291,36 +342,68 @@ mod tests {
         sigma
     }
 
-    /// The sparse fill gives the dense sum's numbers, signed zeros included, for noise
-    /// dimensions 2 to 21 (matrix factorisation's `m`) and increments with zeros.
+    /// The sparse product gives nalgebra's dense `(Σ_∞ + 2rI)·g` bit for bit, signed
+    /// zeros included, for noise dimensions 2 to 21 (matrix factorisation's `m`),
+    /// increments with zeros and all zero, and normal vectors with zeros (rows whose every
+    /// visited term is zero take the dense fallback).
     #[test]
-    fn sparse_tail_covariance_is_the_dense_sum() {
+    fn sparse_tail_product_is_the_dense_product() {
+        let bits = |x: &DVector<f64>| x.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+        let mut fallbacks = 0;
         for m in [2, 3, 4, 7, 21] {
             let mut levy = LevyArea::new(m, 3, LevyMethod::Wiktorsson).unwrap();
-            let cases = [
+            let pairs = m * (m - 1) / 2;
+            let increments = [
                 DVector::from_fn(m, |j, _| (1.7 * j as f64 + 0.3).sin() * 2.0),
                 DVector::from_fn(m, |j, _| if j % 3 == 0 { 0.0 } else { -0.4 * j as f64 }),
+                DVector::zeros(m),
             ];
-            for c in cases {
-                levy.c.copy_from(&c);
-                levy.fill_tail_covariance();
-                let bits = |x: &DMatrix<f64>| x.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
-                assert_eq!(bits(&levy.sigma), bits(&dense_tail_covariance(&c)), "m = {m}");
+            let normals = [
+                DVector::from_fn(pairs, |i, _| (0.9 * i as f64 - 1.1).cos()),
+                DVector::from_fn(pairs, |i, _| if i % 2 == 0 { 0.0 } else { -(i as f64) }),
+                DVector::from_fn(pairs, |i, _| if i == 0 { -0.0 } else { 0.0 }),
+            ];
+            for c in &increments {
+                for g in &normals {
+                    for two_r in [2.0, 3.7, 0.0] {
+                        levy.c.copy_from(c);
+                        levy.gauss.copy_from(g);
+                        levy.tail_product(two_r);
+                        let mut sigma = dense_tail_covariance(c);
+                        for i in 0..pairs {
+                            sigma[(i, i)] += two_r;
+                        }
+                        let mut dense = DVector::zeros(pairs);
+                        sigma.mul_to(g, &mut dense);
+                        assert_eq!(bits(&levy.tail), bits(&dense), "m = {m}");
+                        fallbacks += dense.iter().filter(|v| **v == 0.0).count();
+                    }
+                }
             }
         }
+        // the fallback (a zero row sum) was exercised, signs of zero included
+        assert!(fallbacks > 100, "{fallbacks} zero rows");
     }
 
     /// Wiktorsson's closed-form square root really squares to `Σ_∞` (so the covariance
-    /// formula and the square root agree), for m = 4 and an arbitrary increment.
+    /// formula and the square root agree), for m = 4 and an arbitrary increment; and
+    /// `tail_entry` is that covariance.
     #[test]
     fn closed_form_square_root_of_the_tail_covariance() {
         let m = 4;
         let h: f64 = 0.3;
         let dw = DVector::from_vec(vec![0.4, -0.2, 0.7, 0.1]);
-        let mut levy = LevyArea::new(m, 3, LevyMethod::Wiktorsson).unwrap();
-        levy.c = dw.map(|w| (2.0 / h).sqrt() * w);
-        levy.fill_tail_covariance();
-        let sigma = levy.sigma.clone();
+        let c = dw.map(|w| (2.0 / h).sqrt() * w);
+        let sigma = dense_tail_covariance(&c);
+        let pairs: Vec<(usize, usize)> = (0..m).flat_map(|j| ((j + 1)..m).map(move |k| (j, k))).collect();
+        for (a, &p) in pairs.iter().enumerate() {
+            for (b, &q) in pairs.iter().enumerate() {
+                assert_eq!(
+                    LevyArea::tail_entry(c.as_slice(), p, q).to_bits(),
+                    sigma[(a, b)].to_bits()
+                );
+            }
+        }
         let r = (1.0 + dw.norm_squared() / h).sqrt();
         let n = sigma.nrows();
         let root = (&sigma + DMatrix::identity(n, n) * (2.0 * r)) / (std::f64::consts::SQRT_2 * (1.0 + r));
