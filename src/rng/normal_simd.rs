@@ -46,11 +46,12 @@ impl NormalLanes {
         rows: usize,
         sums: &mut [f64; LANES],
     ) {
-        self.fill_with(Kernel::detect(), scale, out, stride, rows, sums)
+        self.fill_with(Kernel::detect(), scale, out, stride, rows, Some(sums))
     }
 
     /// [`NormalLanes::fill`] compiled for this kernel's instruction set (the same numbers
-    /// whichever runs).
+    /// whichever runs); without `sums` (`None`) the AVX-512 kernel skips adding them up
+    /// (≈ 8 % of its time; the lockstep driver does not read them).
     #[inline]
     pub(crate) fn fill_with(
         &mut self,
@@ -59,21 +60,28 @@ impl NormalLanes {
         out: &mut [f64],
         stride: usize,
         rows: usize,
-        sums: &mut [f64; LANES],
+        sums: Option<&mut [f64; LANES]>,
     ) {
-        match kernel {
+        match (kernel, sums) {
             #[cfg(target_arch = "x86_64")]
             // SAFETY: `Kernel::Avx512` is only constructed when AVX-512F is detected, and
             // `fill_normals_avx512` checks the slice bounds it writes (an assert).
-            Kernel::Avx512 => unsafe { fill_normals_avx512(self, scale, out, stride, rows, sums) },
+            (Kernel::Avx512, Some(sums)) => unsafe {
+                fill_normals_avx512::<true>(self, scale, out, stride, rows, sums)
+            },
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: as above.
+            (Kernel::Avx512, None) => unsafe {
+                fill_normals_avx512::<false>(self, scale, out, stride, rows, &mut [0.0; LANES])
+            },
             // the portable loop, compiled for this kernel's instruction set
-            _ => kernel.vectorised(Fill {
+            (_, sums) => kernel.vectorised(Fill {
                 lanes: self,
                 scale,
                 out,
                 stride,
                 rows,
-                sums,
+                sums: sums.unwrap_or(&mut [0.0; LANES]),
             }),
         }
     }
@@ -102,13 +110,13 @@ impl Vectorised for Fill<'_> {
 /// the layer boundaries fetched as eight adjacent pairs `(X[i], X[i+1])` and split by two
 /// permutes, the rows drawn [`CHUNK`] at a time by the fast path alone (no branch per
 /// row) and the lanes with a rejected draw finished by [`NormalLanes::finish_chunk`];
-/// the same arithmetic, so the same numbers.
+/// the same arithmetic, so the same numbers. `sums` is added to only when `SUMS`.
 ///
 /// # Safety
 /// The CPU must support AVX-512F.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
-unsafe fn fill_normals_avx512(
+unsafe fn fill_normals_avx512<const SUMS: bool>(
     lanes: &mut NormalLanes,
     scale: &[f64; LANES],
     out: &mut [f64],
@@ -119,9 +127,18 @@ unsafe fn fill_normals_avx512(
     use std::arch::x86_64::*;
     assert!(stride >= LANES && (rows == 0 || out.len() >= (rows - 1) * stride + LANES));
     let table = ZIG_NORM_X.as_ptr();
-    // SAFETY: an unaligned 512-bit load of exactly the eight words of `w`.
-    let load = |w: &[u64; LANES]| unsafe { _mm512_loadu_si512(w.as_ptr().cast()) };
-    let [mut s0, mut s1, mut s2, mut s3] = [0, 1, 2, 3].map(|w| load(&lanes.s[w]));
+    // the four state words, written out (a `[0, 1, 2, 3].map(closure)` is not inlined
+    // under `#[target_feature]`)
+    // SAFETY: unaligned 512-bit loads of exactly the eight words of each `s[w]`.
+    let load = |s: &[[u64; LANES]; 4]| unsafe {
+        (
+            _mm512_loadu_si512(s[0].as_ptr().cast()),
+            _mm512_loadu_si512(s[1].as_ptr().cast()),
+            _mm512_loadu_si512(s[2].as_ptr().cast()),
+            _mm512_loadu_si512(s[3].as_ptr().cast()),
+        )
+    };
+    let (mut s0, mut s1, mut s2, mut s3) = load(&lanes.s);
     let scale_v = _mm512_loadu_pd(scale.as_ptr());
     let mut sum_v = _mm512_loadu_pd(sums.as_ptr());
     let exponent = _mm512_set1_epi64(1024 << 52);
@@ -177,11 +194,13 @@ unsafe fn fill_normals_avx512(
                 _mm512_storeu_si512(w.as_mut_ptr().cast(), v);
             }
             lanes.finish_chunk(&drawn, n, &mut out[first * stride..], stride, scale);
-            [s0, s1, s2, s3] = [0, 1, 2, 3].map(|w| load(&lanes.s[w]));
+            (s0, s1, s2, s3) = load(&lanes.s);
         }
         // the sums after the chunk is final, left to right as `fill` adds them
-        for i in first..first + n {
-            sum_v = _mm512_add_pd(sum_v, _mm512_loadu_pd(out.as_ptr().add(i * stride)));
+        if SUMS {
+            for i in first..first + n {
+                sum_v = _mm512_add_pd(sum_v, _mm512_loadu_pd(out.as_ptr().add(i * stride)));
+            }
         }
         first += n;
     }
@@ -322,13 +341,24 @@ mod tests {
             let mut first = 0;
             for calls in [16, 1, 35, 7, 64].iter().cycle() {
                 let n = (*calls).min(rows - first);
-                lanes.fill_with(kernel, &scale, &mut out[16 * first..], 16, n, &mut sums);
+                lanes.fill_with(kernel, &scale, &mut out[16 * first..], 16, n, Some(&mut sums));
                 first += n;
                 if first == rows {
                     break;
                 }
             }
             let bits: Vec<u64> = out.iter().chain(&sums).map(|v| v.to_bits()).collect();
+            // without sums: the same draws and states (the AVX-512 kernel's second body)
+            let mut again = NormalLanes::new();
+            for l in [0, 2, 3, 5, 6, 7] {
+                again.set(l, Some(&seeds.rng(l as u64, crate::rng::Stream::Brownian)));
+            }
+            let mut plain = vec![0.0; rows * 16];
+            for (first, n) in (0..rows).step_by(23).map(|f| (f, 23.min(rows - f))) {
+                again.fill_with(kernel, &scale, &mut plain[16 * first..], 16, n, None);
+            }
+            let same = plain.iter().zip(&out).all(|(a, b)| a.to_bits() == b.to_bits());
+            assert!(again == lanes && same, "{kernel:?} without sums differs");
             let result = (bits, lanes);
             match &reference {
                 None => reference = Some(result),

@@ -291,7 +291,7 @@ impl<'a, M: GeneralizedLinearModel> BatchedSgdSde<'a, M> {
                     lanes.set(l, rng);
                 }
                 let mut sums = [0.0; LANES];
-                lanes.fill_with(self.kernel, &scale, &mut w[group..], width, n, &mut sums);
+                lanes.fill_with(self.kernel, &scale, &mut w[group..], width, n, Some(&mut sums));
                 for (l, sum) in sums.iter().enumerate() {
                     let p = start + group + l;
                     if drawing[l] {

@@ -501,7 +501,6 @@ impl<S: BatchSde + ?Sized> EnsembleProblem for LockstepProblem<'_, S> {
         }
         let limit = bound.min(f64::MAX);
         let mut wake = next_wake(observer, &paths, &ws.live);
-        let mut sums = [0.0; LANES];
         for k in 0..self.span.steps() {
             let t = self.span.time(k);
             let t_next = self.span.time(k + 1);
@@ -520,7 +519,7 @@ impl<S: BatchSde + ?Sized> EnsembleProblem for LockstepProblem<'_, S> {
                         }
                     }
                     let out = &mut ws.normals[g * m * LANES..];
-                    lanes.fill_with(ws.kernel, &scale, out, stride, rows, &mut sums);
+                    lanes.fill_with(ws.kernel, &scale, out, stride, rows, None);
                 }
             }
             let sqrt_h = h.sqrt();
