@@ -87,7 +87,7 @@ impl BrownianGrid {
                     for j in 0..noise_dim {
                         dw[j] = w[(j, k + 1)] - w[(j, k)];
                     }
-                    levy.sample(dt, &dw, &mut a, &mut lrng);
+                    levy.sample_xoshiro(dt, &dw, &mut a, &mut lrng);
                     areas.column_mut(k).copy_from_slice(a.as_slice());
                 }
                 Some(areas)

@@ -88,7 +88,7 @@ impl BrownianPath for IncrementStream {
         }
         if let Some(area) = inc.area.as_mut() {
             match self.levy.as_mut() {
-                Some((levy, rng)) => levy.sample(inc.h, &inc.dw, area, rng),
+                Some((levy, rng)) => levy.sample_xoshiro(inc.h, &inc.dw, area, rng),
                 None => {
                     return Err(Error::Brownian {
                         reason: "Lévy areas requested from a stream built without them \

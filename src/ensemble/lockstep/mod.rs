@@ -681,7 +681,7 @@ fn sample_areas(ws: &mut LockstepWorkspace, n: usize, m: usize, h: f64) {
             continue;
         }
         dw.as_mut_slice().copy_from_slice(&ws.dw[p * m..(p + 1) * m]);
-        levy.sample(h, dw, area, &mut ws.levy_rngs[p]);
+        levy.sample_xoshiro(h, dw, area, &mut ws.levy_rngs[p]);
         let row = &mut ws.areas[p * m * m..(p + 1) * m * m];
         for j in 0..m {
             for k in 0..m {
