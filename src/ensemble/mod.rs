@@ -226,6 +226,18 @@ impl Ensemble {
         (j * BLOCK).max(self.paths.start)..((j + 1).saturating_mul(BLOCK)).min(self.paths.end)
     }
 
+    /// The number of runs of `per ≥ 1` consecutive aligned blocks in the range, and run
+    /// `u`'s paths (the last run may be shorter): what [`EnsembleProblem::run_block`] is
+    /// called with.
+    fn runs(&self, per: usize) -> (usize, impl Fn(usize) -> Range<u64> + Sync + '_) {
+        let (first, count) = self.blocks();
+        let run = move |u: usize| {
+            let last = ((u + 1) * per).min(count) - 1;
+            self.block(first, u * per).start..self.block(first, last).end
+        };
+        (count.div_ceil(per), run)
+    }
+
     /// Folds `step` over the runs of `per` consecutive aligned blocks in order, with one
     /// workspace per worker, and combines the per-worker results with `append` (which
     /// must be exactly associative).
@@ -245,14 +257,7 @@ impl Ensemble {
         ST: Fn(&mut W, &mut A, Range<u64>) + Sync + Send,
         AP: Fn(A, A) -> A + Sync + Send,
     {
-        let (first, count) = self.blocks();
-        // run `u`: the aligned blocks `u·per .. (u + 1)·per` (the last run may be shorter)
-        let per = per.max(1);
-        let runs = count.div_ceil(per);
-        let run = |u: usize| {
-            let last = ((u + 1) * per).min(count) - 1;
-            self.block(first, u * per).start..self.block(first, last).end
-        };
+        let (runs, run) = self.runs(per);
         let sequential = || {
             let mut ws = make_ws();
             let mut acc = empty();

@@ -641,18 +641,15 @@ impl Ensemble {
             BlockRecorder::with_slots(functionals, false, self.divergence_bound, per * BLOCK as usize);
         let mut ws = problem.workspace();
         let mut acc = Accumulator::new(k);
-        let (first, count) = self.blocks();
-        let mut i = 0;
-        while i < count {
-            let last = (i + per).min(count) - 1;
-            let range = self.block(first, i).start..self.block(first, last).end;
+        let (runs, run) = self.runs(per);
+        for u in 0..runs {
+            let range = run(u);
             rec.reset(range.start);
             let len = (range.end - range.start) as usize;
             problem.run_block(&mut ws, &self.seeds, range.clone(), &mut rec);
             acc.record_block(&rec, len);
             self.report(&range);
             between(range.end - range.start)?;
-            i = last + 1;
         }
         if let Some((_, e)) = acc.first_failure {
             return Err(e);
