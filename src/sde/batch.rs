@@ -88,14 +88,17 @@ pub trait BatchSde: Sde + Sync {
     ) -> Result<()> {
         Ok(())
     }
-    /// For a one-dimensional SDE with one noise (`d = m = 1`): takes the lockstep
-    /// driver's Euler–Maruyama or Milstein step in one pass with this SDE's coefficients
-    /// inlined, `Some(step.run(|x| [a, b, c]))`, where `[a, b, c]` are the numbers
+    /// For a one-dimensional SDE with one noise (`d = m = 1`): takes a pass of the
+    /// lockstep driver's step with this SDE's coefficients at time `t` inlined,
+    /// `Some(step.run(|x| [a, b, c]))`, where `[a, b, c]` are the numbers
     /// [`BatchSde::drift_block`], [`BatchSde::diffusion_block`] and
-    /// [`BatchSde::milstein_block`] (with `c = 1`) write for the state `x`, by the same
-    /// operations (so the same bits). Default `None`: the driver calls the block methods
-    /// and then steps (four passes over the block instead of one; GBM's step costs ≈ 20 %
-    /// more, BENCHMARKS.md, session 7).
+    /// [`BatchSde::milstein_block`] (with `c = 1`) write for the state `x` at time `t`,
+    /// by the same operations (so the same bits). Euler–Maruyama and Milstein take one
+    /// pass; Heun and RK-Milstein two (the driver calls this twice per step: at the
+    /// paths' states, then at their predictor or support states, with Heun's second at
+    /// `t + h`). Default `None`: the driver calls the block methods and then steps (four
+    /// passes over the block instead of one for Euler–Maruyama; GBM's step costs ≈ 20 %
+    /// more, BENCHMARKS.md, session 7; Heun ≈ 2×, session 8).
     ///
     /// ```
     /// use noether_sde::sde::batch::{BatchSde, ScalarLanes};
@@ -133,20 +136,50 @@ pub trait BatchSde: Sde + Sync {
     }
 }
 
-/// One Euler–Maruyama or Milstein step of the lockstep driver on a block of
-/// one-dimensional paths with one noise (THEORY §8): `ΔW = √h ξ` (as
-/// `IncrementStream::next` forms it), `X' = X + h a + b ΔW` and, for Milstein,
-/// `X' = (X + h a + b ΔW) + ½(ΔW² − h) c` with `c = L¹b`, for every path, compiled for
-/// the detected instruction set (no fast-math: the same numbers whichever runs). The
-/// driver builds it; an SDE runs it with its coefficients ([`BatchSde::scalar_step`]).
+/// One pass of a step of the lockstep driver on a block of one-dimensional paths with
+/// one noise (THEORY §8), `ΔW = √h ξ` (as `IncrementStream::next` forms it), for every
+/// path, compiled for the detected instruction set (no fast-math: the same numbers
+/// whichever runs), in the per-path schemes' operations and order:
+///
+/// - Euler–Maruyama `X' = X + h a + b ΔW`; Milstein `X' = (X + h a + b ΔW) + ½(ΔW² − h) c`
+///   with `c = L¹b`;
+/// - Heun: the predictor `X̃ = X + h a + b ΔW` (first pass, coefficients at `X`), then
+///   `X' = X + ½h(a + ã) + ½(b ΔW + b̃ ΔW)` (second pass, coefficients at `X̃`, `t + h`);
+/// - RK-Milstein: the support `Υ = X + h a + √h b` (first pass), then
+///   `X' = X + h a + b ΔW + (1/√h) b(Υ) c − (1/√h) b c` with `c = ½ΔW ΔW − ½h`
+///   (second pass, the diffusion at `Υ`, time `t`).
+///
+/// The driver builds it; an SDE runs it with its coefficients
+/// ([`BatchSde::scalar_step`]).
 pub struct ScalarLanes<'a> {
     x: &'a mut [f64],
     z: &'a [f64],
     h: f64,
     sqrt_h: f64,
     limit: f64,
-    milstein: bool,
+    pass: Pass<'a>,
     kernel: Kernel,
+}
+
+/// Which pass of which scheme a [`ScalarLanes`] takes.
+pub(crate) enum Pass<'a> {
+    /// Euler–Maruyama, or Milstein (`true`): `x` stepped in place.
+    Euler(bool),
+    /// The first pass of Heun (`heun`) or RK-Milstein: the coefficients at `x` kept in
+    /// `a` and `b`, the predictor or support state written to `support`.
+    First {
+        heun: bool,
+        a: &'a mut [f64],
+        b: &'a mut [f64],
+        support: &'a mut [f64],
+    },
+    /// The second pass: the coefficients at `support`, `x` stepped.
+    Second {
+        heun: bool,
+        a: &'a [f64],
+        b: &'a [f64],
+        support: &'a [f64],
+    },
 }
 
 impl<'a> ScalarLanes<'a> {
@@ -156,7 +189,7 @@ impl<'a> ScalarLanes<'a> {
         x: &'a mut [f64],
         z: &'a [f64],
         [h, sqrt_h, limit]: [f64; 3],
-        milstein: bool,
+        pass: Pass<'a>,
         kernel: Kernel,
     ) -> Self {
         ScalarLanes {
@@ -165,7 +198,7 @@ impl<'a> ScalarLanes<'a> {
             h,
             sqrt_h,
             limit,
-            milstein,
+            pass,
             kernel,
         }
     }
@@ -202,17 +235,61 @@ impl<F: Fn(usize, f64) -> [f64; 3]> Vectorised for ScalarPass<'_, F> {
             h,
             sqrt_h,
             limit,
-            milstein,
+            pass,
             kernel: _,
         } = self.lanes;
+        let f = self.f;
         let z = &z[..x.len()];
         let mut fine = true;
-        for (k, (x, &z)) in x.iter_mut().zip(z).enumerate() {
-            let [a, b, c] = (self.f)(k, *x);
-            let w = sqrt_h * z;
-            let em = *x + h * a + b * w;
-            *x = if milstein { em + 0.5 * (w * w - h) * c } else { em };
-            fine &= x.abs() <= limit;
+        match pass {
+            Pass::Euler(milstein) => {
+                for (k, (x, &z)) in x.iter_mut().zip(z).enumerate() {
+                    let [a, b, c] = f(k, *x);
+                    let w = sqrt_h * z;
+                    let em = *x + h * a + b * w;
+                    *x = if milstein { em + 0.5 * (w * w - h) * c } else { em };
+                    fine &= x.abs() <= limit;
+                }
+            }
+            Pass::First {
+                heun,
+                a: kept_a,
+                b: kept_b,
+                support,
+            } => {
+                let (kept_a, kept_b, support) = (
+                    &mut kept_a[..x.len()],
+                    &mut kept_b[..x.len()],
+                    &mut support[..x.len()],
+                );
+                for (k, (&x, &z)) in x.iter().zip(z).enumerate() {
+                    let [a, b, _] = f(k, x);
+                    (kept_a[k], kept_b[k]) = (a, b);
+                    // Heun's predictor with the increment; RK-Milstein's support with √h
+                    support[k] = x + h * a + if heun { b * (sqrt_h * z) } else { sqrt_h * b };
+                }
+            }
+            Pass::Second {
+                heun,
+                a: kept_a,
+                b: kept_b,
+                support,
+            } => {
+                let (kept_a, kept_b, support) = (&kept_a[..x.len()], &kept_b[..x.len()], &support[..x.len()]);
+                let inv_sqrt_h = 1.0 / sqrt_h;
+                for (k, (x, &z)) in x.iter_mut().zip(z).enumerate() {
+                    let [a_p, b_p, _] = f(k, support[k]);
+                    let (a, b, w) = (kept_a[k], kept_b[k], sqrt_h * z);
+                    *x = if heun {
+                        *x + 0.5 * h * (a + a_p) + 0.5 * (b * w + b_p * w)
+                    } else {
+                        let c = 0.5 * w * w + -0.5 * h;
+                        let next = *x + h * a + b * w + inv_sqrt_h * (b_p * c);
+                        next + -inv_sqrt_h * (b * c)
+                    };
+                    fine &= x.abs() <= limit;
+                }
+            }
         }
         fine
     }

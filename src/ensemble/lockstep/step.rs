@@ -331,10 +331,11 @@ impl<S: BatchSde + ?Sized> LockstepProblem<'_, S> {
 }
 
 impl<S: BatchSde + ?Sized> LockstepProblem<'_, S> {
-    /// One Euler–Maruyama or Milstein step of a one-dimensional SDE with one noise
-    /// (scalar or additive, [`OneDimStep`]) of the `n` paths on the normals
-    /// `ws.normals[row..row + n]`; returns whether every lane stays finite and within
-    /// `limit`.
+    /// One step of a one-dimensional SDE with one noise of the `n` paths on the normals
+    /// `ws.normals[row..row + n]` ([`ScalarLanes`]): Euler–Maruyama or Milstein in one
+    /// pass (or after the block methods), Heun or RK-Milstein in two where the SDE offers
+    /// them (`None` where it does not: the driver's general step). Returns whether every
+    /// lane stays finite and within `limit`.
     pub(super) fn one_dim_step(
         &self,
         ws: &mut LockstepWorkspace,
@@ -342,7 +343,44 @@ impl<S: BatchSde + ?Sized> LockstepProblem<'_, S> {
         n: usize,
         t: f64,
         [h, sqrt_h, limit]: [f64; 3],
-    ) -> Result<bool> {
+    ) -> Result<Option<bool>> {
+        let additive = self.sde.noise() == Noise::Additive;
+        match self.scheme {
+            // RK-Milstein on additive noise is Euler–Maruyama's numbers (no correction)
+            LockstepScheme::RkMilstein if additive => {}
+            LockstepScheme::Heun | LockstepScheme::RkMilstein => {
+                let heun = self.scheme == LockstepScheme::Heun;
+                let (kernel, sizes) = (ws.kernel, [h, sqrt_h, limit]);
+                if ws.support.len() < n {
+                    ws.support.resize(n, 0.0);
+                }
+                let z = &ws.normals[row..row + n];
+                let pass = Pass::First {
+                    heun,
+                    a: &mut ws.drift[..n],
+                    b: &mut ws.diffusion[..n],
+                    support: &mut ws.support[..n],
+                };
+                if self
+                    .sde
+                    .scalar_step(t, ScalarLanes::new(&mut ws.x[..n], z, sizes, pass, kernel))
+                    .is_none()
+                {
+                    return Ok(None);
+                }
+                let pass = Pass::Second {
+                    heun,
+                    a: &ws.drift[..n],
+                    b: &ws.diffusion[..n],
+                    support: &ws.support[..n],
+                };
+                let at = if heun { t + h } else { t };
+                return Ok(self
+                    .sde
+                    .scalar_step(at, ScalarLanes::new(&mut ws.x[..n], z, sizes, pass, kernel)));
+            }
+            _ => {}
+        }
         let milstein = matches!(
             self.scheme,
             LockstepScheme::Milstein | LockstepScheme::MilsteinLevy
@@ -350,9 +388,9 @@ impl<S: BatchSde + ?Sized> LockstepProblem<'_, S> {
         let (kernel, sizes) = (ws.kernel, [h, sqrt_h, limit]);
         let z = &ws.normals[row..row + n];
         // one pass with the SDE's coefficients inlined, where it offers one
-        let lanes = ScalarLanes::new(&mut ws.x[..n], z, sizes, milstein, kernel);
+        let lanes = ScalarLanes::new(&mut ws.x[..n], z, sizes, Pass::Euler(milstein), kernel);
         if let Some(fine) = self.sde.scalar_step(t, lanes) {
-            return Ok(fine);
+            return Ok(Some(fine));
         }
         self.sde.drift_block(t, &ws.x, &mut ws.drift)?;
         self.sde.diffusion_block(t, &ws.x, &mut ws.diffusion)?;
@@ -366,8 +404,8 @@ impl<S: BatchSde + ?Sized> LockstepProblem<'_, S> {
         let (a, b) = (&ws.drift[..n], &ws.diffusion[..n]);
         // Euler–Maruyama reads no `c` (any slice of the block's length will do)
         let c = if milstein { &ws.correction[..n] } else { b };
-        let lanes = ScalarLanes::new(&mut ws.x[..n], z, sizes, milstein, kernel);
-        Ok(lanes.run_indexed(|k, _| [a[k], b[k], c[k]]))
+        let lanes = ScalarLanes::new(&mut ws.x[..n], z, sizes, Pass::Euler(milstein), kernel);
+        Ok(Some(lanes.run_indexed(|k, _| [a[k], b[k], c[k]])))
     }
 }
 

@@ -632,6 +632,119 @@ impl BatchSde for OnePassOnly {
     }
 }
 
+/// `dX = (sin t − X) dt + (0.3 + 0.2t) X dW` (Stratonovich when asked, for Heun): a
+/// time-dependent SDE that steps through `scalar_step` alone (its block methods fail),
+/// so a pass at the wrong time (Heun's second is at `t + h`) changes the bits.
+struct TimedOnePass(Calculus);
+
+impl TimedOnePass {
+    fn coefficients(t: f64, x: f64) -> [f64; 3] {
+        let s = 0.3 + 0.2 * t;
+        [t.sin() - x, s * x, s * (s * x * 1.0) * 1.0]
+    }
+}
+
+impl Sde for TimedOnePass {
+    fn dim(&self) -> usize {
+        1
+    }
+    fn structure(&self) -> Structure {
+        Structure::scalar().with_calculus(self.0)
+    }
+    fn drift(&self, t: f64, x: &DVector<f64>, out: &mut DVector<f64>) {
+        out[0] = Self::coefficients(t, x[0])[0];
+    }
+    fn diffusion_apply(&self, t: f64, x: &DVector<f64>, dw: &DVector<f64>, out: &mut DVector<f64>) {
+        out[0] = Self::coefficients(t, x[0])[1] * dw[0];
+    }
+    /// `L¹b`'s factor as GBM forms it (`s v c`), so that Milstein's `c` above matches
+    fn diffusion_derivative(
+        &self,
+        t: f64,
+        _x: &DVector<f64>,
+        v: &DVector<f64>,
+        c: &DVector<f64>,
+        out: &mut DVector<f64>,
+        _scratch: &mut crate::sde::DerivativeScratch,
+    ) {
+        out[0] = (0.3 + 0.2 * t) * v[0] * c[0];
+    }
+    fn batch(&self) -> Option<&dyn BatchSde> {
+        Some(self)
+    }
+}
+
+impl BatchSde for TimedOnePass {
+    fn drift_block(&self, _t: f64, _x: &[f64], _out: &mut [f64]) -> Result<()> {
+        Err(Error::invalid(
+            "drift_block",
+            0,
+            "not called when scalar_step runs",
+        ))
+    }
+    fn diffusion_block(&self, _t: f64, _x: &[f64], _out: &mut [f64]) -> Result<()> {
+        Err(Error::invalid(
+            "diffusion_block",
+            0,
+            "not called when scalar_step runs",
+        ))
+    }
+    fn has_milstein_block(&self) -> bool {
+        true
+    }
+    fn scalar_step(&self, t: f64, step: ScalarLanes<'_>) -> Option<bool> {
+        Some(step.run(|x| Self::coefficients(t, x)))
+    }
+}
+
+#[test]
+fn one_dimensional_heun_and_rk_milstein_take_two_passes_at_the_right_times() -> Result<()> {
+    // every scheme of the one-dimensional passes, through `scalar_step` alone (the block
+    // methods would fail the run), against the per-path route bit for bit: GBM, and a
+    // time-dependent SDE (Heun's second pass at t + h, RK-Milstein's at t)
+    let span = TimeSpan::new(0.0, 1.0, 0.03)?; // a shorter last step
+    let x0 = DVector::from_element(1, 0.8);
+    let ensemble = Ensemble::new(6, 3..140);
+    let ito = TimedOnePass(Calculus::Ito);
+    let stratonovich = TimedOnePass(Calculus::Stratonovich);
+    let gbm = GeometricBrownianMotion::new(0.5, 0.3)?;
+    let gbm_stratonovich = gbm.stratonovich_form();
+    let (one_pass, one_pass_stratonovich) = (OnePassOnly(gbm), OnePassOnly(gbm_stratonovich));
+    let cases: [(&(dyn Sde + Sync), &(dyn BatchSde + Sync), LockstepScheme); 6] = [
+        (&ito, &ito, LockstepScheme::EulerMaruyama),
+        (&ito, &ito, LockstepScheme::Milstein),
+        (&ito, &ito, LockstepScheme::RkMilstein),
+        (&stratonovich, &stratonovich, LockstepScheme::Heun),
+        (&gbm_stratonovich, &one_pass_stratonovich, LockstepScheme::Heun),
+        (&gbm, &one_pass, LockstepScheme::RkMilstein),
+    ];
+    for (per_path_sde, lanes_sde, scheme) in cases {
+        let lanes = LockstepProblem::new(lanes_sde, scheme, x0.clone(), span)?;
+        let x = x0.clone();
+        let per_path = match scheme {
+            LockstepScheme::EulerMaruyama => ensemble.final_states(&SdeProblem::per_path(
+                per_path_sde,
+                EulerMaruyama::new(),
+                x,
+                span,
+            )?)?,
+            LockstepScheme::Milstein => {
+                ensemble.final_states(&SdeProblem::per_path(per_path_sde, Milstein::new(), x, span)?)?
+            }
+            LockstepScheme::Heun => {
+                ensemble.final_states(&SdeProblem::per_path(per_path_sde, Heun::new(), x, span)?)?
+            }
+            _ => ensemble.final_states(&SdeProblem::per_path(per_path_sde, RkMilstein::new(), x, span)?)?,
+        };
+        let finals = ensemble.final_states(&lanes)?;
+        assert_eq!(finals.len(), per_path.len());
+        for (a, b) in finals.into_iter().zip(per_path) {
+            assert_eq!(a?[0].to_bits(), b?[0].to_bits(), "{scheme:?}");
+        }
+    }
+    Ok(())
+}
+
 #[test]
 fn one_dimensional_steps_take_one_pass_where_the_sde_offers_it() -> Result<()> {
     // GBM's one-pass step alone runs Euler–Maruyama and Milstein (the block methods
