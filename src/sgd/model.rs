@@ -102,6 +102,22 @@ pub trait PopulationBlockForms: Sync {
     /// documents) otherwise. Called with `scale = sqrt(η c_B)`; with `scale = 1` it is
     /// the factor itself.
     fn noise_factor_block(&self, theta: &[f64], scale: f64, out: &mut [f64]);
+    /// Milstein's derivative term on a block, for a model with one noise whose factor
+    /// has a closed-form derivative: per path `out[p·d..(p+1)·d] = scale · ∂D(θ_p)[v_p] c_p`
+    /// with `v_p = scale · D(θ_p) c_p` — the numbers of the SGD-SDE's per-path
+    /// `diffusion_apply` then `diffusion_derivative` (the same operations in the same
+    /// order). Returns `false` where the model has no such form, or where a path needs
+    /// the central difference instead (the caller then takes the per-path functions for
+    /// the whole block). Default: `false`.
+    fn noise_factor_derivative_block(
+        &self,
+        _theta: &[f64],
+        _c: &[f64],
+        _scale: f64,
+        _out: &mut [f64],
+    ) -> bool {
+        false
+    }
 }
 
 /// A model must have at least one parameter.

@@ -221,11 +221,19 @@ impl<M: Model> BatchSde for SgdSde<'_, M> {
         self.lane_forms().is_some() && matches!(SdeExt::noise(self), Noise::Scalar | Noise::Diagonal)
     }
 
-    /// Per path, the per-path route's own functions: `v = Sde::diffusion_apply(t, θ_p, c_p)`
-    /// and then `Sde::diffusion_derivative(t, θ_p, v, c_p)` (the model's analytic
-    /// derivative of the factor, or the central difference) — the same calls, so the same
-    /// bits — on per-thread scratch vectors (no allocation once they have the size).
+    /// The model's block derivative ([`PopulationBlockForms::noise_factor_derivative_block`],
+    /// scalar factorisation), else per path the per-path route's own functions:
+    /// `v = Sde::diffusion_apply(t, θ_p, c_p)` and then
+    /// `Sde::diffusion_derivative(t, θ_p, v, c_p)` (the model's analytic derivative of the
+    /// factor, or the central difference) — the same calls, so the same bits — on
+    /// per-thread scratch vectors (no allocation once they have the size).
     fn milstein_block(&self, t: f64, x: &[f64], c: &[f64], out: &mut [f64]) -> Result<()> {
+        // the model's closed-form derivative on the block, where it has one
+        if let Some(block) = self.lane_forms() {
+            if block.noise_factor_derivative_block(x, c, self.noise_scale(t), out) {
+                return Ok(());
+            }
+        }
         let (d, m) = (Sde::dim(self), SdeExt::noise_dim(self));
         let mut run = |w: &mut MilsteinScratch| {
             w.fit(d, m);

@@ -356,3 +356,48 @@ fn block_forms_are_the_per_vector_closed_forms() {
     .map(DVector::from_vec);
     check(&nl, &thetas, false);
 }
+
+/// Milstein's derivative term on lanes for scalar factorisation: the model's block form
+/// (`PopulationBlockForms::noise_factor_derivative_block`) gives the per-path functions'
+/// bits (`diffusion_apply`, then `diffusion_derivative`); with σ = 0 on the valley (no
+/// closed form there: the central difference) it declines, and the block falls back to
+/// the per-path functions for every path.
+#[test]
+fn scalar_factorization_milstein_term_on_lanes_is_the_per_path_one() {
+    use noether_sde::sde::DerivativeScratch;
+    let bits = |x: &[f64]| x.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+    let cases = [
+        (
+            0.5,
+            vec![[2.0, 0.5], [-0.7, 1.3], [0.1, -0.2], [1.0, 1.0], [3.0, -2.5]],
+        ),
+        (0.0, vec![[2.0, 0.5], [1.0, 1.0], [-0.7, 1.3]]),
+    ];
+    for (sigma, thetas) in cases {
+        let model = ScalarFactorization::new(1.0, sigma).unwrap();
+        let sde = SgdSde::population(&model, SgdConfig::new(0.05, 1)).unwrap();
+        let lanes = sde.batch().expect("block forms");
+        let x: Vec<f64> = thetas.iter().flatten().copied().collect();
+        let c: Vec<f64> = (0..thetas.len()).map(|p| 0.4 + 0.3 * p as f64).collect();
+        let mut out = vec![0.0; x.len()];
+        lanes.milstein_block(0.3, &x, &c, &mut out).unwrap();
+        for (p, th) in thetas.iter().enumerate() {
+            let (th, cp) = (DVector::from_row_slice(th), DVector::from_element(1, c[p]));
+            let (mut v, mut term) = (DVector::zeros(2), DVector::zeros(2));
+            sde.diffusion_apply(0.3, &th, &cp, &mut v);
+            sde.diffusion_derivative(0.3, &th, &v, &cp, &mut term, &mut DerivativeScratch::new(2));
+            assert_eq!(
+                bits(term.as_slice()),
+                bits(&out[2 * p..2 * p + 2]),
+                "σ = {sigma}, path {p}"
+            );
+        }
+        let forms = model.block_forms().unwrap();
+        let closed = forms.noise_factor_derivative_block(&x, &c, 1.0, &mut out);
+        assert_eq!(
+            closed,
+            sigma > 0.0,
+            "σ = {sigma}: the closed form applies off σ = 0"
+        );
+    }
+}
