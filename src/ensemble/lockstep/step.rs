@@ -162,6 +162,56 @@ impl<S: BatchSde + ?Sized> LockstepProblem<'_, S> {
         Ok(())
     }
 
+    /// [`Self::rk_milstein`] for one Brownian motion (`Layout::OneNoise`, `d > 1`: the
+    /// scalar-factorisation SGD-SDE): the same numbers — each path's
+    /// `c = ½ΔW ΔW − ½h` formed once (the general step's `c` and its sum over `j1`,
+    /// `0 + c = c`: `c` is never `−0`), `X + h a + b ΔW` and the support in one pass, the
+    /// two correction terms in a second — without the general step's per-path slices.
+    #[inline(always)]
+    fn rk_milstein_one_noise(
+        &self,
+        ws: &mut LockstepWorkspace,
+        n: usize,
+        [t, h]: [f64; 2],
+        d: usize,
+    ) -> Result<()> {
+        let sqrt_h = h.sqrt();
+        let inv_sqrt_h = 1.0 / sqrt_h;
+        ws.next.resize(n * d, 0.0);
+        ws.support.resize(n * d, 0.0);
+        ws.diffusion_p.resize(n * d, 0.0);
+        ws.c.resize(n, 0.0);
+        let (x, a, b, dw) = (
+            &ws.x[..n * d],
+            &ws.drift[..n * d],
+            &ws.diffusion[..n * d],
+            &ws.dw[..n],
+        );
+        let rows = x.chunks_exact(d).zip(a.chunks_exact(d)).zip(b.chunks_exact(d));
+        let outs = ws.next.chunks_exact_mut(d).zip(ws.support.chunks_exact_mut(d));
+        for ((((x, a), b), (next, support)), (&w, c)) in rows.zip(outs).zip(dw.iter().zip(&mut ws.c)) {
+            *c = 0.5 * w * w + -0.5 * h;
+            for i in 0..d {
+                next[i] = x[i] + h * a[i] + b[i] * w;
+                // column 0 of b: b applied to the unit vector
+                support[i] = x[i] + h * a[i] + sqrt_h * (b[i] * 1.0);
+            }
+        }
+        self.sde.diffusion_block(t, &ws.support, &mut ws.diffusion_p)?;
+        let (b, b_p) = (&ws.diffusion[..n * d], &ws.diffusion_p[..n * d]);
+        let rows = ws
+            .next
+            .chunks_exact_mut(d)
+            .zip(b.chunks_exact(d).zip(b_p.chunks_exact(d)));
+        for ((next, (b, b_p)), &c) in rows.zip(&ws.c[..n]) {
+            for i in 0..d {
+                next[i] = next[i] + inv_sqrt_h * (b_p[i] * c) + -inv_sqrt_h * (b[i] * c);
+            }
+        }
+        std::mem::swap(&mut ws.x, &mut ws.next);
+        Ok(())
+    }
+
     /// One RK-Milstein step ([`crate::scheme::RkMilstein::step`]):
     /// `X' = X + a h + b ΔW + (1/√h) Σ_{j1} [b(Υ_{j1}) − b(X)] c_{j1}` with
     /// `Υ_{j1} = X + a h + b_{j1} √h` and `c_{j1, j2} = ½ ΔW_{j1} ΔW_{j2} + (−½ h if
@@ -178,6 +228,9 @@ impl<S: BatchSde + ?Sized> LockstepProblem<'_, S> {
         with_areas: bool,
     ) -> Result<()> {
         let (m, width, noise) = (layout.noise_dim(d), layout.width(d), self.sde.noise());
+        if layout == Layout::OneNoise && noise != Noise::Additive {
+            return self.rk_milstein_one_noise(ws, n, [t, h], d);
+        }
         ws.next.resize(n * d, 0.0);
         {
             let (x, a, b, dw) = (&ws.x, &ws.drift, &ws.diffusion, &ws.dw);
