@@ -183,8 +183,9 @@ pub(crate) enum Pass<'a> {
 }
 
 impl<'a> ScalarLanes<'a> {
-    /// The step of the states `x` (updated in place) with the standard normals `z`,
-    /// `[h, √h, divergence bound]`, Milstein's term or not, on `kernel`.
+    /// The pass `pass` of the step of the states `x` (updated in place by all but a
+    /// first pass) with the standard normals `z`, `[h, √h, divergence bound]`, on
+    /// `kernel`.
     pub(crate) fn new(
         x: &'a mut [f64],
         z: &'a [f64],
@@ -203,9 +204,10 @@ impl<'a> ScalarLanes<'a> {
         }
     }
 
-    /// Takes the step with the coefficients `[a, b, c]` of each path's state (`c` is
-    /// read only by Milstein) and returns whether every new state is within the
-    /// divergence bound (NaN is not).
+    /// Takes the pass with the coefficients `[a, b, c]` of each state it evaluates them
+    /// at (the paths' states, or their predictor / support states in a second pass; `c`
+    /// is read only by Milstein) and returns whether every new state is within the
+    /// divergence bound (NaN is not; a first pass moves no state and returns `true`).
     #[inline(always)]
     pub fn run(self, coefficients: impl Fn(f64) -> [f64; 3]) -> bool {
         self.run_indexed(move |_, x| coefficients(x))
