@@ -590,13 +590,13 @@ fn wide_runs_give_the_same_paths_and_statistics_whatever_the_split() -> Result<(
     Ok(())
 }
 
-/// GBM whose block methods fail: only its one-pass step ([`BatchSde::scalar_step`]) can
-/// run it.
-struct OnePassOnly(GeometricBrownianMotion);
+/// An SDE whose block methods fail: only its one-pass step ([`BatchSde::scalar_step`])
+/// can run it.
+struct OnePassOnly<S>(S);
 
-impl Sde for OnePassOnly {
+impl<S: Sde> Sde for OnePassOnly<S> {
     fn dim(&self) -> usize {
-        1
+        self.0.dim()
     }
     fn structure(&self) -> Structure {
         self.0.structure()
@@ -609,7 +609,7 @@ impl Sde for OnePassOnly {
     }
 }
 
-impl BatchSde for OnePassOnly {
+impl<S: BatchSde> BatchSde for OnePassOnly<S> {
     fn drift_block(&self, _t: f64, _x: &[f64], _out: &mut [f64]) -> Result<()> {
         Err(Error::invalid(
             "drift_block",
@@ -633,18 +633,19 @@ impl BatchSde for OnePassOnly {
 }
 
 /// `dX = (sin t − X) dt + (0.3 + 0.2t) X dW` (Stratonovich when asked, for Heun): a
-/// time-dependent SDE that steps through `scalar_step` alone (its block methods fail),
-/// so a pass at the wrong time (Heun's second is at `t + h`) changes the bits.
-struct TimedOnePass(Calculus);
+/// time-dependent SDE, so a pass at the wrong time (Heun's second is at `t + h`)
+/// changes the bits.
+#[derive(Clone, Copy)]
+struct Timed(Calculus);
 
-impl TimedOnePass {
+impl Timed {
     fn coefficients(t: f64, x: f64) -> [f64; 3] {
         let s = 0.3 + 0.2 * t;
         [t.sin() - x, s * x, s * (s * x * 1.0) * 1.0]
     }
 }
 
-impl Sde for TimedOnePass {
+impl Sde for Timed {
     fn dim(&self) -> usize {
         1
     }
@@ -674,23 +675,18 @@ impl Sde for TimedOnePass {
     }
 }
 
-impl BatchSde for TimedOnePass {
-    fn drift_block(&self, _t: f64, _x: &[f64], _out: &mut [f64]) -> Result<()> {
-        Err(Error::invalid(
-            "drift_block",
-            0,
-            "not called when scalar_step runs",
-        ))
+impl BatchSde for Timed {
+    fn drift_block(&self, t: f64, x: &[f64], out: &mut [f64]) -> Result<()> {
+        for (o, &x) in out.iter_mut().zip(x) {
+            *o = Self::coefficients(t, x)[0];
+        }
+        Ok(())
     }
-    fn diffusion_block(&self, _t: f64, _x: &[f64], _out: &mut [f64]) -> Result<()> {
-        Err(Error::invalid(
-            "diffusion_block",
-            0,
-            "not called when scalar_step runs",
-        ))
-    }
-    fn has_milstein_block(&self) -> bool {
-        true
+    fn diffusion_block(&self, t: f64, x: &[f64], out: &mut [f64]) -> Result<()> {
+        for (o, &x) in out.iter_mut().zip(x) {
+            *o = Self::coefficients(t, x)[1];
+        }
+        Ok(())
     }
     fn scalar_step(&self, t: f64, step: ScalarLanes<'_>) -> Option<bool> {
         Some(step.run(|x| Self::coefficients(t, x)))
@@ -705,16 +701,16 @@ fn one_dimensional_heun_and_rk_milstein_take_two_passes_at_the_right_times() -> 
     let span = TimeSpan::new(0.0, 1.0, 0.03)?; // a shorter last step
     let x0 = DVector::from_element(1, 0.8);
     let ensemble = Ensemble::new(6, 3..140);
-    let ito = TimedOnePass(Calculus::Ito);
-    let stratonovich = TimedOnePass(Calculus::Stratonovich);
+    let (ito, stratonovich) = (Timed(Calculus::Ito), Timed(Calculus::Stratonovich));
+    let (ito_one_pass, stratonovich_one_pass) = (OnePassOnly(ito), OnePassOnly(stratonovich));
     let gbm = GeometricBrownianMotion::new(0.5, 0.3)?;
     let gbm_stratonovich = gbm.stratonovich_form();
     let (one_pass, one_pass_stratonovich) = (OnePassOnly(gbm), OnePassOnly(gbm_stratonovich));
     let cases: [(&(dyn Sde + Sync), &(dyn BatchSde + Sync), LockstepScheme); 6] = [
-        (&ito, &ito, LockstepScheme::EulerMaruyama),
-        (&ito, &ito, LockstepScheme::Milstein),
-        (&ito, &ito, LockstepScheme::RkMilstein),
-        (&stratonovich, &stratonovich, LockstepScheme::Heun),
+        (&ito, &ito_one_pass, LockstepScheme::EulerMaruyama),
+        (&ito, &ito_one_pass, LockstepScheme::Milstein),
+        (&ito, &ito_one_pass, LockstepScheme::RkMilstein),
+        (&stratonovich, &stratonovich_one_pass, LockstepScheme::Heun),
         (&gbm_stratonovich, &one_pass_stratonovich, LockstepScheme::Heun),
         (&gbm, &one_pass, LockstepScheme::RkMilstein),
     ];
