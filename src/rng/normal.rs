@@ -99,7 +99,7 @@ pub(crate) static ZIG_NORM_X: [f64; 257] = [
 /// file, copied literally).
 #[rustfmt::skip]
 #[allow(clippy::excessive_precision)] // the literals as rand_distr writes them
-pub(crate) static ZIG_NORM_F: [f64; 257] = [
+static ZIG_NORM_F: [f64; 257] = [
     0.000477467764586655, 0.001260285930498598, 0.002609072746106363, 0.004037972593371872,
     0.005522403299264754, 0.007050875471392110, 0.008616582769422917, 0.010214971439731100,
     0.011842757857943104, 0.013497450601780807, 0.015177088307982072, 0.016880083152595839,
@@ -292,7 +292,7 @@ const WEDGE_MARGIN: f64 = 1e-12;
 /// `rand_distr`'s, at a fraction of the cost (the call, and its table out of cache, were
 /// ≈ 7 % of the lockstep GBM ensemble's time).
 #[inline(always)]
-pub(crate) fn under_density(layer: usize, x: f64, y: f64) -> (bool, bool) {
+fn under_density(layer: usize, x: f64, y: f64) -> (bool, bool) {
     let (b, c) = (ZIG_NORM_X[layer + 1], ZIG_NORM_X[layer]);
     let (fb, fc) = (ZIG_NORM_F[layer + 1], ZIG_NORM_F[layer]);
     let a = x.abs();
