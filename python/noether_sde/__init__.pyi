@@ -107,11 +107,13 @@ def convergence(
     paths: int = ...,
     seed: int = ...,
     functional: Optional[Callable[[np.ndarray], np.ndarray]] = ...,
+    route: str = ...,
 ) -> dict[str, dict[str, Any]]:
     """Strong ``E|X_h(T) − X_ref(T)|`` or weak ``|E[φ(X_h(T)) − φ(X_ref(T))]|`` errors
     over dyadic steps on shared Brownian paths (reference: Milstein with Lévy areas 4×
     finer), on the lockstep driver (one callback call per step per block of paths;
-    ``functional(X[P, d]) -> (P,)`` once per block and step size).
+    ``functional(X[P, d]) -> (P,)`` once per block and step size); ``route="per_path"``:
+    one path at a time, the same numbers.
     Returns ``{scheme: {"order", "ci_low", "ci_high", "kind", "table"}}``."""
     ...
 def reproduce(out: str = ..., quick: bool = ..., only: str | Sequence[str] | None = ..., force: bool = ...) -> dict[str, Any]: ...

@@ -12,7 +12,7 @@ from . import _core
 
 def convergence(sde, *, x0, t_end: float = 1.0, schemes: Sequence[str] = ("euler_maruyama", "milstein"),
                 kind: str = "strong", dts: Optional[Sequence[float]] = None, paths: int = 200, seed: int = 0,
-                functional: Optional[Callable] = None) -> dict:
+                functional: Optional[Callable] = None, route: str = "auto") -> dict:
     """Measured convergence orders of ``schemes`` on a Python-defined :class:`~noether_sde.Sde`.
 
     Each path is one Brownian path sampled on the finest grid and coarsened exactly by
@@ -36,7 +36,9 @@ def convergence(sde, *, x0, t_end: float = 1.0, schemes: Sequence[str] = ("euler
     ``(P,)`` — one call per block and step size (and one for the block's references),
     e.g. ``functional=lambda X: X[:, 0] ** 2``. It must treat rows independently (the
     same row gives the same number in any block); on the per-path route it sees blocks
-    of one row.
+    of one row. ``route="per_path"`` runs every scheme one path at a time instead (one
+    callback call per path per step, ``X`` of shape ``(1, d)``): the same numbers, bit for
+    bit, much slower — for checking and timing the lockstep route.
     Returns ``{scheme: {"order", "ci_low", "ci_high", "table"}}``, where ``table`` is a
     list of ``{"h", "error", "std_error", "wall_seconds_per_path", ...}`` for a
     work–precision plot.
@@ -47,6 +49,8 @@ def convergence(sde, *, x0, t_end: float = 1.0, schemes: Sequence[str] = ("euler
 
     if not isinstance(sde, Sde):
         raise InvalidParameter("`sde`: expected a noether_sde.Sde")
+    if route not in ("auto", "per_path"):
+        raise InvalidParameter(f"`route` = {route!r}: one of \"auto\", \"per_path\"")
     if kind not in ("strong", "weak"):
         raise InvalidParameter(f"`kind` = {kind!r}: one of \"strong\", \"weak\"")
     t_end = as_float(t_end, "t_end")
@@ -66,7 +70,8 @@ def convergence(sde, *, x0, t_end: float = 1.0, schemes: Sequence[str] = ("euler
     if functional is not None and not callable(functional):
         raise InvalidParameter("`functional`: expected a function of X[P, d] returning (P,)")
     raw = json.loads(_core.convergence(sde._core, x0, t_end, list(schemes), kind == "weak", levels[0], levels[-1],
-                                       as_count(paths, "paths", 2), as_count(seed, "seed"), functional))
+                                       as_count(paths, "paths", 2), as_count(seed, "seed"), functional,
+                                       route == "per_path"))
     out = {}
     for study in raw:
         table = [dict(p, wall_seconds_per_path=p["wall_seconds"] / p["paths"]) for p in study["points"]]

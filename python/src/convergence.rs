@@ -14,7 +14,9 @@ use crate::errors::{to_py, IntoPy};
 use crate::sde::PySde;
 use nalgebra::DVector;
 use noether_sde::analysis::convergence::lockstep::lockstep_convergence_study;
-use noether_sde::analysis::convergence::{ConvergenceConfig, ConvergenceStudy, Measure, Reference};
+use noether_sde::analysis::convergence::{
+    convergence_study, ConvergenceConfig, ConvergenceStudy, Measure, Reference,
+};
 use noether_sde::scheme::catalogue::{SchemeKind, SchemeVisitor};
 use noether_sde::scheme::Scheme;
 use noether_sde::{Error, Result};
@@ -23,6 +25,7 @@ use pyo3::prelude::*;
 
 struct Study<'a> {
     sde: &'a PySde,
+    per_path: bool,
     x0: &'a DVector<f64>,
     config: &'a ConvergenceConfig,
     measure: Measure<'a>,
@@ -31,6 +34,16 @@ struct Study<'a> {
 impl SchemeVisitor for Study<'_> {
     type Output = Result<ConvergenceStudy>;
     fn visit<K: Scheme + Sync + 'static>(self, scheme: K) -> Result<ConvergenceStudy> {
+        if self.per_path {
+            return convergence_study(
+                self.sde,
+                &scheme,
+                self.x0,
+                self.config,
+                Reference::Fine { offset: 2 },
+                self.measure,
+            );
+        }
         lockstep_convergence_study(
             self.sde,
             &scheme,
@@ -45,8 +58,10 @@ impl SchemeVisitor for Study<'_> {
 
 /// Runs one study per scheme; returns the studies as JSON (per-level error, standard
 /// error, wall seconds, evaluations, and the fitted order with its 95 % interval).
+/// `per_path`: the per-path study for every scheme (one callback call per path per step;
+/// the same numbers), for comparisons.
 #[pyfunction]
-#[pyo3(signature = (sde, x0, t_end, schemes, weak, coarsest, finest, paths, seed, functional))]
+#[pyo3(signature = (sde, x0, t_end, schemes, weak, coarsest, finest, paths, seed, functional, per_path = false))]
 #[allow(clippy::too_many_arguments)]
 pub fn convergence(
     py: Python<'_>,
@@ -60,6 +75,7 @@ pub fn convergence(
     paths: usize,
     seed: u64,
     functional: Option<Py<PyAny>>,
+    per_path: bool,
 ) -> PyResult<String> {
     let x0 = DVector::from_vec(x0);
     let config = ConvergenceConfig {
@@ -110,6 +126,7 @@ pub fn convergence(
         // the callbacks run on this thread, one block of paths at a time: the GIL stays held
         let study = kind.visit(Study {
             sde,
+            per_path,
             x0: &x0,
             config: &config,
             measure,

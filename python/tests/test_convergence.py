@@ -51,27 +51,24 @@ class Counting:
         return np.full_like(X, self.s)
 
 
-# the numbers of the per-path study (one path at a time, before the lockstep route),
-# same seed: the lockstep study must reproduce them bit for bit
-PER_PATH_STRONG = {
-    "euler_maruyama": (0.619310865199638, 0.2601461412833667, 0.9784755891159092),
-    "milstein": (1.0948211002786177, 0.7935321296912434, 1.396110070865992),
-    "rk_milstein": (1.068788179694142, 0.7958398379243948, 1.3417365214638894),
-}
-PER_PATH_WEAK = {
-    "euler_maruyama": (0.9012083421082561, -1.9666809235432954, 3.7690976077598073),
-    "milstein": (1.0284404176219797, -1.3260926534293496, 3.3829734886733087),
-}
+def numbers(res):
+    """Every number of a study but the wall times: orders, intervals, errors, standard errors."""
+    return {name: (r["order"], r["ci_low"], r["ci_high"], [(p["h"], p["error"], p["std_error"]) for p in r["table"]])
+            for name, r in res.items()}
 
 
 def test_one_callback_call_per_step_per_block_and_the_per_path_numbers():
     c = Counting()
     sde = ns.Sde(drift=c.drift, diffusion=c.diffusion, dim=1, noise="scalar")
     dts = [1 / 8, 1 / 16, 1 / 32, 1 / 64]
-    res = ns.convergence(sde, x0=[1.0], t_end=1.0, schemes=["em", "milstein", "rk_milstein"], kind="strong",
-                         dts=dts, paths=100, seed=3)
-    for name, (order, lo, hi) in PER_PATH_STRONG.items():
-        assert (res[name]["order"], res[name]["ci_low"], res[name]["ci_high"]) == (order, lo, hi), name
+    study = dict(x0=[1.0], t_end=1.0, schemes=["em", "milstein", "rk_milstein"], kind="strong", dts=dts, paths=100,
+                 seed=3)
+    slow = Counting()
+    per_path = ns.convergence(ns.Sde(drift=slow.drift, diffusion=slow.diffusion, dim=1, noise="scalar"),
+                              route="per_path", **study)
+    assert slow.calls["drift"] >= 100 * 3 * 120  # one call per path per step at least
+    res = ns.convergence(sde, **study)
+    assert numbers(res) == numbers(per_path)
     # all 100 paths in one block: steps of the levels (8+16+32+64 = 120) and of the
     # Milstein reference 4× finer (256) per scheme, each step a fixed handful of calls
     # for the block (drift + diffusion: EM 1+1, Milstein 1+2 (b, then b at the stacked
@@ -94,10 +91,13 @@ def test_weak_study_keeps_the_per_path_numbers_with_one_functional_call_per_bloc
         blocks.append(X.shape)
         return X[:, 0] ** 2
 
-    res = ns.convergence(sde, x0=[1.0], t_end=1.0, schemes=["em", "milstein"], kind="weak", dts=[1 / 2, 1 / 4, 1 / 8],
-                         paths=100, seed=3, functional=square)
-    for name, (order, lo, hi) in PER_PATH_WEAK.items():
-        assert (res[name]["order"], res[name]["ci_low"], res[name]["ci_high"]) == (order, lo, hi), name
+    study = dict(x0=[1.0], t_end=1.0, schemes=["em", "milstein"], kind="weak", dts=[1 / 2, 1 / 4, 1 / 8], paths=100,
+                 seed=3)
+    slow = Counting()
+    per_path = ns.convergence(ns.Sde(drift=slow.drift, diffusion=slow.diffusion, dim=1, noise="scalar"),
+                              route="per_path", functional=lambda X: X[:, 0] ** 2, **study)
+    res = ns.convergence(sde, functional=square, **study)
+    assert numbers(res) == numbers(per_path)
     assert blocks == [(100, 1)] * (2 * (3 + 1))  # 2 schemes × (3 step sizes + the reference), one block
 
 
@@ -153,6 +153,8 @@ def test_milstein_runs_beyond_one_dimension():
 def test_bad_convergence_inputs_raise_typed_exceptions():
     with pytest.raises(ns.InvalidParameter):
         ns.convergence(gbm(), x0=[1.0], t_end=1.0, kind="median")
+    with pytest.raises(ns.InvalidParameter, match="route"):
+        ns.convergence(gbm(), x0=[1.0], t_end=1.0, route="lanes")
     with pytest.raises(ns.InvalidParameter):
         ns.convergence(gbm(), x0=[1.0], t_end=1.0, paths=1)
     with pytest.raises(ns.DimensionMismatch):

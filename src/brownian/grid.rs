@@ -2,7 +2,7 @@
 
 use super::{BrownianPath, Increment, LevyArea};
 use crate::error::{check_positive, Error, Result};
-use crate::rng::{SeedTree, Stream};
+use crate::rng::{standard_normal, SeedTree, Stream};
 use nalgebra::{DMatrix, DVector};
 use rand::{Rng, RngExt};
 use rand_distr::StandardNormal;
@@ -66,7 +66,7 @@ impl BrownianGrid {
         let mut w = DMatrix::zeros(noise_dim, steps + 1);
         for k in 0..steps {
             for j in 0..noise_dim {
-                w[(j, k + 1)] = w[(j, k)] + sqrt_dt * rng.sample::<f64, _>(StandardNormal);
+                w[(j, k + 1)] = w[(j, k)] + sqrt_dt * standard_normal(&mut rng);
             }
         }
         let area = match levy {
@@ -115,7 +115,7 @@ impl BrownianGrid {
         for k in 0..n {
             for j in 0..m {
                 let dw = self.w[(j, k + 1)] - self.w[(j, k)];
-                integral[(j, k)] = self.dt * (0.5 * dw + scale * rng.sample::<f64, _>(StandardNormal));
+                integral[(j, k)] = self.dt * (0.5 * dw + scale * standard_normal(&mut rng));
             }
         }
         self.time_integral = Some(integral);

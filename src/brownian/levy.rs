@@ -173,9 +173,10 @@ impl LevyArea {
     }
 
     /// [`LevyArea::sample`] on the crate's generator, drawing with
-    /// [`crate::rng::standard_normal`]: the same numbers (it is `StandardNormal` bit for
-    /// bit) at about half the cost per draw — the `2mp` normals of a step are most of
-    /// the sampler's work. The ensembles' streams call it.
+    /// [`crate::rng::standard_normal`] (the crate's 4096-layer ziggurat: the same
+    /// distribution as `StandardNormal`, other numbers) at about half the cost per draw —
+    /// the `2mp` normals of a step are most of the sampler's work. The ensembles'
+    /// streams call it.
     pub fn sample_xoshiro(
         &mut self,
         h: f64,
@@ -448,12 +449,11 @@ mod tests {
         assert!(fallbacks > 100, "{fallbacks} zero rows");
     }
 
-    /// `sample_xoshiro` (the crate's normal sampler) draws what `sample` (`rand_distr`)
-    /// does, leaving the generator in the same state, and every kernel of the Fourier
-    /// update gives the portable loop's areas: m = 3 and 21, both methods, 200 steps of
-    /// random increments.
+    /// Every kernel of the Fourier update gives the portable loop's areas from the same
+    /// normals, leaving the generator in the same state: m = 3 and 21, both methods, 200
+    /// steps of random increments.
     #[test]
-    fn the_crates_sampler_gives_the_same_areas() {
+    fn every_kernel_gives_the_same_areas() {
         use crate::rng::{SeedTree, Stream};
         for (m, method) in [
             (3, LevyMethod::Fourier),
@@ -470,7 +470,7 @@ mod tests {
             for step in 0..200 {
                 let dw = DVector::from_fn(m, |_, _| 0.1 * standard_normal(&mut dws));
                 levy.kernel = Kernel::Portable;
-                levy.sample(0.01, &dw, &mut area_a, &mut a);
+                levy.sample_xoshiro(0.01, &dw, &mut area_a, &mut a);
                 levy.kernel = kernels[step % kernels.len()];
                 levy.sample_xoshiro(0.01, &dw, &mut area_b, &mut b);
                 let bits = |x: &DMatrix<f64>| x.iter().map(|v| v.to_bits()).collect::<Vec<_>>();

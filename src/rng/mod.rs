@@ -17,6 +17,7 @@
 //! Results do not depend on how paths are scheduled over threads.
 
 pub(crate) mod normal;
+mod ziggurat_tables;
 // SIMD: the lane ziggurat compiled per instruction set (run-time detection).
 #[allow(unsafe_code)]
 mod normal_simd;
