@@ -1,7 +1,7 @@
 //! Hand-written loops: the physical limit of each benchmarked algorithm, with the same
 //! generator (`SeedTree::rng(path, Brownian)`), the same normal sampler
-//! (`noether_sde::rng::standard_normal`: `rand_distr`'s `StandardNormal`, bit for bit,
-//! with the fast path inlined, as the library's increment streams draw) and the same
+//! (`noether_sde::rng::standard_normal`, the 4096-layer ziggurat with the fast path
+//! inlined, as the library's increment streams draw) and the same
 //! arithmetic as the library, but no traits, no `DVector`, no observers.
 //! Shared by `benches/ensemble.rs` and `examples/ensemble_throughput.rs`.
 
