@@ -226,6 +226,27 @@ impl Ensemble {
         (j * BLOCK).max(self.paths.start)..((j + 1).saturating_mul(BLOCK)).min(self.paths.end)
     }
 
+    /// `wanted` blocks per run, or fewer where that would leave a thread fewer than two
+    /// runs (a run is one thread's unit of work, so a 300-path ensemble of 256-path runs
+    /// would keep one of two threads idle). The width changes no path's numbers: each
+    /// path is advanced on its own, whatever its neighbours (THEORY §8).
+    fn run_width(&self, wanted: usize) -> usize {
+        let threads = match self.threads {
+            Threads::Sequential => 1,
+            #[cfg(feature = "parallel")]
+            Threads::Current | Threads::Exactly(0) => rayon::current_num_threads(),
+            #[cfg(not(feature = "parallel"))]
+            Threads::Current | Threads::Exactly(0) => 1,
+            Threads::Exactly(n) => n.min(MAX_THREADS),
+        };
+        let (_, blocks) = self.blocks();
+        let mut per = wanted.max(1);
+        while per > 1 && blocks.div_ceil(per) < 2 * threads {
+            per -= 1;
+        }
+        per
+    }
+
     /// The number of runs of `per ≥ 1` consecutive aligned blocks in the range, and run
     /// `u`'s paths (the last run may be shorter): what [`EnsembleProblem::run_block`] is
     /// called with.
@@ -324,7 +345,7 @@ impl Ensemble {
     {
         functionals.check_span(problem.time_range())?;
         let k = functionals.count;
-        let per = problem.blocks_per_run().max(1);
+        let per = self.run_width(problem.blocks_per_run());
         let slots = per * BLOCK as usize;
         let acc = self.over_blocks(
             per,
@@ -370,7 +391,7 @@ impl Ensemble {
     {
         functionals.check_span(problem.time_range())?;
         let (rows, k) = (functionals.times.len(), functionals.count);
-        let per = problem.blocks_per_run().max(1);
+        let per = self.run_width(problem.blocks_per_run());
         let slots = per * BLOCK as usize;
         self.over_blocks(
             per,

@@ -330,3 +330,38 @@ fn batched_route_rejects_what_it_cannot_do() {
         Err(Error::DimensionMismatch { .. })
     ));
 }
+
+/// Lockstep runs are 256 paths wide on a small SDE, narrower when the ensemble would
+/// otherwise leave a thread fewer than two runs (the progress callback sees each run as
+/// it finishes), and the width changes no number: 300 paths (five aligned blocks) run
+/// as 256 + 44 on one thread, as five blocks of ≤ 64 on two; 2,000 paths as 256-path
+/// runs on two.
+#[test]
+fn lockstep_runs_narrow_to_keep_every_thread_busy() {
+    use std::sync::{Arc, Mutex};
+    let gbm = GeometricBrownianMotion::new(0.5, 0.3).unwrap();
+    let span = TimeSpan::new(0.0, 1.0, 0.01).unwrap();
+    let problem = SdeProblem::new(&gbm, EulerMaruyama::new(), DVector::from_element(1, 1.0), span).unwrap();
+    let runs = |ensemble: Ensemble| {
+        let sizes = Arc::new(Mutex::new(Vec::new()));
+        let seen = sizes.clone();
+        let states = ensemble
+            .with_progress(move |n| seen.lock().unwrap().push(n))
+            .final_states(&problem)
+            .unwrap();
+        let mut sizes = sizes.lock().unwrap().clone();
+        sizes.sort_unstable();
+        (sizes, states)
+    };
+    let (one, a) = runs(Ensemble::new(4, 0..300).sequential());
+    let (two, b) = runs(Ensemble::new(4, 0..300).threads(2));
+    assert_eq!(one, vec![44, 256]);
+    assert_eq!(two, vec![44, 64, 64, 64, 64]);
+    assert_eq!(format!("{a:?}"), format!("{b:?}"), "the same final states");
+    let (wide, _) = runs(Ensemble::new(4, 0..2000).threads(2));
+    assert_eq!(
+        (wide.len(), wide[1..].iter().all(|&n| n == 256)),
+        (8, true),
+        "{wide:?}"
+    );
+}

@@ -101,11 +101,13 @@ const AHEAD: usize = 32;
 
 /// Blocks of [`crate::ensemble::BLOCK`] paths one lockstep run takes when a path's
 /// buffers are small ([`WIDE_RUN_FLOATS`]): the per-step costs (the calls of the block
-/// methods, the step's bookkeeping) are spread over 128 paths instead of 64. Measured
-/// on GBM and the scalar-factorisation SGD-SDE (BENCHMARKS.md, session 7): 128 paths
-/// are 8–12 % faster per path-step than 64; 256 no faster; 512 slower (the normals
-/// drawn ahead leave the L1 cache).
-const WIDE_RUN: usize = 2;
+/// methods, the step's bookkeeping) are spread over 256 paths instead of 64 (fewer
+/// when the ensemble is too small to give each thread two runs). Measured on GBM
+/// (BENCHMARKS.md, session 9, with the 4096-layer ziggurat, whose 33 KB table now fills
+/// the L1 cache either way): 256 paths 9–10 % faster per path-step than 128, 512 no
+/// faster; fewer steps drawn ahead ([`AHEAD`] 16 or 8) slower. Session 7, with 256
+/// layers, had found 128 best.
+const WIDE_RUN: usize = 4;
 
 /// The most floats per path (state, drift, diffusion, normals drawn ahead) for which
 /// lockstep runs are [`WIDE_RUN`] blocks wide.
@@ -382,7 +384,7 @@ fn next_wake<O: PathObserver>(observer: &O, paths: &Range<u64>, live: &[bool]) -
 impl<S: BatchSde + ?Sized> EnsembleProblem for LockstepProblem<'_, S> {
     type Workspace = LockstepWorkspace;
 
-    /// Two blocks (128 paths) when a path's buffers are small (at most 64 floats of
+    /// Four blocks (256 paths) when a path's buffers are small (at most 64 floats of
     /// state, drift, diffusion and normals drawn ahead), else one.
     fn blocks_per_run(&self) -> usize {
         let (d, m) = (self.sde.dim(), self.sde.noise_dim());

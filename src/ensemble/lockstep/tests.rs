@@ -550,7 +550,7 @@ fn wide_runs_give_the_same_paths_and_statistics_whatever_the_split() -> Result<(
     let x0 = DVector::from_element(1, 1.0);
     let wide = SdeProblem::new(&gbm, EulerMaruyama::new(), x0.clone(), span)?;
     let narrow = SdeProblem::per_path(&gbm, EulerMaruyama::new(), x0, span)?;
-    // small per-path buffers: two blocks per run; a wide state: one
+    // small per-path buffers: WIDE_RUN (four) blocks per run; a wide state: one
     assert_eq!(wide.blocks_per_run(), WIDE_RUN);
     assert_eq!(narrow.blocks_per_run(), 1);
     let mf = crate::analysis::fixed_points::default_matrix_factorization()?;
