@@ -34,25 +34,18 @@ struct Study<'a> {
 impl SchemeVisitor for Study<'_> {
     type Output = Result<ConvergenceStudy>;
     fn visit<K: Scheme + Sync + 'static>(self, scheme: K) -> Result<ConvergenceStudy> {
-        if self.per_path {
-            return convergence_study(
-                self.sde,
-                &scheme,
-                self.x0,
-                self.config,
-                Reference::Fine { offset: 2 },
-                self.measure,
-            );
+        let Study {
+            sde,
+            per_path,
+            x0,
+            config,
+            measure,
+        } = self;
+        let reference = Reference::Fine { offset: 2 };
+        if per_path {
+            return convergence_study(sde, &scheme, x0, config, reference, measure);
         }
-        lockstep_convergence_study(
-            self.sde,
-            &scheme,
-            self.x0,
-            self.config,
-            Reference::Fine { offset: 2 },
-            self.measure,
-            None,
-        )
+        lockstep_convergence_study(sde, &scheme, x0, config, reference, measure, None)
     }
 }
 

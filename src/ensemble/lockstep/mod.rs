@@ -34,7 +34,7 @@
 //! **Lévy areas.** On general noise (`m > 1`) RK-Milstein and Milstein–Lévy read the
 //! areas `A_jk` of each step. Per path they come from the path's own
 //! [`Stream::Levy`] generator (`IncrementStream::with_levy_area`:
-//! `LevyArea::sample(h, ΔW, A, rng)`, Wiktorsson's method with `LevyArea::for_step`'s
+//! `LevyArea::sample_xoshiro(h, ΔW, A, rng)`, Wiktorsson's method with `LevyArea::for_step`'s
 //! number of terms); on lanes, after the lane groups have drawn the step's `ΔW`, every
 //! live path samples its areas from its own `ΔW` and its own `Levy` generator with that
 //! same scalar code (one sampler per worker: it keeps no state between calls), so the
@@ -677,7 +677,7 @@ impl Ensemble {
 }
 
 /// Each live path's Lévy areas for this step from its own `ΔW` and `Levy` generator,
-/// by the per-path sampler's scalar code (`LevyArea::sample(h, ΔW, A, rng)`, the call of
+/// by the per-path sampler's scalar code (`LevyArea::sample_xoshiro(h, ΔW, A, rng)`, the call of
 /// [`crate::brownian::IncrementStream`]): the same numbers. A retired path draws none
 /// (its lane's result is never read again).
 fn sample_areas(ws: &mut LockstepWorkspace, n: usize, m: usize, h: f64) {
